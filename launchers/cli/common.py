@@ -1,0 +1,64 @@
+"""Helpers shared by the sub-command modules: errors, output formats, progress."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+
+class UserError(Exception):
+    """An error the user can fix; printed as one line, exit status 2."""
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if value is None:
+        return "-"
+    return str(value)
+
+
+def format_rows(rows: Sequence[Mapping[str, Any]], fmt: str,
+                columns: Sequence[str] | None = None) -> str:
+    """Render rows as ``table`` (aligned text), ``json`` (one array) or ``csv``."""
+    if fmt == "json":
+        return json.dumps(list(rows), indent=1, default=_json_default)
+    cols = list(columns) if columns else _columns(rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: row.get(c) for c in cols})
+        return buf.getvalue().rstrip("\n")
+    if fmt != "table":
+        raise UserError(f"unknown format {fmt!r}; use table, json or csv")
+    cells = [[_cell(r.get(c)) for c in cols] for r in rows]
+    widths = [max([len(c)] + [len(line[i]) for line in cells]) for i, c in enumerate(cols)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)) for line in cells]
+    return "\n".join(lines)
+
+
+def _columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    cols: list[str] = []
+    for row in rows:
+        cols += [k for k in row if k not in cols and not isinstance(row[k], list | dict)]
+    return cols
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "as_dict"):
+        return obj.as_dict()
+    return str(obj)
+
+
+def progress(message: str) -> None:
+    """One progress line on stderr (stdout stays machine-readable)."""
+    print(message, file=sys.stderr, flush=True)

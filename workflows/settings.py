@@ -1,0 +1,87 @@
+"""Project settings: environment variables (prefix ``BETE_``) over a YAML file.
+
+The YAML file is ``$BETE_CONFIG_FILE`` or ``~/.config/bete/settings.yaml``.
+Settings are read at call time (:func:`get_settings`), never frozen into
+default argument values, so the same flow runs here (``mpirun -np 2``) and on
+a cluster (``srun``) by changing the environment of the worker.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_CONFIG_FILE = Path("~/.config/bete/settings.yaml")
+
+
+def config_file() -> Path:
+    """Path of the YAML settings file (may not exist)."""
+    return Path(os.environ.get("BETE_CONFIG_FILE", str(DEFAULT_CONFIG_FILE))).expanduser()
+
+
+class BeteSettings(BaseSettings):
+    """Settings for running QE, choosing stores and pseudopotentials."""
+
+    model_config = SettingsConfigDict(env_prefix="BETE_", extra="ignore")
+
+    # --- running QE ---
+    pw_cmd: str = Field("pw.x", description="pw.x executable (name on PATH or full path).")
+    ph_cmd: str = Field("ph.x", description="ph.x executable.")
+    q2r_cmd: str = Field("q2r.x", description="q2r.x executable.")
+    matdyn_cmd: str = Field("matdyn.x", description="matdyn.x executable.")
+    mpi_cmd: str | None = Field(
+        "mpirun",
+        description="MPI launcher ('mpirun', 'srun', ...); empty/None runs serially.",
+    )
+    mpi_np_flag: str = Field("-np", description="Flag giving the process count ('-n' for srun).")
+    mpi_extra_args: str = Field(
+        "", description="Extra launcher arguments, e.g. '--allow-run-as-root' or '--bind-to none'."
+    )
+    nprocs: int = Field(2, description="MPI processes per QE run.")
+    npool: int | None = Field(
+        None, description="k-point pools (-nk); default: nprocs when it divides the k points."
+    )
+    qe_timeout_s: float | None = Field(
+        None, description="Wall-clock limit for one QE executable run (seconds), None = none."
+    )
+    # --- data ---
+    store: str = Field(
+        "~/.bete/store",
+        description="Default store: a directory (embedded MontyStore) or a YAML store spec.",
+    )
+    pseudo_family: str | None = Field(
+        None,
+        description="Pseudopotential family: a directory or an SSSP-style JSON; "
+        "None = Debian's /usr/share/espresso/pseudo.",
+    )
+    max_atoms: int = Field(16, description="Refuse cells with more atoms than this.")
+    scratch_dir: str = Field(
+        "~/.bete/scratch", description="Where QE runs (outdir, pseudo links, outputs)."
+    )
+
+    @classmethod
+    def load(cls, **overrides: Any) -> BeteSettings:
+        """Read the YAML file (if any), then the environment, then ``overrides``."""
+        data: dict[str, Any] = {}
+        path = config_file()
+        if path.is_file():
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path} must hold a mapping of setting names to values.")
+            data.update({k.lower(): v for k, v in loaded.items()})
+        env = cls()  # environment wins over the file
+        for name in cls.model_fields:
+            if f"BETE_{name.upper()}" in os.environ:
+                data[name] = getattr(env, name)
+        data.update(overrides)
+        return cls.model_validate(data) if data else env
+
+
+def get_settings(**overrides: Any) -> BeteSettings:
+    """Current settings, read now (file + environment + overrides)."""
+    return BeteSettings.load(**overrides)
