@@ -62,3 +62,15 @@ def _json_default(obj: Any) -> Any:
 def progress(message: str) -> None:
     """One progress line on stderr (stdout stays machine-readable)."""
     print(message, file=sys.stderr, flush=True)
+
+
+def open_store(spec: str | None):  # noqa: ANN201 (JobStore; imported lazily)
+    """Connect the JobStore a ``--store`` value names; user errors become UserError."""
+    from stores.config import load_job_store
+
+    try:
+        store = load_job_store(spec)
+        store.connect()
+    except (ValueError, OSError) as exc:
+        raise UserError(str(exc)) from exc
+    return store

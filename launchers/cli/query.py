@@ -1,0 +1,86 @@
+"""``bete query``: electron-phonon results in the store as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from launchers.cli.common import UserError, format_rows, open_store
+from stores.queries import iter_elph_documents
+
+COLUMNS = [
+    "formula", "source_id", "protocol", "status", "lambda", "omega_log_K", "omega_2_K",
+    "tc_allen_dynes_K", "tc_mcmillan_K", "dynamically_stable", "min_frequency_meV",
+    "pressure_kbar", "input_hash",
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``bete query``."""
+    p = sub.add_parser("query", help="list electron-phonon results in the store",
+                       description="List electron-phonon task documents (λ and moments at the "
+                       "preset's reference broadening; σ = 0.02 Ry for fast).")
+    p.add_argument("--store", help="store directory or YAML spec (default: settings)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--formula", help="reduced formula, e.g. MgB2")
+    p.add_argument("--protocol", help="preset name, e.g. fast")
+    p.add_argument("--status", help="completed, unstable, insulator or failed")
+    p.add_argument("--lambda-min", type=float)
+    p.add_argument("--lambda-max", type=float)
+    p.add_argument("--tc-min", type=float, help="minimum Allen-Dynes Tc (K)")
+    p.add_argument("--tc-max", type=float)
+    p.add_argument("--stable-only", action="store_true", help="dynamically stable only")
+    p.set_defaults(func=run)
+
+
+def _range(lo: float | None, hi: float | None) -> dict[str, float] | None:
+    rng: dict[str, float] = {}
+    if lo is not None:
+        rng["$gte"] = lo
+    if hi is not None:
+        rng["$lte"] = hi
+    return rng or None
+
+
+def criteria_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Store criteria (output field → condition) from the filter flags."""
+    crit: dict[str, Any] = {}
+    for field, value in (("formula", args.formula), ("protocol", args.protocol),
+                         ("status", args.status)):
+        if value:
+            crit[field] = value
+    if args.stable_only:
+        crit["dynamically_stable"] = True
+    for field, rng in (("lambda_", _range(args.lambda_min, args.lambda_max)),
+                       ("tc_allen_dynes_K", _range(args.tc_min, args.tc_max))):
+        if rng:
+            crit[field] = rng
+    return crit
+
+
+def row(doc: dict[str, Any]) -> dict[str, Any]:
+    """A flat result row of a task document."""
+    scf = doc.get("scf") or {}
+    out = {c: doc.get(c) for c in COLUMNS}
+    out["lambda"] = doc.get("lambda_")
+    out["pressure_kbar"] = scf.get("pressure_kbar")
+    out["reference_sigma_Ry"] = doc.get("reference_sigma_Ry")
+    out["warnings"] = doc.get("warnings", [])
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the matching rows."""
+    store = open_store(args.store)
+    try:
+        rows = [row(d) for d in iter_elph_documents(store, criteria_from_args(args))]
+    finally:
+        store.close()
+    if not rows and args.format == "table":
+        print("no results match (run `bete dfpt run STRUCTURES...` first)")
+        return 0
+    print(format_rows(rows, args.format, None if args.format == "json" else COLUMNS))
+    return 0
+
+
+__all__ = ["register", "run", "row", "criteria_from_args", "UserError"]

@@ -1,0 +1,54 @@
+"""Figures the command line writes (matplotlib, Agg backend, PNG)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from workflows.common.physics import cumulative_lambda  # noqa: E402
+
+
+def plot_a2f(doc: dict[str, Any], out: str | Path) -> Path:
+    """α²F(ω) with λ(ω) at the reference broadening, and λ against σ, for one task document."""
+    spectra = doc.get("a2f_spectra") or []
+    if not spectra:
+        raise ValueError(
+            f"{doc.get('formula')}: the document has no α²F spectra "
+            f"(status {doc.get('status')}); only completed runs can be plotted"
+        )
+    ref = doc.get("reference_sigma_Ry")
+    spec = min(spectra, key=lambda s: abs(s["sigma_Ry"] - (ref if ref is not None else 0.02)))
+    w, a2f = spec["frequencies_meV"], spec["a2f"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]})
+    ax.plot(w, a2f, color="C0", label=f"α²F(ω), σ = {spec['sigma_Ry']:.3f} Ry")
+    ax.set_xlabel("ω (meV)")
+    ax.set_ylabel("α²F(ω)")
+    axl = ax.twinx()
+    axl.plot(w, cumulative_lambda(w, a2f), color="C3", label="λ(ω)")
+    axl.set_ylabel("λ(ω)", color="C3")
+    ax.set_title(
+        f"{doc.get('formula')} ({doc.get('protocol')}): λ = {doc.get('lambda_', 0):.3f}, "
+        f"Tc(AD) = {doc.get('tc_allen_dynes_K', 0):.2f} K"
+    )
+    ax.legend(loc="upper left")
+    broad = doc.get("broadenings") or []
+    ax2.plot([b["sigma_Ry"] for b in broad], [b["lambda_"] for b in broad], "o-", label="α²F")
+    if any(b.get("qe_lambda") is not None for b in broad):
+        ax2.plot([b["sigma_Ry"] for b in broad], [b.get("qe_lambda") for b in broad], "x--",
+                 label="QE lambda file")
+    if ref is not None:
+        ax2.axvline(ref, color="grey", lw=0.8)
+    ax2.set_xlabel("σ (Ry)")
+    ax2.set_ylabel("λ")
+    ax2.legend()
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return out

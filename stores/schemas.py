@@ -1,0 +1,181 @@
+"""Document schemas shared by the flows (which build them) and the stores (which query them).
+
+Pure data models: no parsing, no file I/O.  Every document carries ``doc_type``
+and ``schema_version``; units are in the field names or the descriptions.
+Large arrays (α²F per broadening, phonon DOS) live in fields that the jobs route
+to the JobStore's ``data`` blob store (see ``ELPH_BLOB_FIELDS``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+ELPH_SCHEMA_VERSION = "1.0"
+ELPH_DOC_TYPE = "elph_task"
+ELPH_BLOB_FIELDS = ("a2f_spectra", "phdos")
+"""Output fields of the task document stored in the ``data`` blob store."""
+
+ElphStatus = Literal["completed", "unstable", "insulator", "failed"]
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current time (UTC)."""
+    return datetime.now(timezone.utc)
+
+
+class PseudoRecord(BaseModel):
+    """One pseudopotential file used in a calculation."""
+
+    filename: str = Field(description="UPF file name.")
+    md5: str = Field(description="MD5 checksum of the file.")
+    functional: str | None = Field(None, description="Exchange-correlation functional.")
+
+
+class ScfSummary(BaseModel):
+    """Results of the scf run on the el-ph k grid."""
+
+    energy_eV: float | None = Field(None, description="Total energy (eV).")
+    fermi_energy_eV: float | None = Field(None, description="Fermi energy (eV).")
+    pressure_kbar: float | None = Field(None, description="Pressure from the stress (kbar).")
+    band_gap_eV: float | None = Field(None, description="Gap around E_F (eV); 0 for metals.")
+    is_metal: bool | None = Field(None, description="Bands cross the Fermi level.")
+    n_iterations: int | None = Field(None, description="scf iterations to convergence.")
+
+
+class BroadeningResult(BaseModel):
+    """Moments and Tc of the α²F of one double-delta broadening σ."""
+
+    sigma_Ry: float = Field(description="Gaussian broadening of the double-delta sum (Ry).")
+    lambda_: float = Field(description="λ = 2∫α²F/ω dω.")
+    omega_log_K: float = Field(description="ω_log (K).")
+    omega_2_K: float = Field(description="ω₂ = [(2/λ)∫α²F ω dω]^½ (K).")
+    tc_allen_dynes_K: float = Field(description="Allen–Dynes Tc with f1·f2 (K).")
+    tc_mcmillan_K: float = Field(description="McMillan–Allen–Dynes Tc (no f1, f2) (K).")
+    qe_lambda: float | None = Field(None, description="λ of QE's own `lambda` file.")
+    dos_ef: float | None = Field(None,
+                                  description="N(E_F) of the lambda file (states/spin/Ry).")
+
+
+class A2FSpectrum(BaseModel):
+    """α²F(ω) on matdyn's grid for one broadening (blob)."""
+
+    sigma_Ry: float
+    frequencies_meV: list[float]
+    a2f: list[float]
+
+
+class PhononDos(BaseModel):
+    """Phonon DOS from matdyn on the el-ph q grid (blob)."""
+
+    frequencies_meV: list[float] = Field(description="Frequency grid (meV).")
+    total: list[float] = Field(description="Total DOS (states/meV/cell).")
+    site_dos: list[list[float]] = Field(description="Per-site DOS, same order as the structure.")
+
+
+class ElphTaskDocument(BaseModel):
+    """Electron-phonon task document: one structure, one protocol."""
+
+    doc_type: Literal["elph_task"] = ELPH_DOC_TYPE
+    schema_version: str = ELPH_SCHEMA_VERSION
+    status: ElphStatus = Field(description="completed, unstable, insulator or failed.")
+    status_reason: str | None = Field(None, description="Why the status is not 'completed'.")
+    formula: str = Field(description="Reduced formula.")
+    nsites: int = Field(description="Sites in the computed (primitive) cell.")
+    elements: list[str] = Field(description="Sorted element symbols.")
+    chemsys: str = Field(description="Chemical system, e.g. 'Mg-Tl'.")
+    structure: dict[str, Any] = Field(description="pymatgen dict of the computed cell.")
+    source_id: str | None = Field(None, description="User's identifier (file name, database id).")
+    protocol: str = Field(description="Preset name (fast, standard, accurate).")
+    parameters: dict[str, Any] = Field(description="Full input parameters of every QE step.")
+    input_hash: str = Field(description="sha256 of structure + parameters + pseudopotentials.")
+    pseudo_family: str | None = Field(None, description="Pseudopotential family name or path.")
+    pseudopotentials: dict[str, PseudoRecord] = Field(description="Element → UPF file.")
+    k_grid: list[int]
+    k_grid_dense: list[int]
+    q_grid: list[int]
+    ecutwfc_Ry: float
+    ecutrho_Ry: float
+    qe_version: str | None = None
+    scf: ScfSummary | None = None
+    mu_star: float = Field(0.10, description="Coulomb pseudopotential used for Tc.")
+    reference_sigma_Ry: float | None = Field(None, description="Broadening of the headline values.")
+    lambda_: float | None = Field(None, description="λ at the reference broadening.")
+    omega_log_K: float | None = Field(None, description="ω_log at the reference broadening (K).")
+    omega_2_K: float | None = Field(None, description="ω₂ at the reference broadening (K).")
+    tc_allen_dynes_K: float | None = Field(None, description="Allen–Dynes Tc (f1·f2) (K).")
+    tc_mcmillan_K: float | None = Field(None, description="McMillan–Allen–Dynes Tc (K).")
+    broadenings: list[BroadeningResult] = Field(default_factory=list)
+    a2f_spectra: list[A2FSpectrum] = Field(default_factory=list, description="Blob: α²F per σ.")
+    phdos: PhononDos | None = Field(None, description="Blob: phonon DOS and per-site DOS.")
+    matdyn_asr: str | None = Field(None, description="ASR matdyn used (NaN fallback).")
+    min_frequency_meV: float | None = Field(None, description="Lowest frequency with DOS weight.")
+    stability_threshold_meV: float = Field(-0.5, description="DOS weight below → unstable.")
+    dynamically_stable: bool | None = None
+    warnings: list[str] = Field(default_factory=list)
+    wall_times_s: dict[str, float] = Field(default_factory=dict, description="Per QE step (s).")
+    job_uuids: dict[str, str] = Field(default_factory=dict)
+    workdir: str | None = Field(None, description="Where QE ran.")
+    created_at: datetime = Field(default_factory=utcnow)
+    provenance: dict[str, Any] = Field(default_factory=dict, description="Host, versions, command.")
+
+
+class ModelDocument(BaseModel):
+    """A trained BETE-NET ensemble."""
+
+    doc_type: Literal["model"] = "model"
+    schema_version: str = "1.0"
+    model_id: str
+    variant: str
+    hyperparameters: dict[str, Any]
+    n_members: int
+    training_query: dict[str, Any] = Field(default_factory=dict)
+    training_set_hash: str
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    path: str | None = Field(None, description="Directory holding the state_dict files.")
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ScreeningDocument(BaseModel):
+    """A candidate ranked by an acquisition function."""
+
+    doc_type: Literal["screening"] = "screening"
+    schema_version: str = "1.0"
+    candidate_id: str
+    formula: str
+    structure: dict[str, Any]
+    model_id: str
+    round: int | None = None
+    acquisition: str
+    score: float
+    rank: int
+    lambda_mean: float
+    lambda_std: float
+    omega_log_K_mean: float
+    omega_log_K_std: float
+    omega_2_K_mean: float
+    omega_2_K_std: float
+    tc_K_mean: float
+    tc_K_std: float
+    a2f_mean: list[float] = Field(default_factory=list)
+    a2f_std: list[float] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ActiveLearningRound(BaseModel):
+    """One train → screen → verify → ingest round."""
+
+    doc_type: Literal["al_round"] = "al_round"
+    schema_version: str = "1.0"
+    campaign: str = "default"
+    round: int
+    model_id: str | None = None
+    candidates: list[str] = Field(default_factory=list)
+    submitted: list[str] = Field(default_factory=list)
+    verified: list[str] = Field(default_factory=list)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    status: str = "started"
+    created_at: datetime = Field(default_factory=utcnow)
