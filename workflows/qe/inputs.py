@@ -19,7 +19,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from workflows.qe.errors import BeteInputError
 
@@ -34,6 +34,7 @@ _ASSIGN = re.compile(
     r"(?P<key>[A-Za-z_][\w%]*(?:\(\s*\d+(?:\s*,\s*\d+)*\s*\))?)\s*=\s*"
     r"(?P<val>'[^']*'|\"[^\"]*\"|[^,\s/]+)"
 )
+_T = TypeVar("_T", bound="QEInput")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
 _INT = re.compile(r"^[+-]?\d+$")
 _FLOAT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eEdD][+-]?\d+)?$")
@@ -195,7 +196,7 @@ class QEInput:
         return self.get_str()
 
     @classmethod
-    def from_str(cls, text: str) -> QEInput:
+    def from_str(cls: type[_T], text: str) -> _T:
         """Parse an input file written by :meth:`get_str` (or by hand).
 
         Raises
@@ -250,7 +251,7 @@ class QEInput:
         return path
 
     @classmethod
-    def from_file(cls, path: str | Path) -> QEInput:
+    def from_file(cls: type[_T], path: str | Path) -> _T:
         """Read an input file from ``path``."""
         return cls.from_str(Path(path).read_text())
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from monty.json import MSONable
+
 from workflows.qe.errors import BeteInputError, MissingPseudopotentialError
 
 __all__ = [
@@ -216,7 +218,7 @@ class PseudoInfo:
 
 
 @dataclass(frozen=True)
-class PseudoFamily:
+class PseudoFamily(MSONable):
     """A directory of UPF files and the rule that picks one per element.
 
     Parameters
@@ -244,6 +246,18 @@ class PseudoFamily:
     cutoffs: Mapping[str, tuple[float, float]] = field(default_factory=dict)
     md5: Mapping[str, str] = field(default_factory=dict)
     default_cutoffs_Ry: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        # normalise types so that a JSON round trip (as_dict/from_dict) compares equal
+        object.__setattr__(self, "directory", Path(self.directory))
+        if self.files is not None:
+            object.__setattr__(self, "files", dict(self.files))
+        object.__setattr__(self, "cutoffs",
+                           {el: (float(w), float(r)) for el, (w, r) in self.cutoffs.items()})
+        object.__setattr__(self, "md5", dict(self.md5))
+        if self.default_cutoffs_Ry is not None:
+            wfc, rho = self.default_cutoffs_Ry
+            object.__setattr__(self, "default_cutoffs_Ry", (float(wfc), float(rho)))
 
     @property
     def label(self) -> str:

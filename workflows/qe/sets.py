@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from monty.json import MSONable
 from pymatgen.core import Element, Structure
 
 from workflows.qe.errors import BeteInputError
@@ -254,7 +255,7 @@ def _section_merge(recipe: Mapping[str, Any], names: tuple[str, ...]) -> dict[st
 
 
 @dataclass
-class ElphInputGenerator:
+class ElphInputGenerator(MSONable):
     """Recipe for the QE electron-phonon inputs of a structure.
 
     Parameters

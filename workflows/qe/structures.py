@@ -124,10 +124,11 @@ def validate_structure(structure: Structure, max_atoms: int | None = None) -> No
     if len(structure) > 1:
         dist = structure.distance_matrix + np.eye(len(structure)) * 1e9
         if dist.min() < MIN_DISTANCE_A:
-            i, j = np.unravel_index(np.argmin(dist), dist.shape)
+            first, second = (int(x) for x in np.unravel_index(np.argmin(dist), dist.shape))
             raise BeteInputError(
-                f"sites {i} and {j} are {dist[i, j]:.3f} Å apart (< {MIN_DISTANCE_A} Å); the "
-                "structure has overlapping atoms: remove duplicates or fix the coordinates")
+                f"sites {first} and {second} are {dist[first, second]:.3f} Å apart "
+                f"(< {MIN_DISTANCE_A} Å); the structure has overlapping atoms: remove "
+                "duplicates or fix the coordinates")
 
 
 def prepare_structure(structure: Structure, max_atoms: int | None = None,

@@ -369,3 +369,15 @@ def test_grid_rules_round_half_to_even_and_multiples():
     assert q_grid_rule([0.4, 1.0, 2.6], 1.3, 2) == [2, 2, 2]
     assert k_grid_rule([1.0, 1.0, 1.0], 0.3, 2, multiple_of=[2, 3, 4]) == [4, 6, 4]
     assert k_grid_rule([0.1, 0.1, 0.1], 0.3, 2) == [2, 2, 2]
+
+
+def test_generator_serialises_for_jobflow(pslibrary_dir):
+    from monty.json import MontyDecoder, jsanitize
+
+    from workflows.qe.pseudos import PseudoFamily
+
+    for family in (str(pslibrary_dir), PseudoFamily.from_path(pslibrary_dir), None):
+        gen = ElphInputGenerator("standard", overrides={"scf": {"mixing_beta": 0.2}},
+                                 family=family, max_atoms=8)
+        data = json.loads(json.dumps(jsanitize(gen, strict=True, enum_values=True)))
+        assert MontyDecoder().process_decoded(data) == gen
