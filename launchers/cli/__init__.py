@@ -13,6 +13,7 @@ import importlib
 import logging
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from launchers.cli.common import UserError
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

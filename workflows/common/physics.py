@@ -196,7 +196,7 @@ def einstein_a2f(frequencies_meV: ArrayLike, omega_e_meV: float, lambda_: float,
 
 
 def lowest_frequency_meV(frequencies_meV: ArrayLike, dos: ArrayLike,  # noqa: N802
-                         rel_tol: float = 1e-6) -> float:
+                         rel_tol: float = 1e-8) -> float:
     """Lowest frequency carrying phonon DOS weight above ``rel_tol`` × max(DOS)."""
     w, d = _validated(frequencies_meV, dos)
     if d.ndim > 1:

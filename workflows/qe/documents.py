@@ -1,0 +1,147 @@
+"""Build electron-phonon task documents from a finished calculation directory.
+
+No QE runs and no file writing here: parse, compute (through
+:mod:`workflows.common.physics`), validate.
+"""
+
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from stores.schemas import (
+    A2FSpectrum,
+    BroadeningResult,
+    ElphTaskDocument,
+    PhononDos,
+    PseudoRecord,
+    ScfSummary,
+)
+from workflows.common.physics import (
+    DEFAULT_MU_STAR,
+    DEFAULT_STABILITY_THRESHOLD_MEV,
+    lowest_frequency_meV,
+    superconductivity,
+)
+from workflows.qe.matdyn_parsers import parse_a2f_dos_files, parse_lambda_file, parse_phonon_dos
+from workflows.qe.sets import ElphInputSet
+
+HIGH_PRESSURE_KBAR = 100.0
+"""|pressure| above this (10 GPa) gets a warning: the cell is far from this functional's
+equilibrium with these pseudopotentials."""
+
+DEFAULT_REFERENCE_SIGMA_RY = 0.02
+
+
+def _common_fields(input_set: ElphInputSet, protocol: str, source_id: str | None,
+                   input_hash: str) -> dict[str, Any]:
+    structure = input_set.structure
+    comp = structure.composition
+    params = input_set.parameters
+    return {
+        "formula": comp.reduced_formula,
+        "nsites": len(structure),
+        "elements": sorted(el.symbol for el in comp.elements),
+        "chemsys": comp.chemical_system,
+        "structure": structure.as_dict(),
+        "source_id": source_id,
+        "protocol": protocol,
+        "parameters": params,
+        "input_hash": input_hash,
+        "pseudo_family": (params.get("family") or {}).get("directory"),
+        "pseudopotentials": {
+            el: PseudoRecord(filename=p["filename"], md5=p["md5"], functional=p.get("functional"))
+            for el, p in params.get("pseudopotentials", {}).items()
+        },
+        "k_grid": list(input_set.k_grid),
+        "k_grid_dense": list(input_set.k_grid_dense),
+        "q_grid": list(input_set.q_grid),
+        "ecutwfc_Ry": input_set.ecutwfc,
+        "ecutrho_Ry": input_set.ecutrho,
+        "provenance": {"host": platform.node(), "python": platform.python_version()},
+    }
+
+
+def scf_warnings(scf: ScfSummary | None) -> list[str]:
+    """Warnings about the scf state (large pressure)."""
+    if scf is None or scf.pressure_kbar is None:
+        return []
+    if abs(scf.pressure_kbar) > HIGH_PRESSURE_KBAR:
+        return [
+            f"pressure {scf.pressure_kbar:.1f} kbar: the cell is far from equilibrium for this "
+            "functional and these pseudopotentials; relax it (relax=True) or treat λ with care"
+        ]
+    return []
+
+
+def early_document(input_set: ElphInputSet, protocol: str, source_id: str | None,
+                   input_hash: str, status: str, reason: str, scf: ScfSummary | None,
+                   qe_version: str | None = None, **extra: Any) -> ElphTaskDocument:
+    """A document for a calculation that ended before α²F (insulator, failure)."""
+    return ElphTaskDocument(
+        status=status, status_reason=reason, scf=scf, qe_version=qe_version,
+        warnings=scf_warnings(scf), **_common_fields(input_set, protocol, source_id, input_hash),
+        **extra,
+    )
+
+
+def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
+                  source_id: str | None, input_hash: str, scf: ScfSummary | None,
+                  qe_version: str | None, matdyn_asr: str,
+                  reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,  # noqa: N803
+                  mu_star: float = DEFAULT_MU_STAR,
+                  stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,  # noqa: N803
+                  **extra: Any) -> ElphTaskDocument:
+    """The full task document of a finished matdyn run in ``directory``.
+
+    Raises
+    ------
+    ValueError
+        When the ``a2F.dos*`` files are missing or hold non-finite values.
+    """
+    workdir = Path(directory)
+    spectra = parse_a2f_dos_files(workdir)
+    if not spectra:
+        raise ValueError(f"no a2F.dos* files in {workdir}: matdyn.x did not run with la2F")
+    lam_file = parse_lambda_file(workdir / "lambda") if (workdir / "lambda").is_file() else None
+    sigma0 = float(input_set.ph.get("el_ph_sigma", 0.005))
+    broadenings, a2f_spectra = [], []
+    for spec in spectra:
+        index = spec.index if spec.index is not None else len(broadenings) + 1
+        sigma = sigma0 * index
+        sc = superconductivity(spec.frequencies_meV, spec.a2f, mu_star=mu_star)
+        row = lam_file.rows[index - 1] if lam_file and index - 1 < len(lam_file.rows) else None
+        broadenings.append(BroadeningResult(
+            sigma_Ry=round(row.sigma_Ry if row else sigma, 6), lambda_=sc.lambda_,
+            omega_log_K=sc.omega_log_K, omega_2_K=sc.omega_2_K,
+            tc_allen_dynes_K=sc.tc_allen_dynes_K, tc_mcmillan_K=sc.tc_mcmillan_K,
+            qe_lambda=row.lambda_ if row else None, dos_ef=row.dos_ef if row else None))
+        a2f_spectra.append(A2FSpectrum(sigma_Ry=broadenings[-1].sigma_Ry,
+                                       frequencies_meV=spec.frequencies_meV.tolist(),
+                                       a2f=spec.a2f.tolist()))
+    ref = min(broadenings, key=lambda b: abs(b.sigma_Ry - reference_sigma_Ry))
+    fldos = input_set.matdyn.get("fldos") or "matdyn.dos"
+    dos = parse_phonon_dos(workdir / fldos)
+    min_freq = lowest_frequency_meV(dos.frequencies_meV, dos.total)
+    stable = bool(min_freq >= stability_threshold_meV)
+    warnings = scf_warnings(scf)
+    if not stable:
+        warnings.append(f"dynamically unstable: phonon DOS weight down to {min_freq:.2f} meV "
+                        f"(threshold {stability_threshold_meV} meV)")
+    return ElphTaskDocument(
+        status="completed" if stable else "unstable",
+        status_reason=None if stable else "imaginary phonon frequencies",
+        scf=scf, qe_version=qe_version, mu_star=mu_star,
+        reference_sigma_Ry=ref.sigma_Ry, lambda_=ref.lambda_, omega_log_K=ref.omega_log_K,
+        omega_2_K=ref.omega_2_K, tc_allen_dynes_K=ref.tc_allen_dynes_K,
+        tc_mcmillan_K=ref.tc_mcmillan_K, broadenings=broadenings, a2f_spectra=a2f_spectra,
+        phdos=PhononDos(frequencies_meV=dos.frequencies_meV.tolist(), total=dos.total.tolist(),
+                        site_dos=np.atleast_2d(dos.per_site).tolist()),
+        matdyn_asr=matdyn_asr, min_frequency_meV=min_freq,
+        stability_threshold_meV=stability_threshold_meV, dynamically_stable=stable,
+        warnings=warnings,
+        **_common_fields(input_set, protocol, source_id, input_hash), **extra,
+    )

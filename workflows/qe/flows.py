@@ -1,0 +1,123 @@
+"""Flow Makers of the QE electron-phonon workflow (atomate2 style)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobflow import Flow, Maker
+from pymatgen.core import Structure
+
+from workflows.common.physics import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
+from workflows.qe.jobs import (
+    matdyn_job,
+    ph_fanout_job,
+    ph_job,
+    relax_job,
+    scf_job,
+    task_document_job,
+)
+from workflows.qe.pseudos import PseudoFamily
+from workflows.qe.sets import ElphInputGenerator, ElphInputSet
+from workflows.settings import get_settings
+
+
+@dataclass
+class ElphFlowMaker(Maker):
+    """pw.x (dense, ``la2F``) → pw.x → ph.x el-ph → q2r.x → matdyn.x → task document.
+
+    Parameters
+    ----------
+    name
+        Flow name prefix.
+    preset
+        ``fast``, ``standard``, ``accurate`` or a preset YAML file.
+    overrides
+        Changes to the preset (see ``docs/pseudopotentials-and-presets.md``).
+    pseudo_family
+        Directory or SSSP-style JSON; None = the ``pseudo_family`` setting (read at
+        ``make`` time).
+    relax
+        None, ``"relax"`` or ``"vc-relax"``: relax the cell first.
+    fan_out_q
+        Run ph.x as one job per irreducible q point (a cluster runs them in parallel).
+    keep_scratch
+        Keep wavefunctions, ``_ph*`` and dvscf files after matdyn (default: remove them).
+    scratch_dir
+        Parent of the calculation directories; None = the ``scratch_dir`` setting.  On a
+        cluster it must be visible from every worker.
+    reference_sigma_Ry, mu_star, stability_threshold_meV
+        Headline broadening, Coulomb pseudopotential and stability threshold.
+    """
+
+    name: str = "elph"
+    preset: str = "fast"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    pseudo_family: str | None = None
+    relax: str | None = None
+    fan_out_q: bool = False
+    keep_scratch: bool = False
+    scratch_dir: str | None = None
+    max_atoms: int | None = None
+    reference_sigma_Ry: float = 0.02  # noqa: N815
+    mu_star: float = DEFAULT_MU_STAR
+    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV  # noqa: N815
+
+    def recipe(self) -> dict[str, Any]:
+        """JSON-ready recipe the jobs rebuild their inputs from."""
+        family = self.pseudo_family or get_settings().pseudo_family
+        overrides = dict(self.overrides)
+        return {"preset": self.preset, "overrides": overrides,
+                "family": str(Path(family).expanduser().resolve()) if family else None,
+                "max_atoms": self.max_atoms, "relax": self.relax}
+
+    def input_set(self, structure: Structure) -> ElphInputSet:
+        """Validate the structure and build its inputs now (errors before any QE run)."""
+        recipe = self.recipe()
+        family = PseudoFamily.from_path(recipe["family"]) if recipe["family"] else None
+        return ElphInputGenerator(preset=self.preset, overrides=recipe["overrides"],
+                                  family=family, max_atoms=self.max_atoms
+                                  ).get_input_set(structure)
+
+    def calculation_key(self, input_set: ElphInputSet) -> str:
+        """Input hash of the calculation (the relaxation choice included)."""
+        if not self.relax:
+            return input_set.input_hash()
+        payload = json.dumps({"inputs": input_set.input_hash(), "relax": self.relax})
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def workdir(self, input_set: ElphInputSet, key: str) -> Path:
+        """Calculation directory: ``<scratch>/<formula>-<hash[:16]>``."""
+        base = Path(self.scratch_dir or get_settings().scratch_dir).expanduser().resolve()
+        formula = re.sub(r"[^A-Za-z0-9]", "", input_set.structure.composition.reduced_formula)
+        return base / f"{formula}-{key[:16]}"
+
+    def make(self, structure: Structure, source_id: str | None = None) -> Flow:
+        """The flow for one structure; the last job's output is the task document."""
+        input_set = self.input_set(structure)
+        key = self.calculation_key(input_set)
+        workdir = str(self.workdir(input_set, key))
+        recipe = self.recipe()
+        prepared = input_set.structure
+        jobs = []
+        if self.relax:
+            relax = relax_job(prepared, recipe, workdir)
+            jobs.append(relax)
+            prepared = relax.output
+        scf = scf_job(prepared, recipe, workdir)
+        ph_maker = ph_fanout_job if self.fan_out_q else ph_job
+        ph = ph_maker(scf.output, prepared, recipe, workdir)
+        matdyn = matdyn_job(ph.output, prepared, recipe, workdir, self.keep_scratch)
+        doc = task_document_job(prepared, recipe, workdir, scf.output, ph.output, matdyn.output,
+                                source_id, key, reference_sigma_Ry=self.reference_sigma_Ry,
+                                mu_star=self.mu_star,
+                                stability_threshold_meV=self.stability_threshold_meV)
+        jobs += [scf, ph, matdyn, doc]
+        formula = input_set.structure.composition.reduced_formula
+        for j in jobs:
+            j.metadata.update({"input_hash": key, "formula": formula, "protocol": self.preset})
+        return Flow(jobs, output=doc.output, name=f"{self.name} {formula} {self.preset}")

@@ -1,0 +1,255 @@
+"""jobflow jobs of the QE electron-phonon flow.
+
+Every job gets the structure, a JSON-ready *recipe* (preset, overrides, pseudopotential
+family, atom limit) and the calculation directory, rebuilds the input set from them
+(deterministic), and runs its QE steps through :func:`workflows.qe.steps.run_step`
+(retries with handlers, restart markers).  Jobs pass small dictionaries; only the last
+job returns the task document, whose arrays go to the ``data`` blob store.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jobflow import Flow, Response, job
+from pymatgen.core import Structure
+
+from stores.schemas import ELPH_BLOB_FIELDS, ScfSummary
+from workflows.qe.bands import band_gap_from_xml
+from workflows.qe.documents import early_document, elph_document
+from workflows.qe.errors import QEError
+from workflows.qe.matdyn_parsers import parse_a2f_dos_files, parse_phonon_dos
+from workflows.qe.parsers import parse_pw_output
+from workflows.qe.sets import ElphInputGenerator, ElphInputSet
+from workflows.qe.steps import read_marker, remove_scratch, run_step, write_marker
+
+logger = logging.getLogger(__name__)
+
+
+def input_set_from_recipe(structure: Structure, recipe: dict[str, Any]) -> ElphInputSet:
+    """Rebuild the input set a job needs from the flow's JSON-ready recipe."""
+    generator = ElphInputGenerator(preset=recipe["preset"], overrides=recipe.get("overrides") or {},
+                                   family=recipe.get("family"), max_atoms=recipe.get("max_atoms"))
+    return generator.get_input_set(structure)
+
+
+def _paths(input_set: ElphInputSet, workdir: Path) -> tuple[Path, str]:
+    outdir = str(input_set.scf.get("outdir", "./tmp"))
+    prefix = str(input_set.scf.get("prefix", "bete"))
+    return workdir / outdir / f"{prefix}.save", prefix
+
+
+@job(name="relax")
+def relax_job(structure: Structure, recipe: dict[str, Any], workdir: str) -> Structure:
+    """Relax the cell (pw.x relax/vc-relax) and return the relaxed structure."""
+    wd = Path(workdir) / "relax"
+    wd.mkdir(parents=True, exist_ok=True)
+    generator = ElphInputGenerator(preset=recipe["preset"], overrides=recipe.get("overrides") or {},
+                                   family=recipe.get("family"), max_atoms=recipe.get("max_atoms"))
+    relax = generator.get_relax_input(structure, recipe.get("relax") or "vc-relax")
+    run_step("pw", relax, "relax", wd)
+    return relaxed_structure(wd / "relax.out")
+
+
+def relaxed_structure(output: Path) -> Structure:
+    """Final cell and positions of a pw.x relax/vc-relax output (ASE's reader)."""
+    from ase.io import read
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    try:
+        atoms = read(str(output), format="espresso-out", index=-1)
+    except Exception as exc:  # ASE raises various errors on truncated files
+        raise QEError("pw.x", f"cannot read the relaxed structure from {output}: {exc}") from exc
+    return AseAtomsAdaptor.get_structure(atoms)
+
+
+@job(name="scf")
+def scf_job(structure: Structure, recipe: dict[str, Any], workdir: str) -> dict[str, Any]:
+    """pw.x on the dense grid (``la2F``), metallicity check, then pw.x on the k grid.
+
+    Returns ``is_metal`` False (and no second run) for an insulator.
+    """
+    wd = Path(workdir)
+    input_set = input_set_from_recipe(structure, recipe)
+    input_set.write(wd)
+    walls: dict[str, float] = {}
+    dense = run_step("pw", input_set.scf_dense, "scf_dense", wd)
+    walls["scf_dense"] = dense["wall_time_s"]
+    gap = read_marker(wd, "gap")
+    if gap is None:
+        save, _ = _paths(input_set, wd)
+        g = band_gap_from_xml(save)
+        gap = {"gap_eV": g.gap_eV, "is_metal": g.is_metal}
+        write_marker(wd, "gap", gap)
+    if not gap["is_metal"]:
+        pw = parse_pw_output(wd / "scf_dense.out")
+        return {"is_metal": False, "gap_eV": gap["gap_eV"], "wall_times_s": walls,
+                "scf": _scf_summary(pw, gap).model_dump(), "qe_version": pw.qe_version}
+    coarse = run_step("pw", input_set.scf, "scf", wd)
+    walls["scf"] = coarse["wall_time_s"]
+    pw = parse_pw_output(wd / "scf.out")
+    return {"is_metal": True, "gap_eV": gap["gap_eV"], "wall_times_s": walls,
+            "scf": _scf_summary(pw, gap).model_dump(), "qe_version": pw.qe_version,
+            "fixes": dense["fixes"] + coarse["fixes"]}
+
+
+def _scf_summary(pw: Any, gap: dict[str, Any]) -> ScfSummary:
+    return ScfSummary(energy_eV=pw.total_energy_eV, fermi_energy_eV=pw.fermi_energy_eV,
+                      pressure_kbar=pw.pressure_kbar, band_gap_eV=gap["gap_eV"],
+                      is_metal=gap["is_metal"], n_iterations=pw.n_scf_iterations)
+
+
+def _ph_recover(wd: Path, step: str, input_set: ElphInputSet) -> bool:
+    """Restart ph.x with recover when an earlier attempt left its ``_ph0`` state behind."""
+    outdir = wd / str(input_set.ph.get("outdir", "./tmp"))
+    return read_marker(wd, step) is None and (wd / f"{step}.out").is_file() and any(
+        outdir.glob("_ph*"))
+
+
+@job(name="ph")
+def ph_job(scf: dict[str, Any], structure: Structure, recipe: dict[str, Any],
+           workdir: str) -> dict[str, Any]:
+    """ph.x electron-phonon on the whole q grid in one run."""
+    if not scf["is_metal"]:
+        return {"skipped": "insulator"}
+    wd = Path(workdir)
+    input_set = input_set_from_recipe(structure, recipe)
+    res = run_step("ph", input_set.ph_input(recover=_ph_recover(wd, "ph", input_set)), "ph", wd)
+    return {"wall_times_s": {"ph": res["wall_time_s"]}, "fixes": res["fixes"]}
+
+
+def _irreducible_q_count(dyn0: Path) -> int:
+    lines = dyn0.read_text().split("\n")
+    try:
+        return int(lines[1].split()[0])
+    except (IndexError, ValueError) as exc:
+        raise QEError("ph.x", f"cannot read the q-point count from {dyn0}") from exc
+
+
+@job(name="ph_init")
+def ph_fanout_job(scf: dict[str, Any], structure: Structure, recipe: dict[str, Any],
+                  workdir: str) -> Response | dict[str, Any]:
+    """List the irreducible q points (ph.x ``only_init``) and replace itself by one job per q.
+
+    The replacement flow ends with :func:`ph_merge_job`, whose output becomes this job's.
+    """
+    if not scf["is_metal"]:
+        return {"skipped": "insulator"}
+    wd = Path(workdir)
+    input_set = input_set_from_recipe(structure, recipe)
+    init = input_set.ph_input()
+    init.set("inputph", "only_init", True)
+    res = run_step("ph", init, "ph_init", wd)
+    fildyn = str(input_set.ph.get("fildyn"))
+    nq = _irreducible_q_count(wd / f"{fildyn}0")
+    q_jobs = [ph_q_job(iq, structure, recipe, workdir) for iq in range(1, nq + 1)]
+    for j in q_jobs:
+        j.name = f"ph_q{j.function_args[0]}"
+    merge = ph_merge_job([j.output for j in q_jobs], nq, structure, recipe, workdir,
+                         res["wall_time_s"])
+    return Response(replace=Flow([*q_jobs, merge], output=merge.output, name="ph fan-out"))
+
+
+@job(name="ph_q")
+def ph_q_job(iq: int, structure: Structure, recipe: dict[str, Any],
+             workdir: str) -> dict[str, Any]:
+    """ph.x for irreducible q point ``iq`` only, on a private copy of the scf outdir."""
+    wd = Path(workdir)
+    qdir = wd / f"ph_q{iq}"
+    input_set = input_set_from_recipe(structure, recipe)
+    outdir = str(input_set.ph.get("outdir", "./tmp"))
+    if read_marker(qdir, "ph") is None and not (qdir / outdir).exists():
+        qdir.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(wd / outdir, qdir / outdir,
+                        ignore=shutil.ignore_patterns("_ph*"), dirs_exist_ok=True)
+    recover = _ph_recover(qdir, "ph", input_set)
+    res = run_step("ph", input_set.ph_input(start_q=iq, last_q=iq, recover=recover), "ph", qdir)
+    return {"iq": iq, "wall_time_s": res["wall_time_s"], "fixes": res["fixes"]}
+
+
+@job(name="ph_merge")
+def ph_merge_job(q_results: list[dict[str, Any]], nq: int, structure: Structure,
+                 recipe: dict[str, Any], workdir: str, init_wall_s: float) -> dict[str, Any]:
+    """Collect the per-q dynamical matrices and ``elph_dir`` files into the main directory."""
+    wd = Path(workdir)
+    input_set = input_set_from_recipe(structure, recipe)
+    fildyn = str(input_set.ph.get("fildyn"))
+    (wd / "elph_dir").mkdir(exist_ok=True)
+    for iq in range(1, nq + 1):
+        qdir = wd / f"ph_q{iq}"
+        dyn = qdir / f"{fildyn}{iq}"
+        if not dyn.is_file():
+            raise QEError("ph.x", f"q point {iq}: {dyn} is missing; rerun the flow", str(qdir))
+        shutil.copy2(dyn, wd / dyn.name)
+        for f in (qdir / "elph_dir").glob(f"*.{iq}"):
+            shutil.copy2(f, wd / "elph_dir" / f.name)
+    write_marker(wd, "ph", {"wall_time_s": init_wall_s + sum(r["wall_time_s"]
+                                                              for r in q_results),
+                            "fan_out": nq})
+    walls = {f"ph_q{r['iq']}": r["wall_time_s"] for r in q_results}
+    walls["ph_init"] = init_wall_s
+    return {"wall_times_s": walls, "fixes": [f for r in q_results for f in r["fixes"]]}
+
+
+@job(name="q2r_matdyn")
+def matdyn_job(ph: dict[str, Any], structure: Structure, recipe: dict[str, Any],
+               workdir: str, keep_scratch: bool = False) -> dict[str, Any]:
+    """q2r.x then matdyn.x (DOS + α²F), retrying matdyn's ASR when it writes NaN."""
+    if ph.get("skipped"):
+        return {"skipped": ph["skipped"]}
+    wd = Path(workdir)
+    input_set = input_set_from_recipe(structure, recipe)
+    walls = {"q2r": run_step("q2r", input_set.q2r, "q2r", wd)["wall_time_s"]}
+    done = read_marker(wd, "matdyn_asr")
+    asr_used = done["asr"] if done else None
+    errors = []
+    for asr in ([] if done else input_set.matdyn_asr_fallback):
+        step = f"matdyn_{asr}"
+        walls[step] = run_step("matdyn", input_set.matdyn_input(asr), step, wd)["wall_time_s"]
+        try:
+            parse_a2f_dos_files(wd)
+            parse_phonon_dos(wd / str(input_set.matdyn.get("fldos")))
+        except ValueError as exc:
+            errors.append(f"asr={asr}: {exc}")
+            logger.warning("matdyn asr=%s gave non-finite values; trying the next ASR", asr)
+            continue
+        asr_used = asr
+        write_marker(wd, "matdyn_asr", {"asr": asr})
+        break
+    if asr_used is None:
+        raise QEError("matdyn.x", "non-finite α²F/DOS with every ASR: " + "; ".join(errors),
+                      str(wd))
+    removed = [] if keep_scratch else remove_scratch(
+        wd, str(input_set.scf.get("outdir", "./tmp")), str(input_set.scf.get("prefix", "bete")))
+    return {"wall_times_s": walls, "matdyn_asr": asr_used, "scratch_removed": removed}
+
+
+@job(name="elph_task_document", data=list(ELPH_BLOB_FIELDS))
+def task_document_job(structure: Structure, recipe: dict[str, Any], workdir: str,
+                      scf: dict[str, Any], ph: dict[str, Any] | None,
+                      matdyn: dict[str, Any] | None, source_id: str | None,
+                      input_hash: str, reference_sigma_Ry: float = 0.02,  # noqa: N803
+                      mu_star: float = 0.10, stability_threshold_meV: float = -0.5,  # noqa: N803
+                      ) -> Any:
+    """Parse the finished calculation into an :class:`ElphTaskDocument`."""
+    wd = Path(workdir)
+    input_set = input_set_from_recipe(structure, recipe)
+    scf_summary = ScfSummary(**scf["scf"])
+    walls = {**scf.get("wall_times_s", {}), **(ph or {}).get("wall_times_s", {}),
+             **(matdyn or {}).get("wall_times_s", {})}
+    common = {"wall_times_s": walls, "workdir": str(wd)}
+    if not scf["is_metal"]:
+        return early_document(input_set, recipe["preset"], source_id, input_hash, "insulator",
+                              f"band gap {scf['gap_eV']:.3f} eV at the Fermi level: no "
+                              "electron-phonon run", scf_summary, scf.get("qe_version"), **common)
+    doc = elph_document(wd, input_set, recipe["preset"], source_id, input_hash, scf_summary,
+                        scf.get("qe_version"), (matdyn or {}).get("matdyn_asr", "crystal"),
+                        reference_sigma_Ry=reference_sigma_Ry, mu_star=mu_star,
+                        stability_threshold_meV=stability_threshold_meV, **common)
+    fixes = scf.get("fixes", []) + (ph or {}).get("fixes", [])
+    if fixes:
+        doc.warnings.extend(f"automatic retry: {f}" for f in fixes)
+    return doc

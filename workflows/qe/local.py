@@ -1,0 +1,117 @@
+"""Run electron-phonon flows here, against a JobStore, reusing what is stored.
+
+Every structure is validated (and its inputs generated) before the first QE run, so
+a missing pseudopotential or a disordered cell stops the whole batch early.  A
+structure whose input hash already has a final document in the store is not
+recomputed (unless ``reuse=False``); an interrupted calculation resumes from its
+calculation directory (see :mod:`workflows.qe.steps`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from jobflow import JobStore, run_locally
+from pymatgen.core import Structure
+
+from stores.queries import find_elph_by_hash
+from workflows.qe.flows import ElphFlowMaker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ElphOutcome:
+    """What happened to one structure."""
+
+    source_id: str | None
+    formula: str
+    input_hash: str
+    reused: bool
+    document: dict[str, Any] | None
+    error: str | None = None
+
+
+@contextmanager
+def _quiet_jobflow(verbose: bool):
+    """jobflow's run_locally logs every job at INFO; keep stderr for our progress lines."""
+    log = logging.getLogger("jobflow")
+    old = log.level
+    if not verbose:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlowMaker,
+             store: JobStore, reuse: bool = True,
+             progress: Callable[[str], None] | None = None,
+             keep_going: bool = False, verbose: bool = False) -> list[ElphOutcome]:
+    """Run (or reuse) the electron-phonon flow of every structure.
+
+    Parameters
+    ----------
+    structures
+        (source id, structure) pairs.
+    maker
+        The flow recipe.
+    store
+        A connected JobStore; task documents land there (arrays in its ``data`` store).
+    reuse
+        Return a stored final document with the same input hash instead of recomputing.
+    progress
+        Called with one line per event (e.g. print to stderr).
+    keep_going
+        Go on with the next structure after a failed QE run (the error is in the outcome);
+        otherwise the first failure is raised.
+
+    Raises
+    ------
+    BeteInputError, MissingPseudopotentialError
+        Before any QE run, for the first structure that cannot be calculated.
+    QEError
+        A QE run failed (``keep_going=False``).
+    """
+    say = progress or (lambda _msg: None)
+    prepared = []
+    for source_id, structure in structures:  # validate everything first
+        input_set = maker.input_set(structure)
+        prepared.append((source_id, structure, input_set, maker.calculation_key(input_set)))
+    outcomes = []
+    for n, (source_id, structure, input_set, key) in enumerate(prepared, 1):
+        formula = input_set.structure.composition.reduced_formula
+        label = f"[{n}/{len(prepared)}] {formula} ({source_id or '-'}, {key[:10]})"
+        stored = find_elph_by_hash(store, key) if reuse else None
+        if stored is not None:
+            say(f"{label}: already in the store ({stored['status']}), not recomputed")
+            outcomes.append(ElphOutcome(source_id, formula, key, True, stored))
+            continue
+        say(f"{label}: running {maker.preset} DFPT el-ph in {maker.workdir(input_set, key)}")
+        flow = maker.make(structure, source_id=source_id)
+        try:
+            with _quiet_jobflow(verbose):
+                responses = run_locally(flow, store=store, raise_immediately=True,
+                                        root_dir=os.getcwd(), log=verbose)
+        except Exception as exc:  # QEError and friends: report with QE's own line
+            if not keep_going:
+                raise
+            say(f"{label}: FAILED: {exc}")
+            outcomes.append(ElphOutcome(source_id, formula, key, False, None, str(exc)))
+            continue
+        doc_uuid = flow.jobs[-1].uuid
+        result = responses.get(doc_uuid, {})
+        last = result[max(result)] if result else None
+        doc = last.output.model_dump(mode="json") if last is not None else None
+        status = doc["status"] if doc else "?"
+        extra = (f": λ = {doc['lambda_']:.3f}, Tc = {doc['tc_allen_dynes_K']:.2f} K"
+                 if doc and doc.get("lambda_") is not None else "")
+        say(f"{label}: {status}{extra}")
+        outcomes.append(ElphOutcome(source_id, formula, key, False, doc))
+    return outcomes
