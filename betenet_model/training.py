@@ -1,0 +1,568 @@
+"""Full-batch training with the tempered (epoch-wise double descent) schedule.
+
+BETE-NET trains on the whole training set at once (one optimiser step per
+epoch), minimising the mean squared error over the 51 spectrum bins with AdamW.
+The stopping rule is *tempering* (Gibson et al., npj Comput. Mater. 11, 7
+(2025)):
+
+1. stage 1 — early stopping with patience 15 (the classical minimum);
+2. stage 2 — keep training past the over-fitting peak: track the highest
+   validation loss seen in stage 2 and leave once the validation loss has
+   stayed *below* that peak for 500 consecutive epochs (a return to or above
+   the peak resets the count);
+3. stage 3 — early stopping with patience 5000; the weights kept are the best
+   of stage 3.
+
+The schedule is a pure state machine (:class:`TemperingSchedule`), so it can be
+tested on a synthetic loss curve; :class:`EarlyStopping` is the plain mode.
+:func:`train_model` runs the loop, writes a checkpoint every
+``checkpoint_every`` epochs (model, optimiser, schedule, best weights, RNG
+states, config, versions: ``state_dict`` only, never a pickled module) and
+resumes from it, giving the same final weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "bete-train-checkpoint-v1"
+SCHEDULES = ("tempered", "early_stopping")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of one training run (one ensemble member).
+
+    Attributes
+    ----------
+    lr : float
+        AdamW learning rate.
+    weight_decay : float
+        AdamW weight decay (0 in the paper).
+    schedule : str
+        ``"tempered"`` (three stages) or ``"early_stopping"`` (plain).
+    patience : int
+        Stage-1 patience (tempered) or the patience of plain early stopping, epochs.
+    peak_window : int
+        Stage 2 ends once the validation loss has stayed below the stage-2 peak for
+        this many consecutive epochs.
+    patience_stage3 : int
+        Stage-3 early-stopping patience, epochs.
+    max_epochs : int
+        Hard cap on the number of epochs, whatever the schedule says.
+    checkpoint_every : int
+        Write a resumable checkpoint every this many epochs (0 = never).
+    seed : int
+        Seed of the weight initialisation (and of the torch/Python RNGs in training).
+    dtype : str
+        ``"float32"`` or ``"float64"`` for the parameters and inputs.
+    device : str
+        Torch device, e.g. ``"cpu"`` or ``"cuda"``.
+    """
+
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    schedule: str = "tempered"
+    patience: int = 15
+    peak_window: int = 500
+    patience_stage3: int = 5000
+    max_epochs: int = 20000
+    checkpoint_every: int = 100
+    seed: int = 0
+    dtype: str = "float32"
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r} is unknown; use one of {SCHEDULES}")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype {self.dtype!r} is unknown; use float32 or float64")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"learning rate must be a positive number, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay must be >= 0, got {self.weight_decay}")
+        for name in ("patience", "peak_window", "patience_stage3", "max_epochs"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The torch dtype named by :attr:`dtype`."""
+        return _DTYPES[self.dtype]
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dictionary."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """Build from :meth:`as_dict` output (unknown keys are an error)."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training options {sorted(unknown)}")
+        return cls(**dict(data))
+
+
+# --------------------------------------------------------------------------- schedules
+@dataclass(frozen=True)
+class ScheduleStep:
+    """What the schedule decided after one epoch.
+
+    Attributes
+    ----------
+    stage : int
+        Stage after this epoch (1, 2, 3; plain early stopping is always 1).
+    keep : bool
+        These weights are the ones to keep (new best of the current keeping rule).
+    stop : bool
+        Training is finished.
+    transition : bool
+        The stage changed at this epoch.
+    """
+
+    stage: int
+    keep: bool
+    stop: bool
+    transition: bool = False
+
+
+@dataclass
+class EarlyStopping:
+    """Plain early stopping: stop after ``patience`` epochs without a new minimum.
+
+    Examples
+    --------
+    >>> es = EarlyStopping(patience=2)
+    >>> [es.update(e, v).stop for e, v in enumerate([3.0, 2.0, 2.5, 2.4])]
+    [False, False, False, True]
+    """
+
+    patience: int = 15
+    best: float = math.inf
+    best_epoch: int = -1
+    wait: int = 0
+    done: bool = False
+
+    @property
+    def stage(self) -> int:
+        """Always 1."""
+        return 1
+
+    def update(self, epoch: int, val_loss: float) -> ScheduleStep:
+        """Record the validation loss of ``epoch`` and decide."""
+        if self.done:
+            return ScheduleStep(1, False, True)
+        keep = val_loss < self.best
+        if keep:
+            self.best, self.best_epoch, self.wait = float(val_loss), int(epoch), 0
+        else:
+            self.wait += 1
+        self.done = self.wait >= self.patience
+        return ScheduleStep(1, keep, self.done)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-data state for checkpoints."""
+        return asdict(self)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+@dataclass
+class TemperingSchedule:
+    """The three-stage tempering rule as a state machine.
+
+    Call :meth:`update` once per epoch with the validation loss; it returns a
+    :class:`ScheduleStep`.  Weights to keep: the best of stage 1 until stage 2
+    finds a lower loss (so a run capped by ``max_epochs`` still returns
+    sensible weights), then, from the first stage-3 epoch on, only the best of
+    stage 3.
+
+    Parameters
+    ----------
+    patience : int
+        Stage-1 patience (epochs without a new stage-1 minimum).
+    peak_window : int
+        Consecutive epochs below the stage-2 peak that end stage 2.
+    patience_stage3 : int
+        Stage-3 patience.
+
+    Examples
+    --------
+    >>> s = TemperingSchedule(patience=1, peak_window=2, patience_stage3=1)
+    >>> [s.update(e, v).stage for e, v in enumerate([3, 2, 2.5, 3, 2.8, 2.6, 1, 1.5])]
+    [1, 1, 2, 2, 2, 3, 3, 3]
+    >>> s.done, s.best_epoch
+    (True, 6)
+    """
+
+    patience: int = 15
+    peak_window: int = 500
+    patience_stage3: int = 5000
+    stage_: int = 1
+    best: float = math.inf          # best of stage 1, then the kept best
+    best_epoch: int = -1
+    wait: int = 0                   # epochs without improvement (stages 1 and 3)
+    peak: float = -math.inf         # highest validation loss seen in stage 2
+    peak_epoch: int = -1
+    below: int = 0                  # consecutive stage-2 epochs below the peak
+    done: bool = False
+    transitions: list[int] = field(default_factory=list)  # epochs that ended stages 1 and 2
+
+    @property
+    def stage(self) -> int:
+        """Current stage (1, 2 or 3)."""
+        return self.stage_
+
+    def update(self, epoch: int, val_loss: float) -> ScheduleStep:
+        """Record the validation loss of ``epoch`` and decide.
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch number (only recorded).
+        val_loss : float
+            Validation loss after this epoch; NaN counts as no improvement.
+
+        Returns
+        -------
+        ScheduleStep
+        """
+        if self.done:
+            return ScheduleStep(self.stage_, False, True)
+        v = float(val_loss)
+        if self.stage_ == 1:
+            keep = v < self.best
+            if keep:
+                self.best, self.best_epoch, self.wait = v, int(epoch), 0
+            else:
+                self.wait += 1
+            if self.wait >= self.patience:
+                self.stage_, self.wait = 2, 0
+                self.transitions.append(int(epoch))
+                return ScheduleStep(2, keep, False, True)
+            return ScheduleStep(1, keep, False)
+        if self.stage_ == 2:
+            keep = v < self.best
+            if keep:
+                self.best, self.best_epoch = v, int(epoch)
+            if not v < self.peak:          # a new (or equal) peak: count starts again
+                self.peak, self.peak_epoch, self.below = v, int(epoch), 0
+            else:
+                self.below += 1
+            if self.below >= self.peak_window:
+                self.stage_, self.wait = 3, 0
+                self.best, self.best_epoch = math.inf, -1   # keep the stage-3 best only
+                self.transitions.append(int(epoch))
+                return ScheduleStep(3, keep, False, True)
+            return ScheduleStep(2, keep, False)
+        keep = v < self.best
+        if keep:
+            self.best, self.best_epoch, self.wait = v, int(epoch), 0
+        else:
+            self.wait += 1
+        self.done = self.wait >= self.patience_stage3
+        return ScheduleStep(3, keep, self.done)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain-data state for checkpoints."""
+        return asdict(self)
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` output."""
+        for key, value in state.items():
+            setattr(self, key, list(value) if key == "transitions" else value)
+
+
+def make_schedule(config: TrainConfig) -> TemperingSchedule | EarlyStopping:
+    """The schedule a :class:`TrainConfig` asks for."""
+    if config.schedule == "tempered":
+        return TemperingSchedule(config.patience, config.peak_window, config.patience_stage3)
+    return EarlyStopping(config.patience)
+
+
+# --------------------------------------------------------------------------- training loop
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train_model` (the model holds the kept weights on return).
+
+    Attributes
+    ----------
+    epochs : int
+        Epochs run in total (including those before a resume).
+    best_epoch : int
+        Epoch whose weights were kept.
+    best_val_loss : float
+        Validation loss of the kept weights.
+    final_stage : int
+        Stage reached (1 for plain early stopping).
+    stopped_by : str
+        ``"schedule"`` or ``"max_epochs"``.
+    transitions : list of int
+        Epochs that ended stages 1 and 2 (tempered schedule).
+    train_loss, val_loss : list of float
+        Loss per epoch.
+    resumed_from : int or None
+        Epoch of the checkpoint the run resumed from.
+    wall_s : float
+        Seconds spent in this call.
+    """
+
+    epochs: int
+    best_epoch: int
+    best_val_loss: float
+    final_stage: int
+    stopped_by: str
+    transitions: list[int]
+    train_loss: list[float]
+    val_loss: list[float]
+    resumed_from: int | None
+    wall_s: float
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-able summary without the per-epoch curves."""
+        out = asdict(self)
+        out.pop("train_loss")
+        out.pop("val_loss")
+        out["final_train_loss"] = self.train_loss[-1] if self.train_loss else None
+        return out
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by a progress callback to stop training (tests simulate a kill with it)."""
+
+
+def weighted_mse(pred: torch.Tensor, target: torch.Tensor,
+                 weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error over rows and bins, rows weighted by multiplicity.
+
+    Parameters
+    ----------
+    pred, target : Tensor, shape (n, n_bins)
+    weights : Tensor, shape (n,), optional
+        Row multiplicities (a bootstrap resample); ``None`` = all ones.
+
+    Returns
+    -------
+    Tensor
+        Scalar Σ_i w_i |pred_i − target_i|² / (Σ_i w_i · n_bins).
+    """
+    err = ((pred - target) ** 2).mean(dim=1)
+    if weights is None:
+        return err.mean()
+    return (weights * err).sum() / weights.sum()
+
+
+def versions() -> dict[str, str]:
+    """Versions of the libraries that shape a checkpoint."""
+    out = {"torch": str(torch.__version__)}
+    try:
+        import e3nn
+
+        out["e3nn"] = str(e3nn.__version__)
+    except ImportError:  # pragma: no cover - e3nn is a dependency
+        pass
+    try:
+        from importlib.metadata import version
+
+        out["bete"] = version("bete")
+    except Exception:  # pragma: no cover - not installed
+        pass
+    return out
+
+
+def _state_copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _resume_compatible(saved: Mapping[str, Any], config: TrainConfig) -> bool:
+    ignore = {"max_epochs", "checkpoint_every", "device"}
+    now = config.as_dict()
+    return all(saved.get(k) == v for k, v in now.items() if k not in ignore)
+
+
+def save_checkpoint(path: str | os.PathLike[str], payload: Mapping[str, Any]) -> None:
+    """Write a checkpoint atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(dict(payload), tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only``)."""
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if data.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{path} is not a bete training checkpoint; delete it to start afresh")
+    return data
+
+
+def train_model(
+    model: torch.nn.Module,
+    train_inputs: Any,
+    train_targets: torch.Tensor,
+    val_inputs: Any,
+    val_targets: torch.Tensor,
+    config: TrainConfig,
+    *,
+    train_weights: torch.Tensor | None = None,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    callback: Callable[[int, float, float, int], None] | None = None,
+) -> TrainResult:
+    """Full-batch training of ``model`` under ``config``'s schedule.
+
+    One epoch = one forward pass on all training rows, one AdamW step, one
+    validation pass.  On return the model holds the kept weights (the stage-3
+    best for the tempered schedule).
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Module whose ``forward(inputs)`` returns a Tensor of shape (n, n_bins);
+        already initialised (seeded) by the caller.
+    train_inputs, val_inputs : Any
+        Whatever ``model`` consumes (e.g. a collated graph batch); reused every epoch.
+        ``val_inputs=None`` validates on the training rows (logged as a warning).
+    train_targets, val_targets : Tensor, shape (n, n_bins)
+    config : TrainConfig
+    train_weights : Tensor, shape (n_train,), optional
+        Row multiplicities (bootstrap resample).
+    checkpoint_path : path, optional
+        Where to write checkpoints; if a compatible one exists there, training
+        resumes from it.
+    callback : callable, optional
+        ``callback(epoch, train_loss, val_loss, stage)`` after every epoch; may raise
+        :class:`TrainingInterrupted` to stop (the last checkpoint stays).
+
+    Returns
+    -------
+    TrainResult
+    """
+    start = time.perf_counter()
+    if val_inputs is None:
+        logger.warning("no validation rows: the schedule watches the training loss")
+        val_inputs, val_targets = train_inputs, train_targets
+    model.to(device=config.device, dtype=config.torch_dtype)
+    ttype = {"device": config.device, "dtype": config.torch_dtype}
+    train_targets = train_targets.to(**ttype)
+    val_targets = val_targets.to(**ttype)
+    weights = None if train_weights is None else train_weights.to(**ttype)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
+                                  weight_decay=config.weight_decay)
+    schedule = make_schedule(config)
+    best_state = _state_copy(model)
+    history_train: list[float] = []
+    history_val: list[float] = []
+    epoch0 = 0
+    resumed_from = None
+    torch_rng = torch.Generator().manual_seed(config.seed)  # reserved for stochastic layers
+    py_rng = random.Random(config.seed)
+
+    if checkpoint_path is not None and Path(checkpoint_path).is_file():
+        ckpt = load_checkpoint(checkpoint_path)
+        if _resume_compatible(ckpt["config"], config):
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            schedule.load_state_dict(ckpt["schedule"])
+            best_state = ckpt["best_state"]
+            history_train, history_val = list(ckpt["train_loss"]), list(ckpt["val_loss"])
+            torch_rng.set_state(ckpt["rng"]["torch_generator"])
+            torch.set_rng_state(ckpt["rng"]["torch_global"])
+            py_rng.setstate(_as_tuple(ckpt["rng"]["python"]))
+            epoch0 = resumed_from = int(ckpt["epoch"])
+            logger.info("resumed from %s at epoch %d", checkpoint_path, epoch0)
+        else:
+            logger.warning("checkpoint %s was written with other options; starting afresh",
+                           checkpoint_path)
+
+    def checkpoint(epoch: int) -> None:
+        save_checkpoint(checkpoint_path, {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict(),
+            "best_state": best_state,
+            "train_loss": history_train,
+            "val_loss": history_val,
+            "rng": {"torch_generator": torch_rng.get_state(),
+                    "torch_global": torch.get_rng_state(),
+                    "python": py_rng.getstate()},
+            "config": config.as_dict(),
+            "versions": versions(),
+        })
+
+    stopped_by = "max_epochs"
+    done = bool(getattr(schedule, "done", False))
+    epoch = epoch0
+    while not done and epoch < config.max_epochs:
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss = weighted_mse(model(train_inputs), train_targets, weights)
+        loss.backward()
+        optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            val = float(weighted_mse(model(val_inputs), val_targets))
+        epoch += 1
+        history_train.append(float(loss.detach()))
+        history_val.append(val)
+        step = schedule.update(epoch, val)
+        if step.keep:
+            best_state = _state_copy(model)
+        if step.transition:
+            logger.info("epoch %d: tempering stage %d", epoch, step.stage)
+        done = step.stop
+        if checkpoint_path is not None and config.checkpoint_every and (
+                epoch % config.checkpoint_every == 0 or done):
+            checkpoint(epoch)
+        if callback is not None:
+            callback(epoch, history_train[-1], val, step.stage)
+    if done:
+        stopped_by = "schedule"
+    if checkpoint_path is not None and config.checkpoint_every and epoch > epoch0:
+        checkpoint(epoch)
+    model.load_state_dict(best_state)
+    return TrainResult(
+        epochs=epoch,
+        best_epoch=int(schedule.best_epoch),
+        best_val_loss=float(schedule.best),
+        final_stage=int(schedule.stage),
+        stopped_by=stopped_by,
+        transitions=list(getattr(schedule, "transitions", [])),
+        train_loss=history_train,
+        val_loss=history_val,
+        resumed_from=resumed_from,
+        wall_s=time.perf_counter() - start,
+    )
+
+
+def _as_tuple(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_as_tuple(v) for v in value)
+    return value
+
+
+def clone_module(module: torch.nn.Module) -> torch.nn.Module:
+    """Deep copy of a module (helper for tests and ensembles)."""
+    return copy.deepcopy(module)
