@@ -1,0 +1,489 @@
+"""Training sets for BETE-NET: importers, the store query and reproducible splits.
+
+Three sources give the same :class:`TrainingRecord` rows:
+
+- a folder of ``fast-v1`` JSON records (:func:`load_fast_v1`; the project
+  carries a copy, :func:`packaged_fast_v1_dir`);
+- the BETE-NET ``database.json`` table (:func:`load_betenet_database`);
+- the project's store: completed, dynamically stable electron-phonon task
+  documents of one protocol (:func:`load_store_records`, schema
+  ``stores.schemas.ElphTaskDocument``).
+
+:func:`load_records` picks the importer from what a path is.  Splits are
+seeded and independent of the order rows arrive in (:func:`split_records`),
+or follow the BETE-NET release's index lists (:func:`split_by_index_files`).
+
+Frequencies are in meV.  This module imports neither the flows nor the
+launchers; moments are not recomputed here (the labels a source carries are
+kept as given, with their units in the key).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Structure
+
+logger = logging.getLogger(__name__)
+
+FAST_V1_REFERENCE_SIGMA_INDEX = 3
+"""Broadening index of the fast-v1 reference label (σ = 0.020 Ry)."""
+STABILITY_THRESHOLD_MEV = -0.5
+"""Lowest phonon frequency below which a record counts as dynamically unstable (meV)."""
+SITE_DOS_SOURCES = ("full", "coarse")
+"""database.json site DOS: the full run (FPD) or the 2×2×2-interpolated one (CPD)."""
+
+
+@dataclass
+class TrainingRecord:
+    """One labelled structure: α²F(ω) and, optionally, its site-projected phonon DOS.
+
+    Attributes
+    ----------
+    id : str
+        Identifier in its source (fast-v1/database.json index, or task id).
+    structure : pymatgen.core.Structure
+        The cell the spectrum was computed for (site order = site DOS order).
+    frequencies_meV : ndarray, shape (k,)
+        Frequency grid of α²F (meV, ascending).
+    a2f : ndarray, shape (k,)
+        Total α²F(ω) (dimensionless).
+    phdos_frequencies_meV : ndarray, shape (p,), optional
+        Frequency grid of the site DOS (meV).
+    site_dos : ndarray, shape (n_sites, p), optional
+        Site-projected phonon DOS (states/meV per site).
+    labels : dict
+        Labels as the source gives them, unit in the key (``lambda_``,
+        ``omega_log_K`` or ``omega_log_meV``, ...).
+    formula : str
+        Reduced formula.
+    source : str
+        Where the record came from (file or store).
+    min_frequency_meV : float, optional
+        Lowest phonon frequency with DOS weight (meV), when known.
+    """
+
+    id: str
+    structure: Structure = field(repr=False)
+    frequencies_meV: np.ndarray = field(repr=False)
+    a2f: np.ndarray = field(repr=False)
+    phdos_frequencies_meV: np.ndarray | None = field(default=None, repr=False)
+    site_dos: np.ndarray | None = field(default=None, repr=False)
+    labels: dict[str, float] = field(default_factory=dict)
+    formula: str = ""
+    source: str = ""
+    min_frequency_meV: float | None = None
+
+    def __post_init__(self) -> None:
+        self.frequencies_meV = np.asarray(self.frequencies_meV, dtype=float)
+        self.a2f = np.asarray(self.a2f, dtype=float)
+        if self.frequencies_meV.ndim != 1 or self.a2f.shape != self.frequencies_meV.shape:
+            raise ValueError(
+                f"record {self.id}: α²F has shape {self.a2f.shape} but its grid has "
+                f"{self.frequencies_meV.shape}; they must be 1-D and equally long"
+            )
+        if self.site_dos is not None:
+            self.site_dos = np.atleast_2d(np.asarray(self.site_dos, dtype=float))
+            if self.phdos_frequencies_meV is None:
+                raise ValueError(f"record {self.id}: a site DOS needs its frequency grid")
+            self.phdos_frequencies_meV = np.asarray(self.phdos_frequencies_meV, dtype=float)
+            n_sites = len(self.structure)
+            if self.site_dos.shape != (n_sites, self.phdos_frequencies_meV.size):
+                raise ValueError(
+                    f"record {self.id}: site DOS has shape {self.site_dos.shape}, expected "
+                    f"({n_sites} sites, {self.phdos_frequencies_meV.size} frequencies)"
+                )
+        if not self.formula:
+            self.formula = self.structure.composition.reduced_formula
+
+    @property
+    def elements(self) -> set[str]:
+        """Element symbols of the structure."""
+        return {el.symbol for el in self.structure.composition.elements}
+
+
+# --------------------------------------------------------------------------- fast-v1
+def packaged_fast_v1_dir() -> Path:
+    """Folder of the fast-v1 records shipped with the project (package data)."""
+    return Path(str(resources.files("stores") / "data" / "fast-v1"))
+
+
+def fast_v1_record(data: dict[str, Any], sigma_index: int = FAST_V1_REFERENCE_SIGMA_INDEX,
+                   source: str = "") -> TrainingRecord:
+    """One fast-v1 JSON record (already parsed) as a :class:`TrainingRecord`.
+
+    Parameters
+    ----------
+    data : dict
+        The record (see PROTOCOL-fast-v1.md); must have ``status == "ok"``.
+    sigma_index : int
+        Which broadening is the label (3 = σ 0.020 Ry, the reference).
+    source : str
+        Recorded in :attr:`TrainingRecord.source`.
+    """
+    if data.get("status") != "ok":
+        raise ValueError(f"record {data.get('id')} has status {data.get('status')!r}, not 'ok'")
+    broadenings = data["a2F"]
+    if not 0 <= sigma_index < len(broadenings):
+        raise ValueError(f"record {data.get('id')} has {len(broadenings)} broadenings; "
+                         f"sigma index {sigma_index} does not exist")
+    ref = broadenings[sigma_index]
+    labels = {k: float(ref[k]) for k in
+              ("lambda_", "omega_log_K", "omega_2_K", "tc_allen_dynes_K") if k in ref}
+    labels["sigma_Ry"] = float(ref.get("sigma_Ry", float("nan")))
+    structure = Structure.from_dict(data["structure"])
+    site = data.get("phdos_site")
+    return TrainingRecord(
+        id=str(data["id"]),
+        structure=structure,
+        frequencies_meV=np.asarray(data["a2F_frequency_meV"], dtype=float),
+        a2f=np.asarray(ref["a2F"], dtype=float),
+        phdos_frequencies_meV=(np.asarray(data["phdos_frequency_meV"], dtype=float)
+                               if site is not None else None),
+        site_dos=np.asarray(site, dtype=float) if site is not None else None,
+        labels=labels,
+        formula=str(data.get("formula") or structure.composition.reduced_formula),
+        source=source or f"fast-v1:{data.get('id')}",
+        min_frequency_meV=(float(data["min_frequency_meV"])
+                           if data.get("min_frequency_meV") is not None else None),
+    )
+
+
+def load_fast_v1(directory: str | os.PathLike[str] | None = None,
+                 sigma_index: int = FAST_V1_REFERENCE_SIGMA_INDEX,
+                 drop_unstable: bool = True,
+                 stability_threshold_meV: float = STABILITY_THRESHOLD_MEV,  # noqa: N803
+                 ) -> list[TrainingRecord]:
+    """Read every usable fast-v1 record of a folder.
+
+    Parameters
+    ----------
+    directory : path, optional
+        Folder of ``<index>.json`` records; default: the packaged copy.
+    sigma_index : int
+        Broadening used as the label (3 = σ 0.020 Ry).
+    drop_unstable : bool
+        Leave out records whose ``min_frequency_meV`` is below the threshold.
+    stability_threshold_meV : float
+        Dynamical-stability threshold (meV).
+
+    Returns
+    -------
+    list of TrainingRecord
+        Sorted by integer id; failed records are skipped (logged).
+    """
+    folder = Path(directory) if directory is not None else packaged_fast_v1_dir()
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is not a folder of fast-v1 JSON records")
+    records = []
+    for path in sorted(folder.glob("*.json")):
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or data.get("status") != "ok" or "a2F" not in data:
+            status = data.get("status") if isinstance(data, dict) else None
+            logger.info("skipping %s: not a usable record (status %s)", path.name, status)
+            continue
+        rec = fast_v1_record(data, sigma_index, source=str(path))
+        if drop_unstable and rec.min_frequency_meV is not None \
+                and rec.min_frequency_meV < stability_threshold_meV:
+            logger.info("skipping %s (%s): dynamically unstable, lowest frequency %.2f meV",
+                        path.name, rec.formula, rec.min_frequency_meV)
+            continue
+        records.append(rec)
+    if not records:
+        raise ValueError(f"{folder} holds no usable fast-v1 record (status ok)")
+    return sorted(records, key=_id_key)
+
+
+def is_fast_v1_dir(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a folder holding at least one fast-v1-like JSON record."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return False
+    for candidate in folder.glob("*.json"):
+        try:
+            data = json.loads(candidate.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and "a2F_frequency_meV" in data or (
+                isinstance(data, dict) and data.get("status") == "failed" and "protocol" in data):
+            return True
+    return False
+
+
+# --------------------------------------------------------------------------- database.json
+def load_betenet_database(path: str | os.PathLike[str],
+                          structures_dir: str | os.PathLike[str],
+                          site_dos: str = "full") -> list[TrainingRecord]:
+    """Read the BETE-NET ``database.json`` table (DESIGN.md layout).
+
+    Parameters
+    ----------
+    path : path
+        The ``database.json`` file (a pandas ``read_json`` table whose integer
+        index names the CIF file).
+    structures_dir : path
+        Folder holding ``<index>.cif`` (``structures/bete-net``).
+    site_dos : {"full", "coarse"}
+        Which site-projected phonon DOS to attach: the full run
+        (``Site_Proj_PhDOS`` on ``PhFreq_meV``, FPD) or the 2×2×2-interpolated
+        one (``Ph_2x2x2_interpolated_*``, CPD).
+
+    Returns
+    -------
+    list of TrainingRecord
+        One per row left by ``dropna()``; labels ``lambda_``, ``omega_log_meV``
+        (``w_log``) and ``omega_2_meV`` (√``w_sq``).
+    """
+    import pandas as pd
+
+    if site_dos not in SITE_DOS_SOURCES:
+        raise ValueError(f"site_dos must be one of {SITE_DOS_SOURCES}, got {site_dos!r}")
+    table = pd.read_json(Path(path)).dropna()
+    folder = Path(structures_dir)
+    if not folder.is_dir():
+        raise ValueError(f"structures folder {folder} does not exist; give the folder of "
+                         "<index>.cif files that goes with database.json")
+    freq_col, dos_col = (("PhFreq_meV", "Site_Proj_PhDOS") if site_dos == "full" else
+                         ("Ph_2x2x2_interpolated_Freq_meV",
+                          "Ph_2x2x2_interpolated_Site_Proj_DOS"))
+    records = []
+    for index, row in table.iterrows():
+        cif = folder / f"{int(index)}.cif"
+        if not cif.is_file():
+            raise ValueError(f"row {index} of {path}: {cif} is missing")
+        structure = Structure.from_file(cif)
+        dos = np.atleast_2d(np.asarray(row[dos_col], dtype=float))
+        labels = {"lambda_": float(row["lambda"]), "omega_log_meV": float(row["w_log"]),
+                  "omega_2_meV": math.sqrt(max(float(row["w_sq"]), 0.0))}
+        records.append(TrainingRecord(
+            id=str(int(index)),
+            structure=structure,
+            frequencies_meV=np.asarray(row["Freq_meV"], dtype=float),
+            a2f=np.asarray(row["a2F"], dtype=float),
+            phdos_frequencies_meV=np.asarray(row[freq_col], dtype=float),
+            site_dos=dos,
+            labels=labels,
+            formula=str(row.get("comp") or structure.composition.reduced_formula),
+            source=f"{Path(path).name}:{int(index)}",
+        ))
+    return sorted(records, key=_id_key)
+
+
+# --------------------------------------------------------------------------- store
+TRAINING_TASK_CRITERIA = {"status": "completed", "dynamically_stable": True}
+"""Task-document fields (besides ``doc_type`` and ``protocol``) a training row must have."""
+
+
+def elph_task_criteria(protocol: str | None) -> dict[str, Any]:
+    """Output-field criteria for completed, dynamically stable el-ph task documents.
+
+    Keys are task-document field names (``stores.queries.iter_elph_documents``
+    adds the ``output.`` prefix and ``doc_type == "elph_task"``).
+
+    Parameters
+    ----------
+    protocol : str, optional
+        Protocol (preset) name, e.g. ``"fast"``; ``None`` = any.
+    """
+    crit: dict[str, Any] = dict(TRAINING_TASK_CRITERIA)
+    if protocol is not None:
+        crit["protocol"] = protocol
+    return crit
+
+
+def _reference_spectrum(doc: dict[str, Any]) -> tuple[list[float], list[float]]:
+    ref = doc.get("a2f_reference")
+    if ref:
+        return ref["frequencies_meV"], ref["a2f"]
+    spectra = doc.get("a2f_spectra") or []
+    if not spectra:
+        raise ValueError(f"task document {doc.get('formula')} has no α²F spectra; "
+                         "was it loaded with its blobs?")
+    sigma = doc.get("reference_sigma_Ry")
+    sigma = 0.02 if sigma is None else float(sigma)
+    spec = min(spectra, key=lambda s: abs(float(s["sigma_Ry"]) - sigma))
+    return spec["frequencies_meV"], spec["a2f"]
+
+
+def task_document_record(doc: dict[str, Any], source: str = "store") -> TrainingRecord:
+    """A :class:`TrainingRecord` from one electron-phonon task document.
+
+    Reads ``structure``, the reference α²F (``a2f_reference.frequencies_meV`` /
+    ``.a2f`` when present, else the entry of ``a2f_spectra`` at
+    ``reference_sigma_Ry``), ``phdos.frequencies_meV`` / ``phdos.site_dos`` and
+    the headline labels ``lambda_``, ``omega_log_K``, ``omega_2_K``,
+    ``tc_allen_dynes_K``.  This is the one place to adapt when the
+    task-document schema (``stores.schemas.ElphTaskDocument``) changes.
+    """
+    structure = doc["structure"]
+    if isinstance(structure, dict):
+        structure = Structure.from_dict(structure)
+    freq, a2f = _reference_spectrum(doc)
+    phdos = doc.get("phdos") or {}
+    labels = {key: float(doc[key]) for key in
+              ("lambda_", "omega_log_K", "omega_2_K", "tc_allen_dynes_K")
+              if isinstance(doc.get(key), int | float)}
+    site = phdos.get("site_dos")
+    ident = doc.get("source_id") or doc.get("input_hash") or doc.get("_job_uuid")
+    return TrainingRecord(
+        id=str(ident),
+        structure=structure,
+        frequencies_meV=np.asarray(freq, dtype=float),
+        a2f=np.asarray(a2f, dtype=float),
+        phdos_frequencies_meV=(np.asarray(phdos["frequencies_meV"], dtype=float)
+                               if site else None),
+        site_dos=np.asarray(site, dtype=float) if site else None,
+        labels=labels,
+        formula=str(doc.get("formula") or ""),
+        source=source,
+        min_frequency_meV=doc.get("min_frequency_meV"),
+    )
+
+
+def load_store_records(store: Any, protocol: str | None = "fast") -> list[TrainingRecord]:
+    """Completed, dynamically stable electron-phonon tasks of ``protocol`` in a JobStore.
+
+    Parameters
+    ----------
+    store : jobflow.JobStore
+        E.g. from :func:`stores.config.load_job_store`; the α²F and DOS blobs
+        are loaded from its ``data`` store.
+    protocol : str, optional
+        Protocol (preset) name; ``None`` = any protocol.
+
+    Returns
+    -------
+    list of TrainingRecord
+        One per calculation (newest document per input hash), sorted by id.
+    """
+    from stores.queries import iter_elph_documents
+
+    store.connect()
+    try:
+        docs = list(iter_elph_documents(store, elph_task_criteria(protocol), load=True))
+    finally:
+        store.close()
+    records = [task_document_record(doc, source=f"store:{doc.get('_job_uuid', '')}")
+               for doc in docs]
+    return sorted(records, key=_id_key)
+
+
+# --------------------------------------------------------------------------- dispatch
+def load_records(source: str | os.PathLike[str], *,
+                 structures_dir: str | os.PathLike[str] | None = None,
+                 protocol: str | None = "fast", drop_unstable: bool = True,
+                 site_dos: str = "full") -> list[TrainingRecord]:
+    """Training records from a fast-v1 folder, a ``database.json`` or a store spec.
+
+    Parameters
+    ----------
+    source : path
+        A folder of fast-v1 JSON records; a ``.json`` file in the BETE-NET
+        ``database.json`` layout; otherwise a store spec (directory of an
+        embedded store or a YAML file).
+    structures_dir : path, optional
+        CIF folder for ``database.json`` (default: ``structures/bete-net``
+        next to the file's folder, when it exists).
+    protocol : str, optional
+        Protocol of the store's task documents.
+    drop_unstable : bool
+        fast-v1: leave out dynamically unstable records.
+    site_dos : {"full", "coarse"}
+        database.json: which site DOS to attach.
+    """
+    path = Path(source).expanduser()
+    if path.is_dir() and is_fast_v1_dir(path):
+        return load_fast_v1(path, drop_unstable=drop_unstable)
+    if path.is_file() and path.suffix.lower() == ".json":
+        if structures_dir is None:
+            guesses = [path.parent / "structures" / "bete-net",
+                       path.parent.parent / "structures" / "bete-net"]
+            found = [g for g in guesses if g.is_dir()]
+            if not found:
+                raise ValueError(f"{path} needs its CIF folder: give structures_dir "
+                                 "(the structures/bete-net folder)")
+            structures_dir = found[0]
+        return load_betenet_database(path, structures_dir, site_dos=site_dos)
+    from stores.config import load_job_store
+
+    records = load_store_records(load_job_store(path), protocol=protocol)
+    if not records:
+        raise ValueError(f"store {path} holds no completed, dynamically stable "
+                         f"electron-phonon task of protocol {protocol!r}")
+    return records
+
+
+# --------------------------------------------------------------------------- splits
+def _id_key(rec: TrainingRecord) -> tuple[int, int | str]:
+    return (0, int(rec.id)) if rec.id.lstrip("-").isdigit() else (1, rec.id)
+
+
+def split_records(records: Sequence[TrainingRecord], test_fraction: float = 0.2,
+                  seed: int = 0) -> tuple[list[TrainingRecord], list[TrainingRecord]]:
+    """Seeded train/test split, independent of the order of ``records``.
+
+    Parameters
+    ----------
+    records : sequence of TrainingRecord
+    test_fraction : float
+        Fraction held out (rounded, at least one row when 0 < fraction and
+        there are two rows or more).
+    seed : int
+        Seed of the permutation.
+
+    Returns
+    -------
+    train, test : list of TrainingRecord
+        Both sorted by id.
+    """
+    if not 0.0 <= test_fraction < 1.0:
+        raise ValueError(f"test fraction must be in [0, 1), got {test_fraction}")
+    ordered = sorted(records, key=_id_key)
+    ids = [r.id for r in ordered]
+    if len(set(ids)) != len(ids):
+        raise ValueError("record ids are not unique; a split by id is impossible")
+    n_test = int(round(test_fraction * len(ordered)))
+    if test_fraction > 0 and len(ordered) >= 2:
+        n_test = min(max(n_test, 1), len(ordered) - 1)
+    perm = np.random.default_rng(seed).permutation(len(ordered))
+    test_idx = set(perm[:n_test].tolist())
+    train = [r for i, r in enumerate(ordered) if i not in test_idx]
+    test = [r for i, r in enumerate(ordered) if i in test_idx]
+    return train, test
+
+
+def read_index_file(path: str | os.PathLike[str]) -> list[int]:
+    """Integer indices of a BETE-NET split file (floats written as ``%e``)."""
+    out = []
+    for line in Path(path).read_text().split():
+        value = float(line)
+        if value != int(value):
+            raise ValueError(f"{path}: {line} is not an integer index")
+        out.append(int(value))
+    return out
+
+
+def split_by_index_files(records: Iterable[TrainingRecord], train_file: str | os.PathLike[str],
+                         test_file: str | os.PathLike[str],
+                         ) -> tuple[list[TrainingRecord], list[TrainingRecord]]:
+    """The paper's split: rows whose id is in ``idx_train_full.txt`` / ``idx_test_full.txt``.
+
+    Rows in neither list are left out (logged).
+    """
+    train_ids = {str(i) for i in read_index_file(train_file)}
+    test_ids = {str(i) for i in read_index_file(test_file)}
+    train, test, other = [], [], []
+    for rec in records:
+        (train if rec.id in train_ids else test if rec.id in test_ids else other).append(rec)
+    if other:
+        logger.info("%d records are in neither index list and are left out", len(other))
+    return sorted(train, key=_id_key), sorted(test, key=_id_key)
