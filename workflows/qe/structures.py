@@ -110,6 +110,8 @@ def validate_structure(structure: Structure, max_atoms: int | None = None) -> No
     magmoms = structure.site_properties.get("magmom")
     if magmoms is not None:
         for i, moment in enumerate(magmoms):
+            if moment is None:
+                continue
             values = np.atleast_1d(np.asarray(getattr(moment, "moment", moment), dtype=float))
             if np.any(np.abs(values) > 1e-8):
                 raise BeteInputError(

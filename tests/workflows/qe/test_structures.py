@@ -83,6 +83,8 @@ def test_magnetic_refused():
         prepare_structure(s, max_atoms=16)
     s.add_site_property("magmom", [0.0] * 4)  # explicit zero moments are fine
     assert len(prepare_structure(s, max_atoms=16)) == 1
+    s.add_site_property("magmom", [None] * 4)
+    assert len(prepare_structure(s, max_atoms=16)) == 1
     spin = Structure(Lattice.cubic(3.0), [Species("Fe", 2, spin=4)], [[0, 0, 0]])
     with pytest.raises(BeteInputError, match="non-spin-polarised"):
         prepare_structure(spin, max_atoms=16)
