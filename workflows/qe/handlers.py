@@ -171,7 +171,9 @@ class Change:
         if base is None:
             raise ValueError(f"cannot change {self.namelist}.{self.key}: it is not set and has "
                              "no known default; set it explicitly in the input")
-        new = max(base * self.factor, base + self.add)
+        new = base * self.factor
+        if self.add:
+            new = max(new, base + self.add)
         if self.lower is not None:
             new = max(new, self.lower)
         if self.upper is not None:

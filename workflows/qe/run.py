@@ -148,11 +148,12 @@ def build_command(
     if nprocs < 1:
         raise ValueError(f"nprocs must be at least 1, got {nprocs}")
     launcher = shlex.split(settings.mpi_cmd or "")
+    parallel = nprocs > 1 and bool(launcher)
     cmd: list[str] = []
-    if nprocs > 1 and launcher:
+    if parallel:
         cmd = [*launcher, settings.mpi_np_flag, str(nprocs), *shlex.split(settings.mpi_extra_args)]
     cmd += exe
-    if code in POOL_CODES and nprocs > 1:
+    if code in POOL_CODES and parallel:
         if npool is None:
             npool = settings.npool
         if npool is None:
