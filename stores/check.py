@@ -18,6 +18,7 @@ import contextlib
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from maggma.stores import Store
@@ -59,6 +60,8 @@ class StoreReport:
         Documents in the docs store.
     blobs
         Additional store name → number of objects it holds.
+    note
+        Anything worth saying (e.g. an embedded store not created yet).
     """
 
     kind: str
@@ -68,6 +71,7 @@ class StoreReport:
     counts: dict[str, int] = field(default_factory=dict)
     total: int = 0
     blobs: dict[str, int] = field(default_factory=dict)
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Plain, JSON-ready dictionary."""
@@ -136,6 +140,10 @@ def check_store(spec: str | os.PathLike[str] | Mapping[str, Any] | None = None, 
     described = describe_store_spec(spec)
     report = StoreReport(kind=described["kind"], address=described["address"],
                          stores=described["stores"])
+    if report.kind == "embedded" and not Path(report.address).exists():
+        report.reachable = True  # nothing to reach; checking must not create it
+        report.note = "the directory does not exist yet; the first job that writes creates it"
+        return report
     job_store = load_job_store(resolve_store_spec(spec), server_timeout_s=timeout_s)
 
     def inspect(name: str, store: Store) -> None:
