@@ -262,6 +262,16 @@ def _recover_fix(kind: str) -> Fix:
                (Change("inputph", "recover", value=True),), max_retries=2)
 
 
+_BROKEN_RESTART = ("PARTIAL_EL_PHON", "closing tag not found")
+"""Signs that ph.x's saved state is unreadable (QE 6.7 el-ph runs killed by a signal)."""
+
+
+def _from_scratch_fix() -> Fix:
+    return Fix("broken_restart", "ph.x could not read its saved state (QE 6.7 cannot recover "
+               "an el-ph run killed by a signal): restart from scratch with recover=.false.",
+               (Change("inputph", "recover", value=False),), max_retries=1)
+
+
 def diagnose(code: str, output_text: str, returncode: int | None = None) -> Fix | None:
     """A retry recipe for a recoverable failure, or None.
 
@@ -288,6 +298,9 @@ def diagnose(code: str, output_text: str, returncode: int | None = None) -> Fix 
         return _bands_fix(output_text)
     if code == "ph" and failure.kind == "ph_not_converged":
         return _ph_fix()
+    if code == "ph" and failure.kind == "crash" and any(m in output_text
+                                                        for m in _BROKEN_RESTART):
+        return _from_scratch_fix()
     if code == "ph" and failure.kind in ("killed", "timeout", "time_limit", "incomplete"):
         return _recover_fix(failure.kind)
     return None

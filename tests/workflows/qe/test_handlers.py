@@ -94,7 +94,6 @@ def test_ph_max_seconds_gets_recover_and_recovered_run_is_clean():
     ("al_ph_missing_fildvscf.out", "qe_error",
      "Error in routine phq_readin (1): El-ph needs a DeltaVscf file"),
     ("al_ph_missing_a2Fsave.out", "crash", "Fortran runtime error: End of file"),
-    ("al_ph_recover_elph_eof.out", "crash", "Fortran runtime error: Sequential READ"),
 ])
 def test_unrecoverable_errors_report_qe_line(name, kind, line):
     failure = check_output("ph", _text(name), returncode=1)
@@ -125,3 +124,14 @@ def test_apply_does_not_mutate_input():
     params = {"electrons": {"mixing_beta": 0.4}}
     diagnose("pw", _text("al_scf_maxstep.out")).apply(params)
     assert params == {"electrons": {"mixing_beta": 0.4}}
+
+
+def test_broken_el_ph_restart_starts_from_scratch():
+    """QE 6.7 cannot recover an el-ph ph.x killed by SIGTERM: fall back to a fresh run."""
+    text = _text("al_ph_recover_elph_eof.out")
+    failure = check_output("ph", text, returncode=2)
+    assert failure.kind == "crash"
+    assert failure.error_line.startswith("Fortran runtime error: Sequential READ")
+    fix = diagnose("ph", text)
+    assert fix.kind == "broken_restart" and fix.max_retries == 1
+    assert fix.apply({"inputph": {"recover": True}})["inputph"]["recover"] is False
