@@ -73,13 +73,16 @@ def harvest_al(work: Path, pseudo_dir: Path) -> dict:
 
 
 def harvest_si(work: Path, pseudo_dir: Path) -> dict:
-    """Diamond Si scf with smearing (the insulator of the metal check)."""
+    """Diamond Si scf with smearing and with fixed occupations (the insulator check)."""
     src = DATA / "si"
-    d = _prepare(work, "si", pseudo_dir, ["Si"], [src / "scf.in"])
-    result = run_qe("pw", "scf.in", d)
-    shutil.copy(d / "scf.out", src / "scf.out")
-    shutil.copy(d / "tmp" / "si.save" / "data-file-schema.xml", src / "data-file-schema.xml")
-    return {"scf": result.wall_time_s}
+    d = _prepare(work, "si", pseudo_dir, ["Si"], [src / "scf.in", src / "scf_fixed.in"])
+    times = {}
+    for name, prefix, xml in [("scf", "si", "data-file-schema.xml"),
+                              ("scf_fixed", "si_fixed", "data-file-schema-fixed.xml")]:
+        times[name] = run_qe("pw", f"{name}.in", d).wall_time_s
+        shutil.copy(d / f"{name}.out", src / f"{name}.out")
+        shutil.copy(d / "tmp" / f"{prefix}.save" / "data-file-schema.xml", src / xml)
+    return times
 
 
 def harvest_failures(work: Path, pseudo_dir: Path) -> dict:

@@ -62,6 +62,17 @@ def test_metal_check_si_is_insulator_from_xml_and_output():
     assert gap_xml.gap_eV == pytest.approx(gap_out.gap_eV, abs=1e-3)
 
 
+def test_fixed_occupations_si():
+    out = parsers.parse_pw_output(SI / "scf_fixed.out")
+    assert out.fermi_energy_eV is None
+    assert (out.highest_occupied_eV, out.lowest_unoccupied_eV) == pytest.approx((6.2701, 6.9739))
+    gap_xml = parsers.band_gap_from_xml(SI / "data-file-schema-fixed.xml")
+    gap_out = parsers.band_gap_from_pw_output(SI / "scf_fixed.out")
+    for gap in (gap_xml, gap_out):
+        assert not gap.is_metal
+        assert gap.gap_eV == pytest.approx(6.9739 - 6.2701, abs=1e-3)
+
+
 def test_band_gap_threshold_and_crossing():
     assert parsers.band_gap([[0.0, 0.05]], 0.01).is_metal  # tiny gap counts as metal
     assert parsers.band_gap([[0.0, 0.05]], 0.01, metal_gap_eV=0.01).is_metal is False
@@ -156,3 +167,5 @@ def test_lambda_from_a2f_matches_lambda_file(index):
     lam = moments(a2f.frequencies_meV, a2f.a2f).lambda_
     assert lam == pytest.approx(row.lambda_, rel=0.02)
     assert lam == pytest.approx(a2f.lambda_qe, rel=1e-4)
+    wlog = moments(a2f.frequencies_meV, a2f.a2f).omega_log_K
+    assert wlog == pytest.approx(row.omega_ln_K, rel=0.02)
