@@ -256,6 +256,23 @@ def load_fworker(path: str | os.PathLike[str] | None = None) -> Any:
     return FWorker.from_file(str(found)) if found is not None else FWorker()
 
 
+def _remember_fw_classes(*objects: Any) -> None:
+    """Tell FireWorks where its queue adapter classes live.
+
+    ``load_object`` otherwise searches (and imports) every module of its
+    USER_PACKAGES, FireWorks' own test modules included, the first time it
+    meets ``_fw_name: CommonAdapter``.
+    """
+    from fireworks.utilities import fw_serializers
+
+    known = {"CommonAdapter": "fireworks.user_objects.queue_adapters.common_adapter",
+             "PBSAdapterNEWT": "fireworks.user_objects.queue_adapters.pbs_newt_adapter"}
+    for obj in objects:
+        known[getattr(obj, "_fw_name", type(obj).__name__)] = type(obj).__module__
+    for name, module in known.items():
+        fw_serializers.SAVED_FW_MODULES.setdefault(name, module)
+
+
 def load_qadapter(path: str | os.PathLike[str] | None = None) -> Any:
     """The queue adapter a file describes (``./my_qadapter.yaml`` or FireWorks' lookup).
 
@@ -266,6 +283,7 @@ def load_qadapter(path: str | os.PathLike[str] | None = None) -> Any:
     """
     from fireworks.utilities.fw_serializers import load_object_from_file
 
+    _remember_fw_classes()
     found = find_config_file(path, QADAPTER_FILE, _fw_config().QUEUEADAPTER_LOC)
     if found is None:
         raise LaunchPadError("no queue adapter: give --qadapter FILE or put my_qadapter.yaml "
@@ -480,7 +498,7 @@ def submit_flows(flows: Flow | Job | Iterable[Flow | Job], launchpad: Any, *,
         wf_metadata = {**(getattr(flow, "metadata", None) or {}), **(metadata or {})}
         if key is not None:
             wf_metadata[DEDUP_METADATA_KEY] = key
-        wf = flow_to_workflow(flow, store=store, metadata=wf_metadata)
+        wf = flow_to_workflow(flow, store=store, name=name, metadata=wf_metadata)
         id_map = launchpad.add_wf(wf)
         fw_ids = sorted(int(v) for v in id_map.values())
         results.append(Submission(name, key, True, fw_ids, "READY"))
@@ -617,12 +635,8 @@ def launch_queue(launchpad: Any, qadapter: Any, *, fworker: Any = None, nlaunche
         ``FW_offline.json``; run :func:`recover_offline` afterwards.
     """
     from fireworks.queue.queue_launcher import rapidfire
-    from fireworks.utilities import fw_serializers
 
-    # FireWorks copies the adapter through load_object(), which otherwise searches (and
-    # imports) every module of its USER_PACKAGES, its own test modules included
-    fw_serializers.SAVED_FW_MODULES.setdefault(getattr(qadapter, "_fw_name", ""),
-                                               type(qadapter).__module__)
+    _remember_fw_classes(qadapter)  # FireWorks copies the adapter through load_object()
     if offline:
         reserve = True
         if "--offline" not in qadapter.get("rocket_launch", ""):
