@@ -1,0 +1,129 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from betenet_model.dataset import CrystalSample, dataset_hash
+from betenet_model.ensemble import (
+    Ensemble,
+    EnsembleConfig,
+    bootstrap_counts,
+    member_seeds,
+    train_ensemble,
+    train_member,
+)
+from betenet_model.network import NetworkConfig
+from betenet_model.targets import GRID_MEV
+from betenet_model.training import TrainConfig
+
+TINY = dict(mul=4, embed_dim=8, radial_neurons=8)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def toy_samples(n=5):
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        a = 3.0 + 0.2 * i
+        z = [13, 29, 47, 79, 82][i % 5]
+        target = np.exp(-((GRID_MEV - 10 - 3 * i) / 4.0) ** 2) * 0.3
+        if i % 2:
+            lattice = np.eye(3) * a
+            pos, numbers = [[0, 0, 0], [a / 2, a / 2, a / 2]], [z, 13]
+        else:
+            lattice = (np.ones((3, 3)) - np.eye(3)) * a / 2
+            pos, numbers = [[0, 0, 0]], [z]
+        out.append(CrystalSample(str(i), lattice, pos, numbers,
+                                 target=target + 0.01 * rng.random(51)))
+    return out
+
+
+def tiny_config(members=2, max_epochs=12, **train):
+    return EnsembleConfig(network=NetworkConfig.for_variant("CSO", **TINY),
+                          training=TrainConfig(max_epochs=max_epochs, patience=3, peak_window=3,
+                                               patience_stage3=4, checkpoint_every=5, **train),
+                          members=members, seed=7)
+
+
+def test_bootstrap_is_seeded_and_has_out_of_bag_rows():
+    r1, s1 = member_seeds(7, 3)
+    r2, s2 = member_seeds(7, 3)
+    assert s1 == s2 and np.array_equal(bootstrap_counts(10, r1), bootstrap_counts(10, r2))
+    assert member_seeds(7, 4)[1] != s1
+    for i in range(20):
+        counts = bootstrap_counts(4, member_seeds(0, i)[0])
+        assert counts.sum() == 4 and (counts == 0).any()
+
+
+def test_train_save_load_round_trip(tmp_path):
+    samples = toy_samples()
+    ens = train_ensemble(samples, tiny_config(), tmp_path / "ens",
+                         metadata={"command": "pytest"})
+    files = sorted(p.name for p in (tmp_path / "ens").iterdir())
+    assert files == ["ensemble.json", "member_000.json", "member_000.pt",
+                     "member_001.json", "member_001.pt"]
+    manifest = json.loads((tmp_path / "ens" / "ensemble.json").read_text())
+    assert manifest["training_set"]["hash"] == dataset_hash(samples)
+    assert manifest["training_set"]["elements_Z"] == [13, 29, 47, 79, 82]
+    assert set(manifest["versions"]) >= {"torch", "e3nn"}
+    assert len(manifest["baseline_spectrum"]) == 51
+    assert manifest["metrics"]["members_finished"] == 2
+    member = json.loads((tmp_path / "ens" / "member_000.json").read_text())
+    assert member["n_out_of_bag"] >= 1 and member["out_of_bag_ids"]
+    assert set(member["bootstrap_ids"]).isdisjoint(member["out_of_bag_ids"])
+    # weights are plain state_dicts
+    state = torch.load(tmp_path / "ens" / "member_000.pt", weights_only=True)
+    assert isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+
+    pred = ens.predict_spectra(samples)
+    assert pred.shape == (2, 5, 51) and (pred >= 0).all()
+    loaded = Ensemble.load(tmp_path / "ens")
+    np.testing.assert_allclose(loaded.predict_spectra(samples), pred, rtol=1e-6, atol=1e-9)
+    # save() writes a loadable copy
+    loaded.save(tmp_path / "copy")
+    again = Ensemble.load(tmp_path / "copy")
+    np.testing.assert_allclose(again.predict_spectra(samples[:2]), pred[:, :2], rtol=1e-6,
+                               atol=1e-9)
+    assert again.elements_seen == [13, 29, 47, 79, 82]
+
+
+def test_member_is_independent_and_resumable(tmp_path):
+    samples = toy_samples()
+    cfg = tiny_config(members=2, max_epochs=10)
+    # member 1 alone, as a cluster job would run it
+    info = train_member(1, samples, cfg, tmp_path / "a")
+    assert info["member_index"] == 1 and (tmp_path / "a" / "member_001.pt").is_file()
+    # same member in a full run gives the same weights
+    train_ensemble(samples, cfg, tmp_path / "b")
+    wa = torch.load(tmp_path / "a" / "member_001.pt", weights_only=True)
+    wb = torch.load(tmp_path / "b" / "member_001.pt", weights_only=True)
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-6, atol=0)
+    # a finished member is not retrained
+    again = train_member(1, samples, cfg, tmp_path / "a")
+    assert again["finished"] == info["finished"]
+
+
+def test_other_data_in_the_same_folder_is_refused(tmp_path):
+    samples = toy_samples()
+    train_ensemble(samples, tiny_config(members=1, max_epochs=3), tmp_path)
+    with pytest.raises(ValueError, match="other data"):
+        train_ensemble(samples[:4], tiny_config(members=1, max_epochs=3), tmp_path)
+
+
+def test_variant_must_match_network_input():
+    with pytest.raises(ValueError, match="input_dim"):
+        EnsembleConfig(network=NetworkConfig.for_variant("CSO", **TINY), variant="fpd")
+
+
+def test_load_missing_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match="ensemble.json"):
+        Ensemble.load(tmp_path)
