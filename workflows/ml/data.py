@@ -1,0 +1,111 @@
+"""From pymatgen structures and training records to the model's arrays.
+
+The one place where a :class:`pymatgen.core.Structure` becomes
+``(lattice, cartesian positions, atomic numbers)`` and where spectra and site
+DOS are put on the model grid (through
+:func:`betenet_model.targets.resample_to_grid`, the only resampling).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike
+from pymatgen.core import Structure
+
+from betenet_model.dataset import CrystalSample
+from betenet_model.targets import resample_to_grid
+from stores.datasets import TrainingRecord
+from workflows.common.physics import DEFAULT_MU_STAR, Superconductivity, superconductivity
+
+logger = logging.getLogger(__name__)
+
+VARIANTS = ("cso", "cpd", "fpd")
+ABOVE_GRID_WARN_FRACTION = 0.01
+"""Warn when more than this fraction of a spectrum's weight lies above the model grid."""
+
+
+def check_variant(variant: str) -> str:
+    """Lower-case variant name, or ValueError naming the choices."""
+    v = str(variant).lower()
+    if v not in VARIANTS:
+        raise ValueError(f"unknown model variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    return v
+
+
+def structure_arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lattice rows (Å), cartesian positions (Å) and atomic numbers of an ordered structure.
+
+    Raises
+    ------
+    ValueError
+        The structure is disordered (partial occupancies) or empty.
+    """
+    if len(structure) == 0:
+        raise ValueError("the structure has no sites")
+    if not structure.is_ordered:
+        raise ValueError(f"{structure.composition.reduced_formula} is disordered (partial "
+                         "occupancies); BETE-NET needs an ordered cell")
+    numbers = np.array([site.specie.Z for site in structure], dtype=np.int64)
+    return (np.array(structure.lattice.matrix, dtype=float),
+            np.array(structure.cart_coords, dtype=float), numbers)
+
+
+def grid_values(frequencies_meV: ArrayLike, values: ArrayLike, what: str = "spectrum",  # noqa: N803
+                ident: str = "") -> np.ndarray:
+    """Resample onto the model grid; log a warning when weight lies above the grid."""
+    res = resample_to_grid(frequencies_meV, values)
+    frac = np.atleast_1d(res.fraction_above_grid)
+    if np.any(frac > ABOVE_GRID_WARN_FRACTION):
+        logger.warning("%s %s: %.1f%% of the weight lies above the model grid and is not "
+                       "represented", ident, what, 100 * float(frac.max()))
+    return np.asarray(res.values, dtype=float)
+
+
+def structure_sample(structure: Structure, ident: str = "",
+                     site_dos_frequencies_meV: ArrayLike | None = None,  # noqa: N803
+                     site_dos: ArrayLike | None = None, variant: str = "cso",
+                     target: np.ndarray | None = None) -> CrystalSample:
+    """A :class:`CrystalSample` for a structure (and its site DOS for cpd/fpd).
+
+    Parameters
+    ----------
+    structure : Structure
+    ident : str
+        Identifier (default: the reduced formula).
+    site_dos_frequencies_meV, site_dos : array, optional
+        Site-projected phonon DOS, shape (n_sites, k), on its grid (meV); needed for cpd/fpd.
+    variant : {"cso", "cpd", "fpd"}
+    target : ndarray, optional
+        α²F already on the model grid.
+    """
+    v = check_variant(variant)
+    lattice, positions, numbers = structure_arrays(structure)
+    ident = ident or structure.composition.reduced_formula
+    dos = None
+    if v != "cso":
+        if site_dos is None or site_dos_frequencies_meV is None:
+            raise ValueError(f"{ident}: the {v} variant needs the site-projected phonon DOS")
+        dos = grid_values(site_dos_frequencies_meV, np.atleast_2d(np.asarray(site_dos, float)),
+                          "site DOS", ident)
+    return CrystalSample(ident, lattice, positions, numbers, target=target, site_dos=dos)
+
+
+def record_sample(record: TrainingRecord, variant: str = "cso") -> CrystalSample:
+    """A training :class:`CrystalSample` (α²F on the model grid) from a record."""
+    target = grid_values(record.frequencies_meV, record.a2f, "α²F", record.id)
+    return structure_sample(record.structure, record.id, record.phdos_frequencies_meV,
+                            record.site_dos, variant, target=target)
+
+
+def records_to_samples(records: Sequence[TrainingRecord], variant: str = "cso",
+                       ) -> list[CrystalSample]:
+    """:func:`record_sample` for every record."""
+    return [record_sample(r, variant) for r in records]
+
+
+def record_truth(record: TrainingRecord, mu_star: float = DEFAULT_MU_STAR) -> Superconductivity:
+    """λ, ω_log, ω₂ and Tc of a record's own (un-resampled) spectrum."""
+    return superconductivity(record.frequencies_meV, record.a2f, mu_star=mu_star)

@@ -1,0 +1,176 @@
+"""Score an ensemble on labelled records, next to the mean-spectrum baseline.
+
+Truth for every row is computed from the record's own α²F (its native grid)
+with :mod:`workflows.common.physics` (Allen–Dynes with f1·f2, μ* = 0.10 by
+default); predictions are the ensemble mean of the per-member values.  The
+baseline predicts the mean training spectrum (saved with the ensemble) for
+every structure.  ``grid_floor_mae_*`` is the error of the *true* spectrum
+resampled to the model grid: no model on that grid can do better on average.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from betenet_model.ensemble import Ensemble
+from stores.datasets import TrainingRecord
+from workflows.common.physics import DEFAULT_MU_STAR, HIT_TC_K
+from workflows.ml.data import record_sample, record_truth
+from workflows.ml.predict import PROPERTIES, spectrum_properties, unknown_elements
+
+_TRUTH_KEYS = {"lambda": "lambda_", "omega_log_K": "omega_log_K", "omega_2_K": "omega_2_K",
+               "tc_K": "tc_allen_dynes_K"}
+_SHORT = {"lambda": "lambda", "omega_log_K": "omega_log_K", "omega_2_K": "omega_2_K",
+          "tc_K": "tc_K"}
+
+
+def average_precision(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
+    """Average precision of ranking by ``scores`` (higher = more likely positive).
+
+    AP = Σ_k (R_k − R_{k−1}) P_k over the ranks k (ties share their rank, as in
+    scikit-learn).  ``None`` when there is no positive label.
+
+    >>> average_precision([True, False, True], [0.9, 0.8, 0.1])
+    0.8333333333333333
+    """
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=float)
+    if y.sum() == 0:
+        return None
+    order = np.argsort(-s, kind="mergesort")
+    y, s = y[order], s[order]
+    distinct = np.r_[np.nonzero(np.diff(s))[0], y.size - 1]   # last index of each tie group
+    tp = np.cumsum(y)[distinct]
+    precision = tp / (distinct + 1)
+    recall = tp / y.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _regression(true: np.ndarray, pred: np.ndarray) -> dict[str, float | None]:
+    err = pred - true
+    ss_tot = float(np.sum((true - true.mean()) ** 2))
+    return {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "r2": (1.0 - float(np.sum(err**2)) / ss_tot) if ss_tot > 0 and true.size > 1 else None,
+    }
+
+
+def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
+                     mu_star: float = DEFAULT_MU_STAR, hit_tc_K: float = HIT_TC_K,  # noqa: N803
+                     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Metrics and per-row results of ``ensemble`` on ``records``.
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+    records : sequence of TrainingRecord
+        Labelled rows (their variant's site DOS is needed for cpd/fpd).
+    mu_star : float
+        μ* of every Tc.
+    hit_tc_K : float
+        A hit is a true Tc above this (K).
+
+    Returns
+    -------
+    metrics : dict
+        ``n``, ``mae_*``/``rmse_*``/``r2_*`` for lambda, omega_log_K, omega_2_K, tc_K,
+        ``baseline_*`` the same for the mean training spectrum, ``grid_floor_mae_*``,
+        ``mse_spectrum`` and ``baseline_mse_spectrum`` (model grid),
+        ``average_precision_tc5`` (None without a hit), ``random_average_precision_tc5``
+        (the hit fraction), ``coverage_1sigma_lambda`` and ``coverage_1sigma_tc_K``,
+        ``n_hits``, ``members``, ``mu_star``, ``rows_with_unknown_elements``.
+    rows : list of dict
+        Per record: truth, prediction mean ± σ, baseline.
+    """
+    if not records:
+        raise ValueError("nothing to evaluate: no usable record")
+    samples = [record_sample(r, ensemble.variant) for r in records]
+    spectra = ensemble.predict_spectra(samples)                 # (M, n, 51)
+    members = spectrum_properties(spectra, mu_star)              # (M, n)
+    mean = {k: v.mean(axis=0) for k, v in members.items()}
+    std = {k: (v.std(axis=0, ddof=1) if v.shape[0] > 1 else np.zeros(v.shape[1]))
+           for k, v in members.items()}
+    truths = [record_truth(r, mu_star) for r in records]
+    true = {k: np.array([getattr(t, _TRUTH_KEYS[k]) for t in truths]) for k in PROPERTIES}
+    targets = np.stack([s.target for s in samples])
+    floor = spectrum_properties(targets, mu_star)
+    base_spec = ensemble.baseline_spectrum
+    base = spectrum_properties(base_spec[None, :], mu_star)
+    base = {k: np.full(len(records), float(v[0])) for k, v in base.items()}
+
+    metrics: dict[str, Any] = {"n": len(records), "members": len(ensemble), "mu_star": mu_star,
+                               "variant": ensemble.variant}
+    for k in PROPERTIES:
+        name = _SHORT[k]
+        for stat, value in _regression(true[k], mean[k]).items():
+            metrics[f"{stat}_{name}"] = value
+        for stat, value in _regression(true[k], base[k]).items():
+            metrics[f"baseline_{stat}_{name}"] = value
+        metrics[f"grid_floor_mae_{name}"] = float(np.mean(np.abs(floor[k] - true[k])))
+    pred_mean_spec = spectra.mean(axis=0)
+    metrics["mse_spectrum"] = float(np.mean((pred_mean_spec - targets) ** 2))
+    metrics["baseline_mse_spectrum"] = float(np.mean((base_spec[None, :] - targets) ** 2))
+    hits = true["tc_K"] > hit_tc_K
+    metrics["n_hits"] = int(hits.sum())
+    metrics["average_precision_tc5"] = average_precision(hits, mean["tc_K"])
+    metrics["random_average_precision_tc5"] = float(hits.mean())
+    metrics["coverage_1sigma_lambda"] = float(np.mean(
+        np.abs(true["lambda"] - mean["lambda"]) <= std["lambda"]))
+    metrics["coverage_1sigma_tc_K"] = float(np.mean(np.abs(true["tc_K"] - mean["tc_K"])
+                                                    <= std["tc_K"]))
+    rows = []
+    for j, rec in enumerate(records):
+        unknown = unknown_elements(rec.structure, ensemble)
+        row: dict[str, Any] = {"id": rec.id, "formula": rec.formula}
+        for k in PROPERTIES:
+            row[f"{k}_true"] = float(true[k][j])
+            row[f"{k}_pred"] = float(mean[k][j])
+            row[f"{k}_std"] = float(std[k][j])
+            row[f"{k}_baseline"] = float(base[k][j])
+        row["unknown_elements"] = ",".join(unknown)
+        rows.append(row)
+    metrics["rows_with_unknown_elements"] = sum(1 for r in rows if r["unknown_elements"])
+    for key, value in list(metrics.items()):
+        if isinstance(value, float) and not math.isfinite(value):
+            metrics[key] = None
+    return metrics, rows
+
+
+def parity_plot(rows: Sequence[dict[str, Any]], path: str | Path,
+                title: str = "") -> Path:
+    """Parity plot (predicted ± σ against true) of λ, ω_log, ω₂ and Tc as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {"lambda": "λ", "omega_log_K": "ω_log (K)", "omega_2_K": "ω₂ (K)",
+              "tc_K": "Tc Allen–Dynes (K)"}
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4))
+    for ax, key in zip(axes, PROPERTIES, strict=True):
+        t = np.array([r[f"{key}_true"] for r in rows])
+        p = np.array([r[f"{key}_pred"] for r in rows])
+        s = np.array([r[f"{key}_std"] for r in rows])
+        b = rows[0][f"{key}_baseline"] if rows else 0.0
+        ax.errorbar(t, p, yerr=s, fmt="o", ms=4, capsize=2, label="ensemble")
+        ax.axhline(b, color="grey", ls=":", label="mean-spectrum baseline")
+        lo = min(t.min(initial=0), p.min(initial=0))
+        hi = max(t.max(initial=1), (p + s).max(initial=1)) * 1.05
+        ax.plot([lo, hi], [lo, hi], "k--", lw=0.8)
+        ax.set_xlabel(f"true {labels[key]}")
+        ax.set_ylabel(f"predicted {labels[key]}")
+    axes[0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,186 @@
+"""Predict α²F(ω), λ, ω_log, ω₂ and Tc with uncertainty from a BETE-NET ensemble.
+
+Every member predicts a spectrum on the model grid
+(:data:`betenet_model.targets.GRID_MEV`); the moments and the Allen–Dynes Tc
+are computed per member with :mod:`workflows.common.physics`, and reported as
+mean ± standard deviation over the members (the paper's uncertainty).  The
+mean spectrum and its per-bin σ come along.  A structure holding an element
+that no training structure contained gets a warning in its result.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymatgen.core import Element, Structure
+
+from betenet_model.ensemble import Ensemble
+from betenet_model.targets import GRID_MEV
+from workflows.common.physics import DEFAULT_MU_STAR, superconductivity
+from workflows.ml.data import structure_sample
+
+logger = logging.getLogger(__name__)
+
+PROPERTIES = ("lambda", "omega_log_K", "omega_2_K", "tc_K")
+"""Per-member quantities; ``tc_K`` is Allen–Dynes with f1·f2."""
+
+
+def default_model_dir() -> Path:
+    """The ensemble shipped with the project (``betenet_model/pretrained/fast-v1-cso``)."""
+    from betenet_model.pretrained import pretrained_dir
+
+    return pretrained_dir("fast-v1-cso")
+
+
+def load_ensemble(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> Ensemble:
+    """Load an ensemble folder (default: the shipped one)."""
+    return Ensemble.load(default_model_dir() if path is None else Path(path), device=device)
+
+
+def spectrum_properties(spectra: np.ndarray, mu_star: float = DEFAULT_MU_STAR,
+                        ) -> dict[str, np.ndarray]:
+    """λ, ω_log, ω₂ (K) and Allen–Dynes Tc (K) of spectra on the model grid.
+
+    Parameters
+    ----------
+    spectra : ndarray, shape (..., n_bins)
+        α²F on :data:`GRID_MEV`.
+    mu_star : float
+        Coulomb pseudopotential.
+
+    Returns
+    -------
+    dict of ndarray, shape (...)
+        Keys :data:`PROPERTIES`.
+    """
+    arr = np.asarray(spectra, dtype=float)
+    flat = arr.reshape(-1, arr.shape[-1])
+    out = {k: np.empty(flat.shape[0]) for k in PROPERTIES}
+    for i, spec in enumerate(flat):
+        sc = superconductivity(GRID_MEV, spec, mu_star=mu_star)
+        out["lambda"][i] = sc.lambda_
+        out["omega_log_K"][i] = sc.omega_log_K
+        out["omega_2_K"][i] = sc.omega_2_K
+        out["tc_K"][i] = sc.tc_allen_dynes_K
+    return {k: v.reshape(arr.shape[:-1]) for k, v in out.items()}
+
+
+@dataclass
+class Prediction:
+    """Ensemble prediction for one structure.
+
+    Attributes
+    ----------
+    id, formula : str
+    mean, std : dict
+        Mean and standard deviation over the members of λ, ω_log (K), ω₂ (K), Tc (K).
+    members : dict
+        Per-member values, each an array of shape (M,).
+    a2f_mean, a2f_std : ndarray, shape (51,)
+        Mean spectrum and per-bin standard deviation on :attr:`grid_meV`.
+    grid_meV : ndarray, shape (51,)
+    unknown_elements : list of str
+        Elements absent from the training set.
+    warnings : list of str
+    """
+
+    id: str
+    formula: str
+    mean: dict[str, float]
+    std: dict[str, float]
+    members: dict[str, np.ndarray] = field(repr=False)
+    a2f_mean: np.ndarray = field(repr=False)
+    a2f_std: np.ndarray = field(repr=False)
+    grid_meV: np.ndarray = field(repr=False)
+    unknown_elements: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def row(self, spectra: bool = False) -> dict[str, Any]:
+        """Flat dictionary for tables and JSON."""
+        out: dict[str, Any] = {"id": self.id, "formula": self.formula}
+        for key in PROPERTIES:
+            out[key] = self.mean[key]
+            out[f"{key}_std"] = self.std[key]
+        out["warnings"] = "; ".join(self.warnings) if self.warnings else ""
+        if spectra:
+            out["grid_meV"] = self.grid_meV.tolist()
+            out["a2f_mean"] = self.a2f_mean.tolist()
+            out["a2f_std"] = self.a2f_std.tolist()
+        return out
+
+
+def unknown_elements(structure: Structure, ensemble: Ensemble) -> list[str]:
+    """Symbols of the structure's elements that no training structure contained."""
+    seen = set(ensemble.elements_seen)
+    return sorted({el.symbol for el in structure.composition.elements if el.Z not in seen},
+                  key=lambda s: Element(s).Z)
+
+
+def predict_structures(
+    structures: Sequence[Structure],
+    ensemble: Ensemble,
+    *,
+    ids: Sequence[str] | None = None,
+    site_dos: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
+    mu_star: float = DEFAULT_MU_STAR,
+) -> list[Prediction]:
+    """Ensemble predictions for structures.
+
+    Parameters
+    ----------
+    structures : sequence of Structure
+        Ordered cells (the model sees the cell as given).
+    ensemble : Ensemble
+    ids : sequence of str, optional
+        Identifiers (default: the reduced formulas).
+    site_dos : sequence of (frequencies_meV (k,), dos (n_sites, k)), optional
+        Site-projected phonon DOS per structure; required by cpd/fpd ensembles.
+    mu_star : float
+        μ* of the Allen–Dynes Tc.
+
+    Returns
+    -------
+    list of Prediction
+    """
+    ids = list(ids) if ids is not None else [s.composition.reduced_formula for s in structures]
+    if len(ids) != len(structures):
+        raise ValueError(f"{len(ids)} ids for {len(structures)} structures")
+    dos_list = list(site_dos) if site_dos is not None else [None] * len(structures)
+    if len(dos_list) != len(structures):
+        raise ValueError(f"{len(dos_list)} site DOS entries for {len(structures)} structures")
+    samples = []
+    for structure, ident, dos in zip(structures, ids, dos_list, strict=True):
+        freq, values = dos if dos is not None else (None, None)
+        samples.append(structure_sample(structure, ident, freq, values, ensemble.variant))
+    spectra = ensemble.predict_spectra(samples)                      # (M, n, 51)
+    props = spectrum_properties(spectra, mu_star)                     # each (M, n)
+    out = []
+    for j, (structure, ident) in enumerate(zip(structures, ids, strict=True)):
+        unknown = unknown_elements(structure, ensemble)
+        warnings = []
+        if unknown:
+            msg = (f"{', '.join(unknown)} not in the training set: the prediction for "
+                   f"{structure.composition.reduced_formula} is an extrapolation")
+            warnings.append(msg)
+            logger.warning("%s: %s", ident, msg)
+        members = {k: props[k][:, j].copy() for k in PROPERTIES}
+        out.append(Prediction(
+            id=str(ident),
+            formula=structure.composition.reduced_formula,
+            mean={k: float(v.mean()) for k, v in members.items()},
+            std={k: float(v.std(ddof=1)) if v.size > 1 else 0.0 for k, v in members.items()},
+            members=members,
+            a2f_mean=spectra[:, j].mean(axis=0),
+            a2f_std=spectra[:, j].std(axis=0, ddof=1) if len(spectra) > 1
+            else np.zeros(spectra.shape[-1]),
+            grid_meV=np.asarray(GRID_MEV, dtype=float),
+            unknown_elements=unknown,
+            warnings=warnings,
+        ))
+    return out

@@ -1,0 +1,88 @@
+"""Train a BETE-NET ensemble from training records (the flows' side of training).
+
+Turns :class:`stores.datasets.TrainingRecord` rows into model samples (α²F and
+site DOS on the model grid), builds the network configuration for a variant
+and hands over to :func:`betenet_model.ensemble.train_ensemble`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
+
+from betenet_model.ensemble import Ensemble, EnsembleConfig, MemberCallback, train_ensemble
+from betenet_model.network import NetworkConfig
+from betenet_model.training import TrainConfig
+from stores.datasets import TrainingRecord
+from workflows.ml.data import check_variant, records_to_samples
+
+
+def network_config(variant: str = "cso", options: Mapping[str, Any] | None = None,
+                   ) -> NetworkConfig:
+    """``NetworkConfig`` for a variant (its input width), with field overrides.
+
+    Parameters
+    ----------
+    variant : {"cso", "cpd", "fpd"}
+    options : dict, optional
+        ``NetworkConfig`` field values, e.g. ``{"mul": 8}`` for a smaller network.
+
+    Raises
+    ------
+    ValueError
+        An option that ``NetworkConfig`` does not have, or an invalid value.
+    """
+    names = {f.name for f in fields(NetworkConfig)}
+    opts = dict(options or {})
+    unknown = sorted(set(opts) - names)
+    if unknown:
+        raise ValueError(f"unknown network option(s) {unknown}; known: {sorted(names)}")
+    if "input_dim" in opts:
+        raise ValueError("input_dim follows from the variant; do not set it")
+    return NetworkConfig.for_variant(check_variant(variant).upper(), **opts)
+
+
+def train_from_records(
+    records: Sequence[TrainingRecord],
+    out_dir: str | os.PathLike[str],
+    *,
+    variant: str = "cso",
+    members: int = 5,
+    seed: int = 0,
+    training: TrainConfig | None = None,
+    network_options: Mapping[str, Any] | None = None,
+    jobs: int = 1,
+    callback: MemberCallback | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Ensemble:
+    """Train an ensemble on ``records`` and write it to ``out_dir``.
+
+    Parameters
+    ----------
+    records : sequence of TrainingRecord
+    out_dir : path
+        Ensemble folder; rerunning the same call resumes unfinished members.
+    variant : {"cso", "cpd", "fpd"}
+    members, seed : int
+        Ensemble size and seed.
+    training : TrainConfig, optional
+        Optimiser and schedule (default: the paper's).
+    network_options : dict, optional
+        ``NetworkConfig`` overrides.
+    jobs : int
+        Members trained in parallel processes.
+    callback : callable, optional
+        Per-epoch progress ``callback(member, epoch, train_loss, val_loss, stage)``.
+    metadata : dict, optional
+        Stored in ``ensemble.json`` (data source, command line ...).
+    """
+    if not records:
+        raise ValueError("no training records")
+    samples = records_to_samples(records, variant)
+    config = EnsembleConfig(network=network_config(variant, network_options),
+                            variant=check_variant(variant), training=training or TrainConfig(),
+                            members=members, seed=seed)
+    meta = {"formulas": [r.formula for r in records], **dict(metadata or {})}
+    return train_ensemble(samples, config, out_dir, jobs=jobs, callback=callback, metadata=meta)
