@@ -1,0 +1,407 @@
+"""``bete train``, ``bete predict`` and ``bete evaluate``: the BETE-NET ensemble from the shell.
+
+Examples
+--------
+Train 5 members on the packaged fast-v1 records, holding out 20 % (seeded)::
+
+    bete train --data fast-v1 --variant cso --members 5 --out runs/cso --split train
+    bete evaluate --model runs/cso --data fast-v1 --split test --format json --parity p.png
+    bete predict POSCAR other.cif --model runs/cso
+
+``--data`` is a folder of fast-v1 JSON records, a BETE-NET ``database.json``,
+a store (directory or YAML spec), or ``fast-v1`` for the packaged records.
+Each sub-command parses into a config dataclass and :func:`run` does the work,
+so tests call ``run(cfg)`` in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from launchers.cli.common import UserError, format_rows, progress
+
+PACKAGED_DATA = "fast-v1"
+
+
+# --------------------------------------------------------------------------- configs
+@dataclass
+class DataOptions:
+    """Where rows come from and which of them to use."""
+
+    source: str
+    structures: str | None = None
+    protocol: str | None = "fast"
+    keep_unstable: bool = False
+    split: str = "all"
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    split_files: tuple[str, str] | None = None
+
+
+@dataclass
+class TrainCommand:
+    """Options of ``bete train``."""
+
+    data: DataOptions
+    out: str
+    variant: str = "cso"
+    members: int = 5
+    seed: int = 0
+    jobs: int = 1
+    schedule: str = "tempered"
+    lr: float = 5e-3
+    weight_decay: float = 0.0
+    patience: int = 15
+    peak_window: int = 500
+    patience_stage3: int = 5000
+    max_epochs: int = 20000
+    checkpoint_every: int = 100
+    progress_every: int = 10
+    network: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PredictCommand:
+    """Options of ``bete predict``."""
+
+    structures: list[str]
+    model: str | None = None
+    format: str = "table"
+    spectra: bool = False
+    mu_star: float = 0.10
+
+
+@dataclass
+class EvaluateCommand:
+    """Options of ``bete evaluate``."""
+
+    model: str | None
+    data: DataOptions
+    format: str = "json"
+    parity: str | None = None
+    rows: bool = False
+    held_out: bool = False
+    mu_star: float = 0.10
+
+
+# --------------------------------------------------------------------------- helpers
+def load_data(opts: DataOptions, variant: str = "cso") -> list[Any]:
+    """Records of ``opts.source`` after the chosen split."""
+    from stores.datasets import (
+        load_fast_v1,
+        load_records,
+        packaged_fast_v1_dir,
+        split_by_index_files,
+        split_records,
+    )
+
+    try:
+        if opts.source == PACKAGED_DATA and not Path(opts.source).exists():
+            progress(f"data: packaged fast-v1 records ({packaged_fast_v1_dir()})")
+            records = load_fast_v1(None, drop_unstable=not opts.keep_unstable)
+        else:
+            records = load_records(opts.source, structures_dir=opts.structures,
+                                   protocol=opts.protocol, drop_unstable=not opts.keep_unstable,
+                                   site_dos="coarse" if variant == "cpd" else "full")
+        if opts.split == "all":
+            return records
+        if opts.split_files:
+            train, test = split_by_index_files(records, *opts.split_files)
+        else:
+            train, test = split_records(records, opts.test_fraction, opts.split_seed)
+    except (ValueError, OSError, KeyError) as exc:
+        raise UserError(f"cannot read training data from {opts.source}: {exc}") from exc
+    chosen = train if opts.split == "train" else test
+    if not chosen:
+        raise UserError(f"the {opts.split} split of {opts.source} is empty; change "
+                        "--test-fraction or the split files")
+    return chosen
+
+
+def _parse_network(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--network takes KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+class EpochPrinter:
+    """Per-epoch progress on stderr (picklable, so parallel members can use it)."""
+
+    def __init__(self, members: int, every: int = 10) -> None:
+        self.members = members
+        self.every = max(1, every)
+        self.stage: dict[int, int] = {}
+
+    def __call__(self, member: int, epoch: int, train_loss: float, val_loss: float,
+                 stage: int) -> None:
+        """Print one line every ``every`` epochs and at each stage change."""
+        changed = self.stage.get(member, 1) != stage
+        self.stage[member] = stage
+        if changed or epoch % self.every == 0 or epoch == 1:
+            progress(f"member {member + 1}/{self.members} epoch {epoch} stage {stage} "
+                     f"train_mse {train_loss:.4g} val_mse {val_loss:.4g}")
+
+
+def canonical_command(cfg: TrainCommand) -> str:
+    """The ``bete train`` command line that reproduces ``cfg``."""
+    d = cfg.data
+    parts = ["bete", "train", "--data", d.source, "--variant", cfg.variant,
+             "--members", str(cfg.members), "--out", cfg.out, "--seed", str(cfg.seed),
+             "--schedule", cfg.schedule.replace("_", "-"), "--lr", str(cfg.lr),
+             "--weight-decay", str(cfg.weight_decay), "--patience", str(cfg.patience),
+             "--peak-window", str(cfg.peak_window), "--patience-stage3",
+             str(cfg.patience_stage3), "--max-epochs", str(cfg.max_epochs)]
+    if d.structures:
+        parts += ["--structures", d.structures]
+    if d.keep_unstable:
+        parts.append("--keep-unstable")
+    if d.split != "all":
+        parts += ["--split", d.split]
+        if d.split_files:
+            parts += ["--split-files", *d.split_files]
+        else:
+            parts += ["--test-fraction", str(d.test_fraction), "--split-seed", str(d.split_seed)]
+    for key, value in cfg.network.items():
+        parts += ["--network", f"{key}={json.dumps(value)}"]
+    return shlex.join(parts)
+
+
+# --------------------------------------------------------------------------- commands
+def run_train(cfg: TrainCommand) -> dict[str, Any]:
+    """Train an ensemble; returns its manifest."""
+    from betenet_model.training import TrainConfig
+    from workflows.ml.data import check_variant
+    from workflows.ml.train import train_from_records
+
+    try:
+        variant = check_variant(cfg.variant)
+        tcfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay,
+                           schedule=cfg.schedule.replace("-", "_"), patience=cfg.patience,
+                           peak_window=cfg.peak_window, patience_stage3=cfg.patience_stage3,
+                           max_epochs=cfg.max_epochs, checkpoint_every=cfg.checkpoint_every)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if cfg.members < 1 or cfg.jobs < 1:
+        raise UserError("--members and --jobs must be at least 1")
+    records = load_data(cfg.data, variant)
+    progress(f"training {cfg.members} {variant} member(s) on {len(records)} structures "
+             f"({', '.join(r.formula for r in records)}) -> {cfg.out}")
+    start = time.perf_counter()
+    metadata = {"command": canonical_command(cfg), "data_source": cfg.data.source,
+                "split": asdict(cfg.data)}
+    try:
+        ensemble = train_from_records(
+            records, cfg.out, variant=variant, members=cfg.members, seed=cfg.seed,
+            training=tcfg, network_options=cfg.network, jobs=cfg.jobs,
+            callback=EpochPrinter(cfg.members, cfg.progress_every), metadata=metadata)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    m = ensemble.manifest.get("metrics", {})
+    progress(f"done in {time.perf_counter() - start:.1f} s: {len(ensemble)} member(s), "
+             f"mean out-of-bag MSE {m.get('oob_mse_mean')}, written to {cfg.out}")
+    return ensemble.manifest
+
+
+def _load_model(path: str | None) -> Any:
+    from workflows.ml.predict import load_ensemble
+
+    try:
+        return load_ensemble(path)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(f"{exc}; train one with `bete train` or give --model DIR") from exc
+
+
+def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
+    """Predict every structure file; returns the output rows."""
+    from pymatgen.core import Structure
+
+    from workflows.ml.predict import predict_structures
+
+    ensemble = _load_model(cfg.model)
+    if ensemble.variant != "cso":
+        raise UserError(f"the {ensemble.variant} ensemble needs site-projected phonon DOS, which "
+                        "`bete predict` cannot read; use workflows.ml.predict.predict_structures")
+    structures, ids = [], []
+    for name in cfg.structures:
+        try:
+            structures.append(Structure.from_file(name))
+        except Exception as exc:  # pymatgen raises many types for unreadable files
+            raise UserError(f"cannot read a structure from {name}: {exc}") from exc
+        ids.append(Path(name).name)
+    try:
+        preds = predict_structures(structures, ensemble, ids=ids, mu_star=cfg.mu_star)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    return [p.row(spectra=cfg.spectra) for p in preds]
+
+
+def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
+    """Score an ensemble on a data source; returns the metrics (rows under ``rows``)."""
+    from workflows.ml.evaluate import evaluate_records, parity_plot
+
+    ensemble = _load_model(cfg.model)
+    records = load_data(cfg.data, ensemble.variant)
+    if cfg.held_out:
+        trained = set(ensemble.manifest["training_set"]["ids"])
+        records = [r for r in records if r.id not in trained]
+        if not records:
+            raise UserError("every row of the data was in the training set (--held-out)")
+    try:
+        metrics, rows = evaluate_records(ensemble, records, mu_star=cfg.mu_star)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    if cfg.parity:
+        parity_plot(rows, cfg.parity, title=f"{ensemble.variant} ensemble, n = {len(rows)}")
+        progress(f"parity plot written to {cfg.parity}")
+    metrics["model"] = str(cfg.model) if cfg.model else "shipped:fast-v1-cso"
+    metrics["data"] = cfg.data.source
+    metrics["split"] = cfg.data.split
+    if cfg.rows:
+        metrics["rows"] = rows
+    return metrics
+
+
+def run(cfg: TrainCommand | PredictCommand | EvaluateCommand) -> Any:
+    """Do what a parsed sub-command asks (in-process entry point)."""
+    if isinstance(cfg, TrainCommand):
+        return run_train(cfg)
+    if isinstance(cfg, PredictCommand):
+        return run_predict(cfg)
+    if isinstance(cfg, EvaluateCommand):
+        return run_evaluate(cfg)
+    raise TypeError(f"unknown command config {type(cfg).__name__}")
+
+
+# --------------------------------------------------------------------------- argparse
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, metavar="SOURCE",
+                   help="fast-v1 JSON folder, database.json, store directory/YAML, or 'fast-v1' "
+                        "(the packaged records)")
+    p.add_argument("--structures", metavar="DIR",
+                   help="CIF folder for database.json (structures/bete-net)")
+    p.add_argument("--protocol", default="fast",
+                   help="store: protocol of the task documents (default fast)")
+    p.add_argument("--keep-unstable", action="store_true",
+                   help="keep dynamically unstable fast-v1 records (dropped by default)")
+    p.add_argument("--split", choices=("all", "train", "test"), default="all",
+                   help="use all rows or one side of a split (default all)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction (0.2)")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the split (0)")
+    p.add_argument("--split-files", nargs=2, metavar=("TRAIN_IDX", "TEST_IDX"),
+                   help="the paper's index lists instead of a seeded split")
+
+
+def _data_options(args: argparse.Namespace) -> DataOptions:
+    return DataOptions(source=args.data, structures=args.structures, protocol=args.protocol,
+                       keep_unstable=args.keep_unstable, split=args.split,
+                       test_fraction=args.test_fraction, split_seed=args.split_seed,
+                       split_files=tuple(args.split_files) if args.split_files else None)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    cfg = TrainCommand(
+        data=_data_options(args), out=args.out, variant=args.variant, members=args.members,
+        seed=args.seed, jobs=args.jobs, schedule=args.schedule, lr=args.lr,
+        weight_decay=args.weight_decay, patience=args.patience, peak_window=args.peak_window,
+        patience_stage3=args.patience_stage3, max_epochs=args.max_epochs,
+        checkpoint_every=args.checkpoint_every, progress_every=args.progress_every,
+        network=_parse_network(args.network))
+    run(cfg)
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    cfg = PredictCommand(structures=args.structures, model=args.model, format=args.format,
+                         spectra=args.spectra, mu_star=args.mu_star)
+    rows = run(cfg)
+    if cfg.format == "table":
+        cols = ["id", "formula"]
+        table = []
+        keys = ("lambda", "omega_log_K", "omega_2_K", "tc_K")
+        for r in rows:
+            t = {"id": r["id"], "formula": r["formula"], "warnings": r["warnings"]}
+            t.update({key: f"{r[key]:.3g} ± {r[f'{key}_std']:.2g}" for key in keys})
+            table.append(t)
+        print(format_rows(table, "table", columns=[*cols, *keys, "warnings"]))
+    else:
+        print(format_rows(rows, cfg.format))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    cfg = EvaluateCommand(model=args.model, data=_data_options(args), format=args.format,
+                          parity=args.parity, rows=args.rows, held_out=args.held_out,
+                          mu_star=args.mu_star)
+    metrics = run(cfg)
+    if cfg.format == "json":
+        print(json.dumps(metrics, indent=1))
+    else:
+        flat = [{"metric": k, "value": v} for k, v in metrics.items() if k != "rows"]
+        print(format_rows(flat, "table"))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``train``, ``predict`` and ``evaluate``."""
+    p = subparsers.add_parser(
+        "train", help="train a BETE-NET bootstrap ensemble",
+        description="Train a bootstrap ensemble (tempered schedule) and write it to --out. "
+                    "Rerunning the same command resumes unfinished members.")
+    _add_data_args(p)
+    p.add_argument("--variant", choices=("cso", "cpd", "fpd"), default="cso")
+    p.add_argument("--members", type=int, default=5, help="ensemble size (5)")
+    p.add_argument("--out", required=True, metavar="DIR", help="ensemble folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="members trained in parallel processes")
+    p.add_argument("--schedule", choices=("tempered", "early-stopping"), default="tempered")
+    p.add_argument("--lr", type=float, default=5e-3, help="AdamW learning rate (5e-3)")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--patience", type=int, default=15,
+                   help="stage-1 (or plain early-stopping) patience (15)")
+    p.add_argument("--peak-window", type=int, default=500,
+                   help="stage 2 ends after this many consecutive epochs below its peak (500)")
+    p.add_argument("--patience-stage3", type=int, default=5000, help="stage-3 patience (5000)")
+    p.add_argument("--max-epochs", type=int, default=20000, help="hard cap per member")
+    p.add_argument("--checkpoint-every", type=int, default=100, help="epochs between checkpoints")
+    p.add_argument("--progress-every", type=int, default=10, help="epochs between progress lines")
+    p.add_argument("--network", action="append", metavar="KEY=VALUE",
+                   help="NetworkConfig override, e.g. --network mul=8 (repeatable)")
+    p.set_defaults(func=_cmd_train)
+
+    p = subparsers.add_parser("predict", help="predict α²F, λ, ω_log, ω₂, Tc with ± σ",
+                              description="Predict with an ensemble (default: the shipped "
+                                          "fast-v1 CSO ensemble).")
+    p.add_argument("structures", nargs="+", metavar="STRUCTURE",
+                   help="structure files (CIF, POSCAR, pymatgen JSON)")
+    p.add_argument("--model", metavar="DIR", help="ensemble folder (default: shipped)")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--spectra", action="store_true", help="include the mean α²F and its σ")
+    p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = subparsers.add_parser("evaluate", help="score an ensemble against labelled data",
+                              description="Score every usable row of --data; prints one JSON "
+                                          "object of metrics next to the mean-spectrum baseline.")
+    p.add_argument("--model", metavar="DIR", help="ensemble folder (default: shipped)")
+    _add_data_args(p)
+    p.add_argument("--format", choices=("json", "table"), default="json")
+    p.add_argument("--parity", metavar="PNG", help="write a parity plot")
+    p.add_argument("--rows", action="store_true", help="include per-row results")
+    p.add_argument("--held-out", action="store_true",
+                   help="score only rows the ensemble was not trained on")
+    p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
+    p.set_defaults(func=_cmd_evaluate)
+

@@ -1,0 +1,100 @@
+import json
+
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from launchers.cli import main
+from launchers.cli.model import DataOptions, EvaluateCommand, PredictCommand, run
+from stores.datasets import packaged_fast_v1_dir
+
+TINY = ["--network", "mul=4", "--network", "embed_dim=8", "--network", "radial_neurons=8"]
+SPLIT = ["--test-fraction", "0.3", "--split-seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("cli") / "ens"
+    rc = main(["train", "--data", str(packaged_fast_v1_dir()), "--split", "train", *SPLIT,
+               "--members", "2", "--max-epochs", "5", "--out", str(out), "--seed", "3",
+               "--progress-every", "2", *TINY])
+    assert rc == 0
+    yield out
+    torch.set_num_threads(threads)
+
+
+def test_train_writes_the_ensemble(model_dir):
+    manifest = json.loads((model_dir / "ensemble.json").read_text())
+    assert manifest["members"] == 2 and manifest["variant"] == "cso"
+    assert manifest["metadata"]["command"].startswith("bete train --data ")
+    assert "--split train" in manifest["metadata"]["command"]
+    assert manifest["config"]["network"]["mul"] == 4
+    assert (model_dir / "member_001.pt").is_file()
+
+
+def test_train_progress_on_stderr(tmp_path, capsys):
+    rc = main(["train", "--data", "fast-v1", "--members", "1", "--max-epochs", "2",
+               "--out", str(tmp_path / "e"), "--progress-every", "1", *TINY])
+    err = capsys.readouterr()
+    assert rc == 0 and err.out == ""
+    assert "member 1/1 epoch 2 stage 1" in err.err
+
+
+def test_evaluate_prints_one_json_object(model_dir, tmp_path, capsys):
+    png = tmp_path / "parity.png"
+    rc = main(["evaluate", "--model", str(model_dir), "--data", str(packaged_fast_v1_dir()),
+               "--split", "test", *SPLIT, "--format", "json", "--parity", str(png)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    metrics = json.loads(out)
+    for key in ("n", "mae_lambda", "mae_omega_log_K", "mae_omega_2_K", "mae_tc_K",
+                "baseline_mae_lambda", "baseline_mae_tc_K", "average_precision_tc5",
+                "random_average_precision_tc5", "coverage_1sigma_lambda", "rmse_lambda",
+                "r2_lambda"):
+        assert key in metrics
+    assert metrics["n"] == 5
+    assert png.is_file() and png.stat().st_size > 1000
+
+
+def test_evaluate_in_process_held_out(model_dir):
+    metrics = run(EvaluateCommand(model=str(model_dir),
+                                  data=DataOptions(source=str(packaged_fast_v1_dir())),
+                                  held_out=True, rows=True))
+    assert metrics["n"] == 5 and len(metrics["rows"]) == 5
+
+
+def test_predict_table_and_json(model_dir, tmp_path, capsys):
+    cif = tmp_path / "Cu.cif"
+    Structure(Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]]).to(filename=str(cif))
+    assert main(["predict", str(cif), "--model", str(model_dir)]) == 0
+    table = capsys.readouterr().out
+    assert "±" in table and "Cu" in table and "not in the training set" in table
+    rows = run(PredictCommand(structures=[str(cif)], model=str(model_dir), spectra=True))
+    assert len(rows) == 1 and len(rows[0]["a2f_mean"]) == 51
+    assert main(["predict", str(cif), "--model", str(model_dir), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["formula"] == "Cu"
+
+
+def test_user_errors(tmp_path, capsys):
+    assert main(["predict", "nothing.cif", "--model", str(tmp_path)]) == 2
+    assert "ensemble.json" in capsys.readouterr().err
+    assert main(["train", "--data", "fast-v1", "--out", str(tmp_path / "x"),
+                 "--network", "bogus=1"]) == 2
+    assert "bogus" in capsys.readouterr().err
+    assert main(["evaluate", "--data", str(tmp_path / "missing"), "--model",
+                 str(tmp_path)]) == 2
+
+
+def test_shipped_ensemble_predicts(tmp_path, capsys):
+    from betenet_model.pretrained import pretrained_dir
+
+    if not (pretrained_dir() / "ensemble.json").is_file():
+        pytest.skip("no shipped ensemble in this checkout")
+    cif = tmp_path / "Pb.cif"
+    Structure(Lattice.cubic(4.95), ["Pb"] * 4,
+              [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]).to(filename=str(cif))
+    assert main(["predict", str(cif), "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["lambda"] >= 0 and row["warnings"] == ""
