@@ -236,7 +236,14 @@ def check_launchpad(lp: Any, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
 
 
 def close_launchpad(lp: Any) -> None:
-    """Flush a mongomock-file LaunchPad to its file; close a real one's client."""
+    """Flush a mongomock-file LaunchPad to its file; close a real one's client.
+
+    Idempotent: a second call does nothing (a stale copy must never be written
+    over what another LaunchPad wrote in between).
+    """
+    if getattr(lp, "_bete_closed", False):
+        return
+    lp._bete_closed = True
     store = getattr(getattr(lp, "connection", None), "_store", None)
     if store is not None and hasattr(store, "_to_file") and getattr(store, "_filename", None):
         finalizer = getattr(store, "_finalizer", None)
