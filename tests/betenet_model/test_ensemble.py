@@ -8,6 +8,7 @@ from betenet_model.dataset import CrystalSample, dataset_hash
 from betenet_model.ensemble import (
     Ensemble,
     EnsembleConfig,
+    TrainingInterrupted,
     bootstrap_counts,
     member_seeds,
     train_ensemble,
@@ -127,3 +128,23 @@ def test_variant_must_match_network_input():
 def test_load_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="ensemble.json"):
         Ensemble.load(tmp_path)
+
+
+def test_killed_member_resumes_to_the_same_weights(tmp_path):
+    samples = toy_samples()
+    cfg = tiny_config(members=1, max_epochs=14)
+    train_member(0, samples, cfg, tmp_path / "ref")
+
+    def kill(member, epoch, *_):
+        if epoch == 12:                     # last checkpoint at epoch 10
+            raise TrainingInterrupted("simulated kill")
+
+    with pytest.raises(TrainingInterrupted):
+        train_member(0, samples, cfg, tmp_path / "run", callback=kill)
+    assert not (tmp_path / "run" / "member_000.pt").exists()
+    info = train_member(0, samples, cfg, tmp_path / "run")
+    assert info["result"]["resumed_from"] == 10
+    ref = torch.load(tmp_path / "ref" / "member_000.pt", weights_only=True)
+    got = torch.load(tmp_path / "run" / "member_000.pt", weights_only=True)
+    for k in ref:
+        torch.testing.assert_close(got[k], ref[k], rtol=1e-6, atol=0)
