@@ -416,12 +416,15 @@ class Ensemble:
     """
 
     def __init__(self, models: Sequence[torch.nn.Module], manifest: Mapping[str, Any],
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", member_info: Sequence[Mapping[str, Any]] | None = None,
+                 ) -> None:
         if not models:
             raise ValueError("an ensemble needs at least one trained member")
         self.models = list(models)
         self.manifest = dict(manifest)
         self.device = device
+        self.member_info = [dict(m) for m in member_info] if member_info else []
+        """Per-member records (bootstrap and out-of-bag ids, schedule result) when known."""
         self.config = EnsembleConfig.from_dict(self.manifest["config"])
         for m in self.models:
             m.eval()
@@ -484,7 +487,12 @@ class Ensemble:
             models.append(model.to(device=device, dtype=config.training.torch_dtype))
         if not models:
             raise FileNotFoundError(f"{folder} holds no finished member (member_*.pt)")
-        return cls(models, manifest, device=device)
+        infos = []
+        for name in names:
+            info = folder / name.replace(".pt", ".json")
+            infos.append(ckpt.read_json(info) if info.is_file() else {})
+        return cls(models, manifest, device=device,
+                   member_info=infos if all(infos) else None)
 
     def save(self, directory: str | Path) -> None:
         """Write the manifest and one ``state_dict`` file per member."""

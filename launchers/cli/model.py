@@ -87,6 +87,7 @@ class EvaluateCommand:
     parity: str | None = None
     rows: bool = False
     held_out: bool = False
+    out_of_bag: bool = False
     mu_star: float = 0.10
 
 
@@ -250,7 +251,7 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
 
 def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
     """Score an ensemble on a data source; returns the metrics (rows under ``rows``)."""
-    from workflows.ml.evaluate import evaluate_records, parity_plot
+    from workflows.ml.evaluate import evaluate_records, out_of_bag_metrics, parity_plot
 
     ensemble = _load_model(cfg.model)
     records = load_data(cfg.data, ensemble.variant)
@@ -261,6 +262,8 @@ def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
             raise UserError("every row of the data was in the training set (--held-out)")
     try:
         metrics, rows = evaluate_records(ensemble, records, mu_star=cfg.mu_star)
+        if cfg.out_of_bag:
+            metrics.update(out_of_bag_metrics(ensemble, records, mu_star=cfg.mu_star))
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     if cfg.parity:
@@ -344,7 +347,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = EvaluateCommand(model=args.model, data=_data_options(args), format=args.format,
                           parity=args.parity, rows=args.rows, held_out=args.held_out,
-                          mu_star=args.mu_star)
+                          out_of_bag=args.out_of_bag, mu_star=args.mu_star)
     metrics = run(cfg)
     if cfg.format == "json":
         print(json.dumps(metrics, indent=1))
@@ -402,6 +405,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rows", action="store_true", help="include per-row results")
     p.add_argument("--held-out", action="store_true",
                    help="score only rows the ensemble was not trained on")
+    p.add_argument("--out-of-bag", action="store_true",
+                   help="also score training rows with only the members that left them out")
     p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -65,6 +65,14 @@ def test_evaluate_in_process_held_out(model_dir):
     assert metrics["n"] == 5 and len(metrics["rows"]) == 5
 
 
+def test_evaluate_out_of_bag(model_dir):
+    data = DataOptions(source=str(packaged_fast_v1_dir()), split="train", test_fraction=0.3,
+                       split_seed=1)
+    metrics = run(EvaluateCommand(model=str(model_dir), data=data, out_of_bag=True))
+    assert 1 <= metrics["n_oob"] <= metrics["n"] == 11
+    assert metrics["oob_mae_lambda"] >= 0 and "oob_baseline_mae_tc_K" in metrics
+
+
 def test_predict_table_and_json(model_dir, tmp_path, capsys):
     cif = tmp_path / "Cu.cif"
     Structure(Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]]).to(filename=str(cif))

@@ -142,6 +142,54 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
     return metrics, rows
 
 
+def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
+                       mu_star: float = DEFAULT_MU_STAR) -> dict[str, Any]:
+    """Errors of each training row predicted only by the members that did not see it.
+
+    A bootstrap ensemble's honest in-sample score: row *j* is predicted by the
+    mean over the members whose out-of-bag set holds *j* (rows no member left
+    out are skipped).
+
+    Parameters
+    ----------
+    ensemble : Ensemble
+        Loaded with its member records (``member_XXX.json``).
+    records : sequence of TrainingRecord
+        The training rows (matched to the out-of-bag ids by ``id``).
+    mu_star : float
+
+    Returns
+    -------
+    dict
+        ``n_oob`` rows scored, ``oob_mae_*`` for lambda, omega_log_K, omega_2_K, tc_K and
+        ``oob_baseline_mae_*`` for the mean training spectrum on the same rows.
+    """
+    if not ensemble.member_info:
+        raise ValueError("the ensemble has no member records (member_XXX.json); "
+                         "out-of-bag scores need them")
+    oob_sets = [set(m.get("out_of_bag_ids", [])) for m in ensemble.member_info]
+    rows = [(j, r) for j, r in enumerate(records) if any(r.id in s for s in oob_sets)]
+    if not rows:
+        raise ValueError("no record is out-of-bag for any member (ids do not match?)")
+    samples = [record_sample(r, ensemble.variant) for _, r in rows]
+    members = spectrum_properties(ensemble.predict_spectra(samples), mu_star)   # (M, n)
+    base = spectrum_properties(ensemble.baseline_spectrum[None, :], mu_star)
+    out: dict[str, Any] = {"n_oob": len(rows)}
+    errors: dict[str, list[float]] = {k: [] for k in PROPERTIES}
+    base_errors: dict[str, list[float]] = {k: [] for k in PROPERTIES}
+    for i, (_, rec) in enumerate(rows):
+        use = [m for m, s in enumerate(oob_sets) if rec.id in s]
+        truth = record_truth(rec, mu_star)
+        for k in PROPERTIES:
+            t = getattr(truth, _TRUTH_KEYS[k])
+            errors[k].append(abs(float(members[k][use, i].mean()) - t))
+            base_errors[k].append(abs(float(base[k][0]) - t))
+    for k in PROPERTIES:
+        out[f"oob_mae_{_SHORT[k]}"] = float(np.mean(errors[k]))
+        out[f"oob_baseline_mae_{_SHORT[k]}"] = float(np.mean(base_errors[k]))
+    return out
+
+
 def parity_plot(rows: Sequence[dict[str, Any]], path: str | Path,
                 title: str = "") -> Path:
     """Parity plot (predicted ± σ against true) of λ, ω_log, ω₂ and Tc as a PNG."""
