@@ -421,6 +421,26 @@ def dedup_key_for(flow: Flow | Job, dedup_key: DedupKey = "input_hash") -> str |
     return hashlib.sha256(json.dumps(values).encode()).hexdigest()
 
 
+def ensure_initialized(lp: Any) -> bool:
+    """Initialise a LaunchPad database that has never been used (``lpad reset``).
+
+    Only a database without Fireworks, workflows and id counter is touched.
+
+    Returns
+    -------
+    bool
+        Whether the database was initialised now.
+    """
+    if lp.fw_id_assigner.find_one({}) is not None:
+        return False
+    if lp.fireworks.count_documents({}) or lp.workflows.count_documents({}):
+        raise LaunchPadError(f"the LaunchPad at {launchpad_address(lp)} holds Fireworks but no "
+                             "id counter; repair it with `lpad reset` (this deletes them)")
+    lp.reset("", require_password=False, max_reset_wo_password=0)
+    logger.info("initialised the empty LaunchPad database at %s", launchpad_address(lp))
+    return True
+
+
 def find_workflow(lp: Any, key: str) -> dict[str, Any] | None:
     """The LaunchPad workflow document tagged with ``key`` (None if absent)."""
     return lp.workflows.find_one({f"metadata.{DEDUP_METADATA_KEY}": key},
@@ -483,9 +503,17 @@ def submit_flows(flows: Flow | Job | Iterable[Flow | Job], launchpad: Any, *,
     -------
     list of Submission
         One per flow, in order.
+
+    Notes
+    -----
+    A LaunchPad database that was never used is initialised first (what
+    ``lpad reset`` does to an empty database).  The duplicate check and the
+    insertion are two steps: two submitters racing on the same structure
+    can both add it.
     """
     if isinstance(flows, Flow | Job):
         flows = [flows]
+    ensure_initialized(launchpad)
     results = []
     for flow in flows:
         key = dedup_key_for(flow, dedup_key)

@@ -357,8 +357,12 @@ def submit_command(args: argparse.Namespace, make_flow: MakeFlow | None = None) 
         print(format_rows(rows, args.format))
         return 0
     with _launchpad(args) as lp:
-        results = fw.submit_flows([f for _, f in flows], lp, store=store, resources=resources,
-                                  dedup_key=dedup, metadata={"protocol": args.protocol})
+        try:
+            results = fw.submit_flows([f for _, f in flows], lp, store=store,
+                                      resources=resources, dedup_key=dedup,
+                                      metadata={"protocol": args.protocol})
+        except fw.LaunchPadError as exc:
+            raise UserError(str(exc)) from None
     rows = []
     for (label, _), result in zip(flows, results, strict=True):
         row = {"structure": label, **result.as_dict()}

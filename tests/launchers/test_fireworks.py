@@ -279,3 +279,12 @@ def test_offline_reservation_and_recovery(launchpad, mongomock_lp_file, tmp_path
 def test_reservation_needs_singleshot(launchpad):
     with pytest.raises(fw.LaunchPadError, match="singleshot"):
         fw.launch_queue(launchpad, _qadapter("bete launch rapidfire"), reserve=True)
+
+
+def test_first_submission_initialises_an_empty_launchpad(mongomock_lp_file):
+    lp = fw.load_launchpad(mongomock_lp_file)  # never reset
+    assert lp.fw_id_assigner.find_one({}) is None
+    [sub] = fw.submit_flows(two_job_flow(1.0), lp)
+    assert sub.added and sub.fw_ids == [1, 2]
+    assert not fw.ensure_initialized(lp)  # initialised once, never again
+    fw.close_launchpad(lp)
