@@ -533,7 +533,8 @@ def submit_flows(flows: Flow | Job | Iterable[Flow | Job], launchpad: Any, *,
         wf_metadata = {**(getattr(flow, "metadata", None) or {}), **(metadata or {})}
         if key is not None:
             wf_metadata[DEDUP_METADATA_KEY] = key
-        wf = flow_to_workflow(flow, store=store, name=name, metadata=wf_metadata)
+        wf = flow_to_workflow(flow, store=store, name=name,  # type: ignore[arg-type]
+                              metadata=wf_metadata)  # None = the worker's JOB_STORE
         id_map = launchpad.add_wf(wf)
         fw_ids = sorted(int(v) for v in id_map.values())
         results.append(Submission(name, key, True, fw_ids, "READY"))

@@ -151,9 +151,10 @@ def collect_secrets(value: Any) -> set[str]:
 def store_secrets(store: Any) -> set[str]:
     """Secrets held by a built store or JobStore (passwords, S3 keys, URIs)."""
     found: set[str] = set()
-    stores = [store]
+    stores: list[Any] = [store]
     if isinstance(store, JobStore):
-        stores = [store.docs_store, *store.additional_stores.values()]
+        extra: dict[str, Any] = getattr(store, "additional_stores", {})
+        stores = [store.docs_store, *extra.values()]
     for st in stores:
         password = getattr(st, "password", None)
         if isinstance(password, str) and password:

@@ -403,12 +403,13 @@ def add_submit_parser(dfpt_subparsers: argparse._SubParsersAction,
         "LaunchPad; a structure whose flow (same input hash) is already there is not added "
         "again. Workers run them with `bete launch`; they write to the store configured on "
         "the worker unless --store names a store without credentials.")
+    shared_arguments: Callable[[argparse.ArgumentParser], None] | None
     try:
-        from launchers.cli.dfpt import add_elph_arguments
+        from launchers.cli.dfpt import add_elph_arguments as shared_arguments
     except ImportError:
-        add_elph_arguments = None
-    if make_flow is None and add_elph_arguments is not None:
-        add_elph_arguments(p)
+        shared_arguments = None
+    if make_flow is None and shared_arguments is not None:
+        shared_arguments(p)
     else:
         p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                        help="structure files (CIF, POSCAR, pymatgen JSON) or directories")

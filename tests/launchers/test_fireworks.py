@@ -288,3 +288,29 @@ def test_first_submission_initialises_an_empty_launchpad(mongomock_lp_file):
     assert sub.added and sub.fw_ids == [1, 2]
     assert not fw.ensure_initialized(lp)  # initialised once, never again
     fw.close_launchpad(lp)
+
+
+@pytest.mark.mongo
+def test_real_mongodb_launchpad_and_store(tmp_path, monkeypatch):
+    import os
+
+    uri = os.environ.get("BETE_TEST_MONGODB_URI")
+    if not uri:
+        pytest.skip("set BETE_TEST_MONGODB_URI=mongodb://host:port/db to run against MongoDB")
+    from stores.config import load_job_store
+
+    monkeypatch.delenv("MONGOMOCK_SERVERSTORE_FILE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    lp_file = tmp_path / "my_launchpad.yaml"
+    lp_file.write_text(f"host: '{uri}'\nuri_mode: true\nname: bete_test_fireworks\n")
+    lp = fw.load_launchpad(lp_file)
+    lp.reset("", require_password=False, max_reset_wo_password=1000)
+    store = load_job_store(uri)
+    store.connect()
+    store.docs_store.remove_docs({})
+    flow = two_job_flow(4.0)
+    assert fw.submit_flows(flow, lp)[0].added
+    assert not fw.submit_flows(two_job_flow(4.0), lp)[0].added
+    fw.launch_rapidfire(lp, store=store, launch_dir=tmp_path / "runs")
+    assert fw.workflow_status(lp)[0]["state"] == "COMPLETED"
+    assert store.get_output(flow.jobs[1].uuid)["doc_type"] == "summary"
