@@ -735,25 +735,27 @@ def workflow_status(launchpad: Any, *, query: Mapping[str, Any] | None = None,
     docs = sorted(cursor, key=lambda d: min(d.get("nodes") or [0]), reverse=True)
     if limit:
         docs = docs[:limit]
+    all_ids = [i for wf in docs for i in wf.get("nodes") or []]
+    fws = {d["fw_id"]: d for d in launchpad.fireworks.find(
+        {"fw_id": {"$in": all_ids}},
+        {"fw_id": 1, "name": 1, "state": 1, "spec._category": 1, "spec._tasks.job.uuid": 1,
+         "launches": 1},
+    )}
+    last_launch = {d["fw_id"]: d["launches"][-1] for d in fws.values() if d.get("launches")}
+    launch_dirs = {d["launch_id"]: d.get("launch_dir") for d in launchpad.launches.find(
+        {"launch_id": {"$in": list(last_launch.values())}}, {"launch_id": 1, "launch_dir": 1})}
     for wf in docs:
-        nodes = list(wf.get("nodes") or [])
-        fws = launchpad.fireworks.find(
-            {"fw_id": {"$in": nodes}},
-            {"fw_id": 1, "name": 1, "state": 1, "spec._category": 1,
-             "spec._tasks.job.uuid": 1, "launches": 1},
-        )
+        nodes = sorted(wf.get("nodes") or [])
         jobs = []
-        for fw in sorted(fws, key=lambda d: d["fw_id"]):
-            tasks = fw.get("spec", {}).get("_tasks") or [{}]
-            launch_dir = None
-            if fw.get("launches"):
-                launch = launchpad.launches.find_one({"launch_id": fw["launches"][-1]},
-                                                     {"launch_dir": 1})
-                launch_dir = (launch or {}).get("launch_dir")
+        for fw_id in nodes:
+            doc = fws.get(fw_id, {"fw_id": fw_id})
+            spec = doc.get("spec", {})
+            tasks = spec.get("_tasks") or [{}]
             jobs.append({
-                "fw_id": fw["fw_id"], "name": fw.get("name"), "state": fw.get("state"),
+                "fw_id": fw_id, "name": doc.get("name"), "state": doc.get("state"),
                 "job_uuid": (tasks[0].get("job") or {}).get("uuid"),
-                "category": fw.get("spec", {}).get("_category"), "launch_dir": launch_dir,
+                "category": spec.get("_category"),
+                "launch_dir": launch_dirs.get(last_launch.get(fw_id, -1)),
             })
         out.append({
             "name": wf.get("name"), "state": wf.get("state"), "wf_id": min(nodes or [0]),
