@@ -410,6 +410,10 @@ def add_submit_parser(dfpt_subparsers: argparse._SubParsersAction,
         shared_arguments = None
     if make_flow is None and shared_arguments is not None:
         shared_arguments(p)
+        for action in p._actions:  # same flag, submit-specific meaning
+            if action.dest == "store":
+                action.help = ("embed this store in the workflows (only stores without "
+                               "credentials); default: each worker uses its configured store")
     else:
         p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                        help="structure files (CIF, POSCAR, pymatgen JSON) or directories")
