@@ -314,3 +314,11 @@ def test_real_mongodb_launchpad_and_store(tmp_path, monkeypatch):
     fw.launch_rapidfire(lp, store=store, launch_dir=tmp_path / "runs")
     assert fw.workflow_status(lp)[0]["state"] == "COMPLETED"
     assert store.get_output(flow.jobs[1].uuid)["doc_type"] == "summary"
+
+
+def test_embedded_store_travels_with_the_workflow(launchpad, job_store, tmp_path):
+    flow = two_job_flow(6.0)
+    fw.submit_flows(flow, launchpad, store=job_store)
+    fw.launch_rapidfire(launchpad, launch_dir=tmp_path / "runs")  # no worker store given
+    job_store.connect()
+    assert job_store.get_output(flow.jobs[1].uuid)["doc_type"] == "summary"
