@@ -142,6 +142,7 @@ def ph_fanout_job(scf: dict[str, Any], structure: Structure, recipe: dict[str, A
     input_set = input_set_from_recipe(structure, recipe)
     init = input_set.ph_input()
     init.set("inputph", "only_init", True)
+    init.set("inputph", "lqdir", True)  # ph.x requires it with only_init
     res = run_step("ph", init, "ph_init", wd)
     fildyn = str(input_set.ph.get("fildyn"))
     nq = _irreducible_q_count(wd / f"{fildyn}0")
