@@ -322,3 +322,37 @@ def test_embedded_store_travels_with_the_workflow(launchpad, job_store, tmp_path
     fw.launch_rapidfire(launchpad, launch_dir=tmp_path / "runs")  # no worker store given
     job_store.connect()
     assert job_store.get_output(flow.jobs[1].uuid)["doc_type"] == "summary"
+
+
+@pytest.mark.qe
+def test_real_al_dfpt_flow_through_fireworks(launchpad, job_store, tmp_path, require_qe,
+                                            pslibrary_dir):
+    """The DFPT flow (coarse fcc Al) submitted, deduplicated and run by a FireWorks worker."""
+    from pymatgen.core import Lattice, Structure
+
+    from workflows.qe.flows import ElphFlowMaker
+
+    al = Structure(Lattice.cubic(4.04), ["Al"] * 4,
+                   [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    coarse = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
+              "ecutwfc": 25, "ecutrho": 200}
+
+    def make():
+        return ElphFlowMaker(preset="fast", overrides=coarse, pseudo_family=str(pslibrary_dir),
+                             scratch_dir=str(tmp_path / "scratch")).make(al, source_id="al")
+
+    resources = {"ph*": {"category": "big"}, "scf": {"category": "big"},
+                 "*": {"category": "small"}}
+    flow = make()
+    [first] = fw.submit_flows(flow, launchpad, resources=resources)
+    [again] = fw.submit_flows(make(), launchpad, resources=resources)
+    assert first.added and not again.added and first.key == again.key
+    fw.launch_rapidfire(launchpad, store=job_store, launch_dir=tmp_path / "runs")
+    [status] = fw.workflow_status(launchpad)
+    assert status["state"] == "COMPLETED", status
+    assert {j["name"]: j["category"] for j in status["jobs"]}["ph"] == "big"
+    job_store.connect()
+    doc = job_store.get_output(flow.output.uuid, load=True)
+    assert doc["status"] == "completed" and doc["dynamically_stable"]
+    assert 0.2 < doc["lambda_"] < 1.5
+    assert job_store.additional_stores["data"].count() >= 1
