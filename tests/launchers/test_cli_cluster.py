@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,34 @@ def test_dfpt_submit_dry_run_lists_queues(tmp_path, al_cif, capsys):
     assert code == 0, err
     rows = {r["job"]: r for r in json.loads(out)}
     assert rows["ph"]["queue"] == "long" and rows["scf"]["category"] == "small"
+
+
+def test_launch_queue_and_offline_commands(launchpad, mongomock_lp_file, tmp_path, capsys,
+                                           monkeypatch):
+    import stat
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    sbatch = bin_dir / "sbatch"
+    sbatch.write_text('#!/bin/sh\necho "Submitted batch job 7"\n')
+    sbatch.chmod(sbatch.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    fw.submit_flows(two_job_flow(1.0), launchpad)
+    fw.close_launchpad(launchpad)
+    assert _run(capsys, "config", "init", tmp_path / "cfg")[0] == 0
+    code, _, err = _run(capsys, "launch", "queue", "--qadapter", tmp_path / "cfg" /
+                        "my_qadapter.yaml", "--nlaunches", "1", "--launch-dir",
+                        tmp_path / "blocks", "--sleep", "0")
+    assert code == 0, err
+    [script] = list((tmp_path / "blocks").rglob("FW_submit.script"))
+    assert "bete launch rapidfire" in script.read_text()
+    # offline needs a single-Firework rocket_launch: the template's default is refused
+    code, _, err = _run(capsys, "launch", "queue", "--offline", "--qadapter",
+                        tmp_path / "cfg" / "my_qadapter.yaml", "--launch-dir",
+                        tmp_path / "blocks")
+    assert code == 2 and "singleshot" in err
+    code, _, err = _run(capsys, "launch", "singleshot", "--offline", "--launch-dir",
+                        tmp_path / "empty")
+    assert code == 2 and "FW_offline.json" in err
+    code, out, _ = _run(capsys, "launch", "recover-offline")
+    assert code == 0 and json.loads(out) == {"recovered": [], "failed": []}
