@@ -115,7 +115,8 @@ class ElphFlowMaker(Maker):
         doc = task_document_job(prepared, recipe, workdir, scf.output, ph.output, matdyn.output,
                                 source_id, key, reference_sigma_Ry=self.reference_sigma_Ry,
                                 mu_star=self.mu_star,
-                                stability_threshold_meV=self.stability_threshold_meV)
+                                stability_threshold_meV=self.stability_threshold_meV,
+                                job_uuids={j.name: j.uuid for j in [*jobs, scf, ph, matdyn]})
         jobs += [scf, ph, matdyn, doc]
         formula = input_set.structure.composition.reduced_formula
         for j in jobs:

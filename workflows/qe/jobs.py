@@ -234,14 +234,14 @@ def task_document_job(structure: Structure, recipe: dict[str, Any], workdir: str
                       matdyn: dict[str, Any] | None, source_id: str | None,
                       input_hash: str, reference_sigma_Ry: float = 0.02,  # noqa: N803
                       mu_star: float = 0.10, stability_threshold_meV: float = -0.5,  # noqa: N803
-                      ) -> Any:
+                      job_uuids: dict[str, str] | None = None) -> Any:
     """Parse the finished calculation into an :class:`ElphTaskDocument`."""
     wd = Path(workdir)
     input_set = input_set_from_recipe(structure, recipe)
     scf_summary = ScfSummary(**scf["scf"])
     walls = {**scf.get("wall_times_s", {}), **(ph or {}).get("wall_times_s", {}),
              **(matdyn or {}).get("wall_times_s", {})}
-    common = {"wall_times_s": walls, "workdir": str(wd)}
+    common = {"wall_times_s": walls, "workdir": str(wd), "job_uuids": job_uuids or {}}
     if not scf["is_metal"]:
         return early_document(input_set, recipe["preset"], source_id, input_hash, "insulator",
                               f"band gap {scf['gap_eV']:.3f} eV at the Fermi level: no "

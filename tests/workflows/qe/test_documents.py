@@ -1,0 +1,54 @@
+"""Task documents from the harvested real Al run (no QE needed)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from stores.schemas import ScfSummary
+from tests.conftest import DATA
+from workflows.qe.documents import HIGH_PRESSURE_KBAR, elph_document, scf_warnings
+from workflows.qe.sets import ElphInputGenerator
+
+
+def _al_input_set(pslibrary_dir):
+    s = Structure(Lattice.cubic(4.04), ["Al"] * 4,
+                  [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    gen = ElphInputGenerator("fast", {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8],
+                                      "q_grid": [2, 2, 2], "ecutwfc": 25, "ecutrho": 200},
+                             family=str(pslibrary_dir))
+    return gen.get_input_set(s)
+
+
+@pytest.fixture
+def al_dir(tmp_path):
+    src = DATA / "qe" / "al"
+    dst = tmp_path / "al"
+    shutil.copytree(src, dst)
+    # the harvested run used the prefix "al"; the flow's matdyn input names "bete.phdos"
+    shutil.copy(dst / "al.phdos", dst / "bete.phdos")
+    return dst
+
+
+def test_document_from_real_al_outputs(al_dir, pslibrary_dir):
+    input_set = _al_input_set(pslibrary_dir)
+    scf = ScfSummary(pressure_kbar=5.0, is_metal=True, band_gap_eV=0.0)
+    doc = elph_document(al_dir, input_set, "fast", "al", "h" * 64, scf, "6.7MaX", "crystal")
+    assert [b.sigma_Ry for b in doc.broadenings] == pytest.approx(
+        [0.005 * i for i in range(1, 11)])
+    ref = doc.broadenings[3]
+    assert doc.reference_sigma_Ry == pytest.approx(0.02) and doc.lambda_ == ref.lambda_
+    for b in doc.broadenings:  # moments of the stored α²F vs QE's own lambda file
+        assert b.lambda_ == pytest.approx(b.qe_lambda, rel=0.02)
+    assert doc.status == "completed" and doc.dynamically_stable
+    assert doc.tc_allen_dynes_K > doc.tc_mcmillan_K > 0
+    assert len(doc.phdos.site_dos) == 1 and doc.warnings == []
+    assert doc.pseudopotentials["Al"].md5 == input_set.pseudo_md5["Al"]
+
+
+def test_high_pressure_gets_a_warning():
+    assert scf_warnings(ScfSummary(pressure_kbar=HIGH_PRESSURE_KBAR / 2)) == []
+    (warning,) = scf_warnings(ScfSummary(pressure_kbar=-2.5 * HIGH_PRESSURE_KBAR))
+    assert "kbar" in warning and "relax" in warning
