@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from e3nn import o3
 from e3nn.math import normalize2mom, soft_one_hot_linspace
-from e3nn.nn import FullyConnectedNet
 
 __all__ = [
     "NetworkConfig",
@@ -37,6 +36,7 @@ __all__ = [
     "Convolution",
     "ScalarAttrTensorProduct",
     "EdgeTensorProduct",
+    "RadialMLP",
     "edge_embedding",
     "smooth_cutoff",
     "load_reference_state_dict",
@@ -150,6 +150,53 @@ def edge_embedding(
     attr = smooth_cutoff(length / cutoff)[:, None] * sh
     basis = soft_one_hot_linspace(length, 0.0, cutoff, num_basis, basis="gaussian", cutoff=False)
     return attr, basis.mul(num_basis**0.5)
+
+
+_MOMENT_CONSTANTS: dict = {}
+
+
+def _normalized(act):
+    """``act`` scaled to unit second moment under N(0, 1), as e3nn does (constant cached)."""
+    if act not in _MOMENT_CONSTANTS:
+        _MOMENT_CONSTANTS[act] = float(normalize2mom(act).cst)
+    cst = _MOMENT_CONSTANTS[act]
+    if abs(cst - 1.0) < 1e-4:
+        return act
+    return lambda x: act(x).mul(cst)
+
+
+class _RadialLayer(torch.nn.Module):
+    """One layer of e3nn's ``FullyConnectedNet`` (no bias, weights ~ N(0, 1), 1/√fan-in)."""
+
+    def __init__(self, h_in: int, h_out: int, act=None) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(h_in, h_out))
+        self.act = act
+        self.scale = h_in**-0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(L, h_in)`` -> ``(L, h_out)``."""
+        x = x @ (self.weight * self.scale)
+        return self.act(x) if self.act is not None else x
+
+
+class RadialMLP(torch.nn.Sequential):
+    """e3nn ``FullyConnectedNet(hs, act)``: same function, parameter names ``layer{i}.weight``.
+
+    Parameters
+    ----------
+    hs : list of int
+        Widths ``[num_basis, hidden..., out]``.
+    act : callable
+        Hidden activation (normalised to unit second moment).
+    """
+
+    def __init__(self, hs, act) -> None:
+        super().__init__()
+        act = _normalized(act)
+        for i, (h_in, h_out) in enumerate(zip(hs[:-1], hs[1:], strict=True)):
+            last = i == len(hs) - 2
+            self.add_module(f"layer{i}", _RadialLayer(h_in, h_out, None if last else act))
 
 
 def _tp_path_exists(irreps_in1, irreps_in2, ir_out) -> bool:
@@ -493,7 +540,7 @@ class Convolution(torch.nn.Module):
         self.sc = ScalarAttrTensorProduct(self.irreps_in, attr_dim, self.irreps_out)
         self.lin1 = ScalarAttrTensorProduct(self.irreps_in, attr_dim, self.irreps_in)
         self.tp = EdgeTensorProduct(self.irreps_in, irreps_sh, self.irreps_out)
-        self.fc = FullyConnectedNet(
+        self.fc = RadialMLP(
             [num_basis] + radial_layers * [radial_neurons] + [self.tp.weight_numel],
             torch.nn.functional.silu,
         )
@@ -535,8 +582,8 @@ class _Gate(torch.nn.Module):
         # simplified like e3nn's Gate: this fixes the weight layout of the convolution before it
         self.irreps_in = (self.irreps_scalars + self.irreps_gates + self.irreps_gated).simplify()
         self.irreps_out = self.irreps_scalars + self.irreps_gated
-        self.acts_s = [normalize2mom(a) for a in act_scalars]
-        self.acts_g = [normalize2mom(a) for a in act_gates]
+        self.acts_s = [_normalized(a) for a in act_scalars]
+        self.acts_g = [_normalized(a) for a in act_gates]
         self.ns, self.ng = self.irreps_scalars.dim, self.irreps_gates.dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -725,13 +772,15 @@ def load_reference_state_dict(net: BeteNet, state_dict: dict) -> None:
     tps = {
         name: mod for name, mod in net.named_modules() if isinstance(mod, ScalarAttrTensorProduct)
     }
+    flats = {}
     for name, mod in tps.items():
         flat = mapped.pop(f"{name}.weight", None)
-        if flat is None:
+        if flat is None or tuple(flat.shape) != (mod.weight_numel,):
             raise ValueError(
-                f"The reference weights lack {name}.weight: not the same architecture."
+                f"The reference weight {name}.weight is missing or has another shape: "
+                "not the same architecture."
             )
-        mod.load_e3nn_weight(flat)
+        flats[name] = flat
     own = {k: v for k, v in net.named_parameters() if k.rsplit(".", 1)[0] not in tps}
     missing = sorted(set(own) - set(mapped))
     if missing:
@@ -741,8 +790,11 @@ def load_reference_state_dict(net: BeteNet, state_dict: dict) -> None:
             raise ValueError(f"Unexpected reference weight {key!r}: not the same architecture.")
         if tuple(own[key].shape) != tuple(value.shape):
             raise ValueError(
-                f"Weight {key!r} has shape {tuple(value.shape)}, expected {tuple(own[key].shape)}."
+                f"Weight {key!r} has shape {tuple(value.shape)}, expected "
+                f"{tuple(own[key].shape)}: not the same architecture."
             )
     with torch.no_grad():
         for key, value in mapped.items():
             own[key].copy_(value)
+    for name, flat in flats.items():
+        tps[name].load_e3nn_weight(flat)
