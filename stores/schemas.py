@@ -113,6 +113,9 @@ class ElphTaskDocument(BaseModel):
     matdyn_asr: str | None = Field(None, description="ASR matdyn used (NaN fallback).")
     min_frequency_meV: float | None = Field(None, description="Lowest frequency with DOS weight.")
     stability_threshold_meV: float = Field(-0.5, description="DOS weight below → unstable.")
+    dense_mesh_min_frequency_meV: float | None = Field(
+        None, description="Lowest frequency on a 20³ Γ-centred mesh from the q2r.x force "
+        "constants (phonopy), an independent stability check (meV).")
     dynamically_stable: bool | None = None
     warnings: list[str] = Field(default_factory=list)
     wall_times_s: dict[str, float] = Field(default_factory=dict, description="Per QE step (s).")
@@ -163,6 +166,18 @@ class ScreeningDocument(BaseModel):
     a2f_std: list[float] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
+    campaign: str | None = Field(None, description="Active-learning campaign name.")
+    source: str | None = Field(None, description="Where the candidate was read from.")
+    chemsys: str | None = Field(None, description="Chemical system, e.g. 'Mg-Tl'.")
+    nsites: int | None = Field(None, description="Sites in the candidate cell.")
+    prob_tc_above: float | None = Field(
+        None, description="P(Tc > tc_threshold_K) under a normal law (ensemble mean, σ).")
+    tc_threshold_K: float | None = Field(None, description="Threshold of prob_tc_above (K).")
+    variant: str | None = Field(None, description="Model variant (cso, cpd, fpd).")
+    selected: bool = Field(False, description="Chosen for DFPT verification (top-k).")
+    verification: dict[str, Any] | None = Field(
+        None, description="DFPT result next to the prediction: status, input_hash, "
+        "lambda_computed, omega_log_K_computed, tc_K_computed, dynamically_stable, error.")
 
 
 class ActiveLearningRound(BaseModel):
@@ -179,3 +194,17 @@ class ActiveLearningRound(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     status: str = "started"
     created_at: datetime = Field(default_factory=utcnow)
+    acquisition: str | None = Field(None, description="Acquisition function of the ranking.")
+    n_screened: int = Field(0, description="Candidates the model ranked.")
+    n_rejected: int = Field(0, description="Candidates left out (duplicates, no pseudo ...).")
+    training_set_hash: str | None = Field(None, description="Hash of the model's training set.")
+    n_training: int | None = Field(None, description="Rows of the model's training set.")
+    training_ids: list[str] = Field(default_factory=list, description="Training-set row ids.")
+    acquisitions: list[dict[str, Any]] = Field(
+        default_factory=list, description="Top-k candidates: id, formula, score, predicted "
+        "λ, ω_log (K), Tc (K) mean and σ, structure.")
+    verification: list[dict[str, Any]] = Field(
+        default_factory=list, description="Per acquired candidate: DFPT status, input hash, "
+        "predicted and computed λ, ω_log (K), Tc (K).")
+    protocol: str | None = Field(None, description="DFPT preset of the verification.")
+    updated_at: datetime = Field(default_factory=utcnow)

@@ -128,6 +128,10 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
     min_freq = lowest_frequency_meV(dos.frequencies_meV, dos.total)
     stable = bool(min_freq >= stability_threshold_meV)
     warnings = scf_warnings(scf)
+    dense_min = _dense_mesh_min_frequency(workdir, input_set)
+    if isinstance(dense_min, str):
+        warnings.append(dense_min)
+        dense_min = None
     if not stable:
         warnings.append(f"dynamically unstable: phonon DOS weight down to {min_freq:.2f} meV "
                         f"(threshold {stability_threshold_meV} meV)")
@@ -141,7 +145,23 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
         phdos=PhononDos(frequencies_meV=dos.frequencies_meV.tolist(), total=dos.total.tolist(),
                         site_dos=np.atleast_2d(dos.per_site).tolist()),
         matdyn_asr=matdyn_asr, min_frequency_meV=min_freq,
+        dense_mesh_min_frequency_meV=dense_min,
         stability_threshold_meV=stability_threshold_meV, dynamically_stable=stable,
         warnings=warnings,
         **_common_fields(input_set, protocol, source_id, input_hash), **extra,
     )
+
+
+def _dense_mesh_min_frequency(workdir: Path, input_set: ElphInputSet) -> float | str:
+    """Lowest frequency on a dense mesh from the q2r.x force constants (phonopy), or a warning."""
+    from workflows.qe.phonopy_tools import load_q2r_phonopy, stability_check
+
+    fc = workdir / str(input_set.q2r.get("flfrc"))
+    masses = input_set.parameters.get("masses_amu") or {}
+    try:
+        phonon = load_q2r_phonopy(fc, input_set.structure,
+                                  masses=[masses[s.specie.symbol] for s in input_set.structure]
+                                  if masses else None)
+        return stability_check(phonon).min_frequency_meV
+    except Exception as exc:  # an independent check: never lose the document over it
+        return f"phonopy could not read {fc.name} for the dense-mesh stability check: {exc}"

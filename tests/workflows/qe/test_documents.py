@@ -29,6 +29,7 @@ def al_dir(tmp_path):
     shutil.copytree(src, dst)
     # the harvested run used the prefix "al"; the flow's matdyn input names "bete.phdos"
     shutil.copy(dst / "al.phdos", dst / "bete.phdos")
+    shutil.copy(dst / "al.fc", dst / "bete.fc")
     return dst
 
 
@@ -43,6 +44,7 @@ def test_document_from_real_al_outputs(al_dir, pslibrary_dir):
     for b in doc.broadenings:  # moments of the stored α²F vs QE's own lambda file
         assert b.lambda_ == pytest.approx(b.qe_lambda, rel=0.02)
     assert doc.status == "completed" and doc.dynamically_stable
+    assert -0.5 < doc.dense_mesh_min_frequency_meV < 0.5  # phonopy on q2r's force constants
     assert doc.tc_allen_dynes_K > doc.tc_mcmillan_K > 0
     assert len(doc.phdos.site_dos) == 1 and doc.warnings == []
     assert doc.pseudopotentials["Al"].md5 == input_set.pseudo_md5["Al"]
