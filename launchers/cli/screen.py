@@ -1,0 +1,389 @@
+"""``bete screen`` and ``bete al run|status|report``: screening and active learning.
+
+Examples
+--------
+Rank a folder of CIFs with an ensemble, verify the best two with DFPT::
+
+    bete screen candidates/ --model runs/cso --store ~/.bete/store --top-k 2 \
+        --acquisition ucb --verify --protocol fast
+
+Two active-learning rounds (train → screen → verify → ingest), then their summary::
+
+    bete al run --store runs/al-store --candidates candidates/ --rounds 2 --top-k 2
+    bete al status --store runs/al-store --format json
+    bete al report --store runs/al-store --out al.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from launchers.cli.common import UserError, format_rows, open_store, progress
+
+RANK_COLUMNS = ["rank", "candidate_id", "formula", "score", "tc_K_mean", "tc_K_std",
+                "prob_tc_above", "lambda_mean", "lambda_std", "omega_log_K_mean", "warnings"]
+VERIFY_COLUMNS = ["candidate_id", "formula", "status", "tc_K_predicted", "tc_K_std",
+                  "tc_K_computed", "lambda_predicted", "lambda_computed",
+                  "omega_log_K_predicted", "omega_log_K_computed", "reused", "error"]
+
+
+def _add_dfpt_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--protocol", default="fast", help="DFPT preset of the verification "
+                   "(default fast)")
+    p.add_argument("--override", metavar="JSON_OR_FILE",
+                   help="preset overrides (JSON text or a JSON/YAML file)")
+    p.add_argument("--pseudos", metavar="FAMILY", help="pseudopotential family (directory or "
+                   "SSSP-style JSON; default: settings, else Debian's LDA files)")
+    p.add_argument("--max-atoms", type=int, help="largest primitive cell (default: setting)")
+
+
+def _add_ranking_options(p: argparse.ArgumentParser, default: str) -> None:
+    from workflows.screening.acquisition import ACQUISITIONS
+
+    p.add_argument("--acquisition", choices=ACQUISITIONS, default=default,
+                   help=f"ranking: mean Tc, ucb (mean + kappa*sigma), pi (P(Tc > threshold)), "
+                   f"ei (expected improvement over the best verified Tc); default {default}")
+    p.add_argument("--kappa", type=float, default=1.0, help="UCB weight (default 1)")
+    p.add_argument("--threshold", type=float, default=5.0, help="PI threshold in K (default 5)")
+    p.add_argument("--max-per-chemsys", type=int,
+                   help="diversity: at most N ranked candidates per chemical system")
+    p.add_argument("--chunk-size", type=int, default=500,
+                   help="candidates per prediction job (default 500)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``bete screen`` and ``bete al``."""
+    s = sub.add_parser("screen", help="rank candidate structures by predicted Tc",
+                       description="Predict Tc (mean ± σ) of candidates with an ensemble, "
+                       "rank them by an acquisition function, store screening documents and "
+                       "optionally verify the top-k with the DFPT el-ph flow.")
+    s.add_argument("candidates", nargs="+", metavar="CANDIDATES",
+                   help="structure files, folders of them (BETE-NET <index>.cif folders too), "
+                   "JSON/JSONL of pymatgen structures, or 'store'")
+    s.add_argument("--model", help="ensemble folder (default: the shipped ensemble)")
+    s.add_argument("--store", help="store directory or YAML spec (default: settings)")
+    s.add_argument("--top-k", type=int, default=10, help="rows shown / verified (default 10)")
+    _add_ranking_options(s, "mean")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.add_argument("--out", metavar="CSV", help="also write the full ranking to a CSV file")
+    s.add_argument("--round", type=int, help="round number recorded in the documents")
+    s.add_argument("--campaign", help="campaign name recorded in the documents")
+    s.add_argument("--verify", action="store_true", help="run the top-k through DFPT here")
+    s.add_argument("--submit", action="store_true",
+                   help="submit the top-k DFPT flows to the FireWorks LaunchPad instead")
+    s.add_argument("--launchpad", help="my_launchpad.yaml for --submit")
+    _add_dfpt_options(s)
+    s.set_defaults(func=screen_command)
+
+    al = sub.add_parser("al", help="active learning: run, status, report")
+    actions = al.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    r = actions.add_parser("run", help="run active-learning rounds (resumable)",
+                           description="Each round: train (or reuse) → screen the candidates "
+                           "→ verify the top-k with DFPT → ingest. Rerun the same command to "
+                           "resume an interrupted campaign; finished calculations and models "
+                           "are reused.")
+    r.add_argument("--store", help="store directory or YAML spec (default: settings)")
+    r.add_argument("--candidates", nargs="+", required=True, metavar="CANDIDATES")
+    r.add_argument("--rounds", type=int, default=1)
+    r.add_argument("--top-k", type=int, default=2)
+    r.add_argument("--model", help="round-1 ensemble (default: the shipped one)")
+    r.add_argument("--campaign", default="default")
+    r.add_argument("--initial-data", help="initial training data (default: packaged fast-v1)")
+    r.add_argument("--members", type=int, default=3, help="members of retrained ensembles")
+    r.add_argument("--max-epochs", type=int, default=300)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--network", action="append", metavar="KEY=VALUE",
+                   help="network option of retrained ensembles (e.g. mul=8)")
+    r.add_argument("--models-dir", help="where ensembles go (default <store>/models)")
+    r.add_argument("--submit", action="store_true",
+                   help="submit verifications to FireWorks; rerun once workers finished")
+    r.add_argument("--launchpad", help="my_launchpad.yaml for --submit")
+    _add_ranking_options(r, "ucb")
+    _add_dfpt_options(r)
+    r.set_defaults(func=al_run_command)
+
+    st = actions.add_parser("status", help="one row per round")
+    st.add_argument("--store")
+    st.add_argument("--campaign", default="default")
+    st.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    st.set_defaults(func=al_status_command)
+
+    rp = actions.add_parser("report", help="PNG of the campaign and a text summary")
+    rp.add_argument("--store")
+    rp.add_argument("--campaign", default="default")
+    rp.add_argument("--out", required=True, metavar="PNG")
+    rp.set_defaults(func=al_report_command)
+
+
+# --------------------------------------------------------------------------- helpers
+def _overrides(value: str | None) -> dict[str, Any]:
+    from launchers.cli.dfpt import load_overrides
+
+    return load_overrides(value)
+
+
+def _family(pseudos: str | None) -> Any:
+    from workflows.qe.errors import BeteInputError
+    from workflows.qe.pseudos import PseudoFamily, default_family
+
+    try:
+        return PseudoFamily.from_path(pseudos) if pseudos else default_family()
+    except (BeteInputError, OSError) as exc:
+        raise UserError(f"--pseudos: {exc}") from exc
+
+
+def submit_verifier(args: argparse.Namespace, maker: Any, store: Any) -> Any:
+    """A verifier that submits DFPT flows to FireWorks and reports stored results only."""
+    from launchers import fireworks as fw
+    from stores.queries import find_elph_by_hash
+    from workflows.qe.local import ElphOutcome
+
+    def verify(candidate_id: str, structure: Any) -> Any:
+        input_set = maker.input_set(structure)
+        key = maker.calculation_key(input_set)
+        formula = input_set.structure.composition.reduced_formula
+        stored = find_elph_by_hash(store, key)
+        if stored is not None:
+            return ElphOutcome(candidate_id, formula, key, True, stored)
+        try:
+            lp = fw.load_launchpad(args.launchpad)
+            try:
+                res = fw.submit_flows(maker.make(structure, source_id=candidate_id), lp)
+            finally:
+                fw.close_launchpad(lp)
+        except fw.LaunchPadError as exc:
+            raise UserError(str(exc)) from None
+        progress(f"{candidate_id} ({formula}): {'submitted' if res[0].added else 'already on'}"
+                 f" the LaunchPad (fw ids {res[0].fw_ids})")
+        return None
+
+    return verify
+
+
+# --------------------------------------------------------------------------- screen
+def screen_command(args: argparse.Namespace) -> int:
+    """``bete screen``."""
+    from workflows.screening import records as rec
+    from workflows.screening.active_learning import (
+        ActiveLearningConfig,
+        local_verifier,
+        verification_row,
+    )
+    from workflows.screening.candidates import read_candidates, screen_candidates
+    from workflows.screening.flows import (
+        ScreeningFlowMaker,
+        model_id_for,
+        model_manifest,
+        run_screening,
+        site_dos_from_store,
+    )
+
+    if args.top_k < 1:
+        raise UserError("--top-k must be at least 1")
+    try:
+        manifest = model_manifest(args.model)
+        model_id = model_id_for(args.model)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        raise UserError(f"--model: {exc}; train one with `bete train`") from exc
+    store = open_store(args.store)
+    try:
+        try:
+            found = read_candidates(args.candidates, store=store)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        family = _family(args.pseudos)
+        checked = screen_candidates(found, max_atoms=args.max_atoms, family=family,
+                                    store=store)
+        site_dos = None
+        if manifest.get("variant", "cso") != "cso":
+            site_dos, missing = site_dos_from_store(checked.accepted, store)
+            checked.rejected += missing
+            checked.accepted = [c for c in checked.accepted if c.id in site_dos]
+        progress(f"{len(checked.accepted)} candidates to screen, {len(checked.rejected)} "
+                 f"left out {checked.reasons() or ''}".rstrip())
+        incumbent = rec.best_verified_tc(store)
+        maker = ScreeningFlowMaker(acquisition=args.acquisition, chunk_size=args.chunk_size,
+                                   kappa=args.kappa, threshold_K=args.threshold,
+                                   incumbent_K=incumbent, max_per_chemsys=args.max_per_chemsys)
+        try:
+            summary = run_screening(checked.accepted, store, maker, args.model,
+                                    model_id=model_id, round_number=args.round,
+                                    campaign=args.campaign, verbose=args.verbose)
+        except ValueError as exc:
+            raise UserError(str(exc)) from exc
+        ranked = summary["ranked"]
+        verified: list[dict[str, Any]] = []
+        if args.verify or args.submit:
+            config = ActiveLearningConfig(candidates=list(args.candidates), top_k=args.top_k,
+                                          protocol=args.protocol,
+                                          overrides=_overrides(args.override),
+                                          pseudos=args.pseudos, max_atoms=args.max_atoms)
+            from workflows.screening.active_learning import elph_maker
+
+            verify = (submit_verifier(args, elph_maker(config), store) if args.submit
+                      else local_verifier(config, store, progress, args.verbose))
+            for row in ranked[:args.top_k]:
+                from pymatgen.core import Structure
+
+                outcome = verify(row["candidate_id"], Structure.from_dict(row["structure"]))
+                v = verification_row(row, outcome)
+                verified.append(v)
+                for sdoc in rec.iter_screening_documents(store, {
+                        "candidate_id": row["candidate_id"], "model_id": model_id,
+                        "acquisition": args.acquisition, "round": args.round,
+                        "campaign": args.campaign}):
+                    rec.update_screening_verification(store, sdoc, {
+                        k: v[k] for k in ("status", "input_hash", "dynamically_stable",
+                                          "lambda_computed", "omega_log_K_computed",
+                                          "tc_K_computed", "error")})
+                    break
+    finally:
+        store.close()
+    rows = [{**{k: r.get(k) for k in RANK_COLUMNS}, "acquisition": r["acquisition"],
+             "model_id": r["model_id"], "source": r.get("source"), "status": "ranked"}
+            for r in ranked]
+    for r in rows:
+        if isinstance(r.get("warnings"), list):
+            r["warnings"] = "; ".join(r["warnings"])
+    if args.out:
+        _write_csv(args.out, rows + [{**x.as_dict(), "status": "rejected"}
+                                     for x in checked.rejected])
+        progress(f"wrote {args.out}")
+    shown = rows[:args.top_k]
+    if args.format == "json":
+        out = shown + [{**x.as_dict(), "candidate_id": x.id, "status": "rejected",
+                        "rank": None} for x in checked.rejected]
+        for o in out:
+            o.pop("id", None)
+        for v in verified:
+            for o in out:
+                if o.get("candidate_id") == v["candidate_id"]:
+                    o["verification"] = v
+        print(format_rows(out, "json"))
+    else:
+        print(format_rows(shown, args.format, RANK_COLUMNS))
+        if checked.rejected and args.format == "table":
+            progress("left out:\n" + format_rows([x.as_dict() for x in checked.rejected],
+                                                 "table", ["id", "formula", "reason",
+                                                           "detail"]))
+        if verified:
+            progress("verification:\n" + format_rows(verified, "table", VERIFY_COLUMNS))
+    return 1 if any(v.get("error") for v in verified) else 0
+
+
+def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: r.get(k) for k in cols})
+
+
+# --------------------------------------------------------------------------- al
+def _parse_network(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise UserError(f"--network takes KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
+def al_config(args: argparse.Namespace) -> Any:
+    """The :class:`ActiveLearningConfig` of ``bete al run`` arguments."""
+    from workflows.screening.active_learning import ActiveLearningConfig
+
+    try:
+        return ActiveLearningConfig(
+            candidates=list(args.candidates), rounds=args.rounds, top_k=args.top_k,
+            protocol=args.protocol, model=args.model, overrides=_overrides(args.override),
+            pseudos=args.pseudos, acquisition=args.acquisition, kappa=args.kappa,
+            threshold_K=args.threshold, max_per_chemsys=args.max_per_chemsys,
+            chunk_size=args.chunk_size, campaign=args.campaign,
+            initial_data=args.initial_data, members=args.members, max_epochs=args.max_epochs,
+            seed=args.seed, network=_parse_network(args.network), models_dir=args.models_dir,
+            max_atoms=args.max_atoms)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def al_run_command(args: argparse.Namespace) -> int:
+    """``bete al run``."""
+    import torch
+
+    from workflows.qe.errors import BeteInputError, QEError, QENotInstalledError
+    from workflows.screening.active_learning import (
+        STATUS_COLUMNS,
+        elph_maker,
+        run_active_learning,
+        status_rows,
+    )
+
+    config = al_config(args)
+    _family(config.pseudos)
+    torch.set_num_threads(1)
+    store = open_store(args.store)
+    try:
+        verifier = submit_verifier(args, elph_maker(config), store) if args.submit else None
+        try:
+            rounds = run_active_learning(config, store, store_spec=args.store,
+                                         verifier=verifier, say=progress,
+                                         verbose=args.verbose)
+        except (ValueError, FileNotFoundError, QEError, QENotInstalledError,
+                BeteInputError) as exc:
+            raise UserError(str(exc)) from exc
+    finally:
+        store.close()
+    print(format_rows(status_rows(rounds), "table", STATUS_COLUMNS))
+    return 0
+
+
+def _rounds(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from workflows.screening.records import load_rounds
+
+    store = open_store(args.store)
+    try:
+        return load_rounds(store, args.campaign)
+    finally:
+        store.close()
+
+
+def al_status_command(args: argparse.Namespace) -> int:
+    """``bete al status``: one row (JSON object) per round."""
+    from workflows.screening.active_learning import STATUS_COLUMNS, status_rows
+
+    rows = status_rows(_rounds(args))
+    if args.format == "json":
+        print(json.dumps(rows, indent=1))
+    else:
+        if not rows:
+            progress(f"no active-learning round of campaign {args.campaign!r} in the store")
+        print(format_rows(rows, args.format, STATUS_COLUMNS))
+    return 0
+
+
+def al_report_command(args: argparse.Namespace) -> int:
+    """``bete al report``: PNG plus a text summary on stdout."""
+    from launchers.al_plots import plot_campaign, summary_text
+
+    rounds = _rounds(args)
+    if not rounds:
+        raise UserError(f"no active-learning round of campaign {args.campaign!r} in the store; "
+                        "run `bete al run` first")
+    out = plot_campaign(rounds, args.out)
+    print(summary_text(rounds))
+    progress(f"wrote {out}")
+    return 0

@@ -1,0 +1,104 @@
+import pytest
+
+from tests.conftest import PSLIBRARY
+from tests.workflows.screening.conftest import TINY_NETWORK
+from workflows.screening.active_learning import (
+    ActiveLearningConfig,
+    round_metrics,
+    run_active_learning,
+    status_rows,
+)
+from workflows.screening.records import iter_screening_documents, load_rounds
+
+COARSE = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
+          "ecutwfc": 25, "ecutrho": 200}
+
+
+@pytest.fixture
+def config(candidate_dir, tiny_model, tmp_path, pslibrary_dir):
+    return ActiveLearningConfig(
+        candidates=[str(candidate_dir)], rounds=2, top_k=2, model=str(tiny_model),
+        overrides=COARSE, pseudos=str(PSLIBRARY), members=2, max_epochs=4,
+        network=TINY_NETWORK, models_dir=str(tmp_path / "models"),
+        scratch_dir=str(tmp_path / "scratch"), campaign="t")
+
+
+def test_two_rounds_retrain_on_the_verified(config, store, fake_dfpt):
+    fake_dfpt.unstable = ("Nb",)
+    rounds = run_active_learning(config, store)
+    assert [r["status"] for r in rounds] == ["completed", "completed"]
+    r1, r2 = rounds
+    assert r1["n_screened"] == 4 and r1["n_rejected"] == 3      # broken, AlMg, Al duplicate
+    assert len(r1["submitted"]) == 2 and len(r1["verified"]) == 2
+    # round 2: the two verified are in the store, so only two candidates are left
+    assert r2["n_screened"] == 2 and not set(r1["submitted"]) & set(r2["submitted"])
+    stable_r1 = [v for v in r1["verification"] if v["status"] == "completed"]
+    assert r2["n_training"] == 16 + len(stable_r1)
+    assert r2["model_id"] != r1["model_id"]
+    assert set(r1["training_ids"]) < set(r2["training_ids"])
+    assert len(fake_dfpt.calls) == 4
+    for v in r1["verification"] + r2["verification"]:
+        assert v["tc_K_predicted"] is not None and v["input_hash"]
+        if v["formula"] == "Nb":
+            assert v["status"] == "unstable" and v["dynamically_stable"] is False
+        else:
+            assert v["tc_K_computed"] is not None and v["tc_K_computed"] >= 0
+    # screening documents carry the computed values next to the predictions
+    checked = [d for d in iter_screening_documents(store, {"campaign": "t"}) if d["verification"]]
+    assert len(checked) == 4 and all(d["selected"] for d in checked)
+    rows = status_rows(load_rounds(store, "t"))
+    assert [r["round"] for r in rows] == [1, 2]
+    for row in rows:
+        for k in ("n_screened", "submitted", "verified", "hits_tc5"):
+            assert isinstance(row[k], int)
+    # a rerun repeats nothing
+    again = run_active_learning(config, store)
+    assert len(fake_dfpt.calls) == 4 and [r["round"] for r in again] == [1, 2]
+
+
+def test_resume_after_interruption_in_verification(config, store, fake_dfpt, tmp_path):
+    fake_dfpt.interrupt_at = 3          # round 2, first DFPT run
+    with pytest.raises(KeyboardInterrupt):
+        run_active_learning(config, store)
+    r2 = load_rounds(store, "t")[1]
+    assert r2["status"] == "verifying" and len(r2["submitted"]) == 2
+    members = sorted((tmp_path / "models").glob("cso-*/member_*.pt"))
+    assert len(members) == 2
+    stamps = [p.stat().st_mtime_ns for p in members]
+    fake_dfpt.interrupt_at = 4          # interrupt again after one more calculation
+    with pytest.raises(KeyboardInterrupt):
+        run_active_learning(config, store)
+    r2 = load_rounds(store, "t")[1]
+    assert [v["status"] for v in r2["verification"]].count("pending") == 1
+    rounds = run_active_learning(config, store)
+    assert rounds[-1]["status"] == "completed"
+    assert len(fake_dfpt.calls) == len(set(fake_dfpt.calls)) == 4   # nothing computed twice
+    assert [p.stat().st_mtime_ns for p in members] == stamps       # nor trained twice
+    assert rounds[-1]["submitted"] == r2["submitted"]                # same acquisitions
+
+
+def test_round_metrics_by_hand():
+    rows = [
+        {"status": "completed", "dynamically_stable": True, "tc_K_predicted": 4.0,
+         "tc_K_computed": 6.0, "lambda_predicted": 0.5, "lambda_computed": 0.7,
+         "omega_log_K_predicted": 100.0, "omega_log_K_computed": 120.0},
+        {"status": "completed", "dynamically_stable": True, "tc_K_predicted": 3.0,
+         "tc_K_computed": 1.0, "lambda_predicted": 0.4, "lambda_computed": 0.3,
+         "omega_log_K_predicted": 100.0, "omega_log_K_computed": 90.0},
+        {"status": "unstable", "dynamically_stable": False, "tc_K_predicted": 9.0,
+         "tc_K_computed": 30.0},
+        {"status": "pending", "tc_K_predicted": 1.0, "tc_K_computed": None},
+    ]
+    m = round_metrics(rows, previous_best=7.5)
+    assert m["n_verified"] == 3 and m["hits_tc5"] == 1 and m["n_unstable"] == 1
+    assert m["hit_rate"] == pytest.approx(1 / 3)
+    assert m["mae_tc_K_new"] == pytest.approx(2.0)
+    assert m["mae_lambda_new"] == pytest.approx(0.15)
+    assert m["best_tc_K_round"] == 6.0 and m["best_tc_K"] == 7.5
+
+
+def test_config_checks(candidate_dir):
+    with pytest.raises(ValueError, match="top-k"):
+        ActiveLearningConfig(candidates=[str(candidate_dir)], top_k=0)
+    with pytest.raises(ValueError, match="candidate"):
+        ActiveLearningConfig(candidates=[])

@@ -1,0 +1,517 @@
+"""Active-learning rounds: train → screen → verify (DFPT) → ingest, resumable.
+
+One round (:func:`run_round`) is recorded as an
+:class:`~stores.schemas.ActiveLearningRound` document that is rewritten after every
+phase, so an interrupted round resumes where it stopped:
+
+1. **train** — round 1 uses the given ensemble (default the shipped one; trained when
+   absent); later rounds train on the initial data plus every completed, dynamically
+   stable task document of the protocol in the store.  The ensemble folder is keyed by
+   the training-set hash and the training options (``<models>/cso-<key>``), so a
+   finished ensemble is never retrained and an interrupted one resumes its members.
+2. **screen** — candidates are read, checked and de-duplicated against each other and
+   the store, predicted in chunks and ranked (:mod:`workflows.screening.flows`); the
+   top-k are recorded in the round document *before* any DFPT starts.
+3. **verify** — each acquired structure runs through the DFPT el-ph flow
+   (:func:`workflows.qe.local.run_elph`, which returns a stored result instead of
+   recomputing it); its screening document gets the computed λ, ω_log, Tc next to the
+   predicted ones.  Dynamically unstable results are recorded as such.
+4. **ingest** — the task documents are in the store, so the next round's training set
+   contains them; the round's metrics are written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pymatgen.core import Structure
+
+from stores.schemas import ActiveLearningRound, ModelDocument
+from workflows.common.physics import HIT_TC_K
+from workflows.screening import records as rec
+from workflows.screening.candidates import read_candidates, screen_candidates
+from workflows.screening.flows import ScreeningFlowMaker, model_manifest, run_screening
+
+logger = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+Verifier = Callable[[str, Structure], Any]
+"""``verifier(candidate_id, structure) -> ElphOutcome | None`` (None: not finished yet)."""
+
+STATUS_COLUMNS = ["round", "status", "model_id", "n_training", "n_screened", "submitted",
+                  "verified", "hits_tc5", "hit_rate", "mae_tc_K_new", "best_tc_K"]
+
+
+@dataclass
+class ActiveLearningConfig:
+    """Options of an active-learning campaign (``bete al run``).
+
+    Attributes
+    ----------
+    candidates : list of str
+        Candidate sources (see :func:`workflows.screening.candidates.read_candidates`).
+    rounds, top_k : int
+        Rounds to run (in total, counting finished ones) and DFPT verifications per round.
+    protocol : str
+        DFPT preset of the verification (``fast`` ...); also the protocol of the store
+        documents used for training.
+    model : str, optional
+        Ensemble folder for round 1 (default: the shipped ensemble; trained when absent).
+    overrides : dict
+        Preset overrides of the DFPT flow.
+    pseudos : str, optional
+        Pseudopotential family (default: the settings, else Debian's LDA files).
+    acquisition, kappa, threshold_K, max_per_chemsys, chunk_size
+        Ranking (see :class:`ScreeningFlowMaker`).
+    campaign : str
+        Campaign name (rounds of different campaigns live side by side in one store).
+    initial_data : str, optional
+        Initial training data (fast-v1 folder, database.json, store); default the
+        packaged fast-v1 records.
+    members, max_epochs, seed, schedule, network
+        Training of the retrained ensembles (tiny by default: this is a loop, not a paper
+        model).
+    models_dir : str, optional
+        Where ensembles are written (default ``<store>/models`` for a directory store,
+        else ``~/.bete/models``).
+    max_atoms : int, optional
+        Primitive-cell limit of candidates (default: the setting).
+    scratch_dir : str, optional
+        DFPT calculation directories (default: the setting).
+    """
+
+    candidates: list[str]
+    rounds: int = 1
+    top_k: int = 2
+    protocol: str = "fast"
+    model: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    pseudos: str | None = None
+    acquisition: str = "ucb"
+    kappa: float = 1.0
+    threshold_K: float = HIT_TC_K  # noqa: N815
+    max_per_chemsys: int | None = None
+    chunk_size: int = 500
+    campaign: str = "default"
+    initial_data: str | None = None
+    members: int = 3
+    max_epochs: int = 300
+    seed: int = 0
+    schedule: str = "tempered"
+    network: dict[str, Any] = field(default_factory=dict)
+    models_dir: str | None = None
+    max_atoms: int | None = None
+    scratch_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        if int(self.rounds) < 1:
+            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
+        if int(self.top_k) < 1:
+            raise ValueError(f"top-k must be >= 1, got {self.top_k}")
+        if not self.candidates:
+            raise ValueError("no candidate source given")
+
+
+# --------------------------------------------------------------------------- helpers
+def elph_maker(config: ActiveLearningConfig) -> Any:
+    """The DFPT el-ph flow maker of the verification step."""
+    from workflows.qe.flows import ElphFlowMaker
+
+    return ElphFlowMaker(preset=config.protocol, overrides=dict(config.overrides),
+                         pseudo_family=config.pseudos, scratch_dir=config.scratch_dir,
+                         max_atoms=config.max_atoms)
+
+
+def pseudo_family(config: ActiveLearningConfig) -> Any:
+    """The pseudopotential family candidates are checked against."""
+    from workflows.qe.pseudos import PseudoFamily, default_family
+
+    return PseudoFamily.from_path(config.pseudos) if config.pseudos else default_family()
+
+
+def default_models_dir(store_spec: str | None) -> Path:
+    """``<store dir>/models`` for a directory store, else ``~/.bete/models``."""
+    if store_spec and Path(store_spec).expanduser().is_dir():
+        return Path(store_spec).expanduser().resolve() / "models"
+    return Path("~/.bete/models").expanduser()
+
+
+def initial_records(config: ActiveLearningConfig) -> list[Any]:
+    """The initial training records (default: the packaged fast-v1 records)."""
+    from stores.datasets import load_fast_v1, load_records
+
+    if config.initial_data in (None, "fast-v1"):
+        return load_fast_v1(None)
+    return load_records(config.initial_data, protocol=config.protocol)
+
+
+def store_records(store: Any, protocol: str) -> list[Any]:
+    """Completed, dynamically stable task documents of ``protocol`` as training records."""
+    from stores.datasets import elph_task_criteria, task_document_record
+    from stores.queries import iter_elph_documents
+
+    docs = iter_elph_documents(store, elph_task_criteria(protocol), load=True)
+    return [task_document_record(d, source=f"store:{d.get('_job_uuid', '')}") for d in docs]
+
+
+def training_records(config: ActiveLearningConfig, store: Any) -> list[Any]:
+    """Initial records plus the store's verified documents (ids made unique)."""
+    rows = list(initial_records(config))
+    seen = {r.id for r in rows}
+    for r in store_records(store, config.protocol):
+        if r.id in seen:
+            r.id = f"store:{r.id}"
+        if r.id in seen:
+            continue
+        seen.add(r.id)
+        rows.append(r)
+    return rows
+
+
+def _train_options(config: ActiveLearningConfig) -> dict[str, Any]:
+    return {"members": int(config.members), "max_epochs": int(config.max_epochs),
+            "seed": int(config.seed), "schedule": config.schedule,
+            "network": dict(sorted(config.network.items()))}
+
+
+def train_model(config: ActiveLearningConfig, records: Sequence[Any], models_dir: Path,
+                say: Say) -> Path:
+    """Train (or find, or resume) the ensemble of ``records``; returns its folder."""
+    from betenet_model.dataset import dataset_hash
+    from betenet_model.training import TrainConfig
+    from workflows.ml.data import records_to_samples
+    from workflows.ml.train import train_from_records
+
+    samples = records_to_samples(records, "cso")
+    data_hash = dataset_hash(samples)
+    opts = _train_options(config)
+    key = hashlib.sha256(json.dumps({"data": data_hash, **opts}, sort_keys=True).encode()
+                         ).hexdigest()[:16]
+    out = models_dir / f"cso-{key}"
+    if (out / "ensemble.json").is_file() and model_manifest(out).get("member_files"):
+        say(f"model: {out} already trained on these {len(records)} rows; reused")
+        return out
+    say(f"model: training {opts['members']} members on {len(records)} rows into {out}")
+    training = TrainConfig(max_epochs=opts["max_epochs"], schedule=opts["schedule"],
+                           patience=min(15, opts["max_epochs"]),
+                           peak_window=min(500, opts["max_epochs"]),
+                           patience_stage3=min(5000, opts["max_epochs"]))
+    train_from_records(records, out, variant="cso", members=opts["members"], seed=opts["seed"],
+                       training=training, network_options=opts["network"],
+                       metadata={"source": "bete al run", "campaign": config.campaign})
+    return out
+
+
+def model_document(model_dir: Path, training_query: dict[str, Any]) -> ModelDocument:
+    """A :class:`ModelDocument` describing an ensemble folder."""
+    from workflows.screening.flows import model_id_for
+
+    m = model_manifest(model_dir)
+    return ModelDocument(model_id=model_id_for(model_dir), variant=m.get("variant", "cso"),
+                         hyperparameters=m.get("config", {}), n_members=int(m["members"]),
+                         training_query=training_query,
+                         training_set_hash=m["training_set"]["hash"],
+                         metrics=m.get("metrics", {}), path=str(Path(model_dir).resolve()))
+
+
+def _finite(x: Any) -> float | None:
+    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
+
+
+def verification_row(acq: dict[str, Any], outcome: Any) -> dict[str, Any]:
+    """Predicted next to computed values of one acquired candidate."""
+    doc = (outcome.document if outcome is not None else None) or {}
+    status = doc.get("status") or ("failed" if outcome is not None and outcome.error
+                                   else "pending")
+    row = {
+        "candidate_id": acq["candidate_id"], "formula": acq["formula"], "status": status,
+        "input_hash": getattr(outcome, "input_hash", None),
+        "reused": bool(getattr(outcome, "reused", False)),
+        "dynamically_stable": doc.get("dynamically_stable"),
+        "lambda_predicted": acq.get("lambda_mean"), "lambda_std": acq.get("lambda_std"),
+        "lambda_computed": _finite(doc.get("lambda_")),
+        "omega_log_K_predicted": acq.get("omega_log_K_mean"),
+        "omega_log_K_computed": _finite(doc.get("omega_log_K")),
+        "tc_K_predicted": acq.get("tc_K_mean"), "tc_K_std": acq.get("tc_K_std"),
+        "tc_K_computed": _finite(doc.get("tc_allen_dynes_K")),
+        "error": getattr(outcome, "error", None),
+    }
+    return row
+
+
+def is_usable(row: dict[str, Any]) -> bool:
+    """A completed, dynamically stable verification (counts for hits and errors)."""
+    return row["status"] == "completed" and row.get("dynamically_stable") is not False \
+        and row.get("tc_K_computed") is not None
+
+
+def round_metrics(rows: Sequence[dict[str, Any]], previous_best: float | None,
+                  threshold_K: float = HIT_TC_K) -> dict[str, Any]:  # noqa: N803
+    """Hit rate, MAE of the predictions on the newly verified structures, best Tc so far.
+
+    Parameters
+    ----------
+    rows : sequence of dict
+        :func:`verification_row` results of the round.
+    previous_best : float, optional
+        Best verified Tc of the earlier rounds of the campaign (K).
+    threshold_K : float
+        Hit threshold (K).
+    """
+    final = [r for r in rows if r["status"] not in ("pending",)]
+    usable = [r for r in final if is_usable(r)]
+    hits = [r for r in usable if r["tc_K_computed"] > threshold_K]
+
+    def mae(key: str) -> float | None:
+        pairs = [(r[f"{key}_predicted"], r[f"{key}_computed"]) for r in usable
+                 if r.get(f"{key}_predicted") is not None and r.get(f"{key}_computed") is not None]
+        return float(sum(abs(p - c) for p, c in pairs) / len(pairs)) if pairs else None
+
+    best_round = max((r["tc_K_computed"] for r in usable), default=None)
+    best = max([b for b in (previous_best, best_round) if b is not None], default=None)
+    return {
+        "n_verified": len(final), "n_usable": len(usable),
+        "n_unstable": sum(r["status"] == "unstable" or r.get("dynamically_stable") is False
+                          for r in final),
+        "n_insulator": sum(r["status"] == "insulator" for r in final),
+        "n_failed": sum(r["status"] == "failed" for r in final),
+        "hits_tc5": len(hits),
+        "hit_rate": (len(hits) / len(final)) if final else None,
+        "mae_tc_K_new": mae("tc_K"), "mae_lambda_new": mae("lambda"),
+        "mae_omega_log_K_new": mae("omega_log_K"),
+        "best_tc_K_round": best_round, "best_tc_K": best,
+        "hit_threshold_K": threshold_K,
+    }
+
+
+def local_verifier(config: ActiveLearningConfig, store: Any, say: Say,
+                   verbose: bool = False) -> Verifier:
+    """Run the DFPT el-ph flow here (``run_elph``: stored results are reused)."""
+    from workflows.qe.errors import BeteInputError
+    from workflows.qe.local import ElphOutcome, run_elph
+
+    maker = elph_maker(config)
+
+    def verify(candidate_id: str, structure: Structure) -> Any:
+        try:
+            return run_elph([(candidate_id, structure)], maker, store, reuse=True,
+                            progress=say, keep_going=True, verbose=verbose)[0]
+        except BeteInputError as exc:  # includes MissingPseudopotentialError
+            return ElphOutcome(candidate_id, structure.composition.reduced_formula, "", False,
+                               None, str(exc))
+
+    return verify
+
+
+# --------------------------------------------------------------------------- the loop
+def _load_round(store: Any, campaign: str, number: int) -> dict[str, Any] | None:
+    for doc in rec.load_rounds(store, campaign):
+        if int(doc["round"]) == number:
+            return doc
+    return None
+
+
+def _previous_best(store: Any, campaign: str, number: int) -> float | None:
+    bests = [(d.get("metrics") or {}).get("best_tc_K") for d in rec.load_rounds(store, campaign)
+             if int(d["round"]) < number]
+    bests = [b for b in bests if b is not None]
+    return max(bests) if bests else None
+
+
+def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
+              store_spec: str | None = None, verifier: Verifier | None = None,
+              say: Say | None = None, verbose: bool = False) -> dict[str, Any]:
+    """Run (or finish) round ``number`` of the campaign; returns its document.
+
+    Raises
+    ------
+    ValueError
+        No usable candidate, a cpd/fpd round-1 model, bad options.
+    """
+    say = say or (lambda _m: None)
+    existing = _load_round(store, config.campaign, number)
+    if existing and existing.get("status") == "completed":
+        say(f"round {number}: already completed (model {existing.get('model_id')})")
+        return existing
+    doc = ActiveLearningRound.model_validate(existing) if existing else ActiveLearningRound(
+        campaign=config.campaign, round=number, protocol=config.protocol,
+        acquisition=config.acquisition)
+    models_dir = Path(config.models_dir).expanduser() if config.models_dir else \
+        default_models_dir(store_spec)
+
+    # 1. model ------------------------------------------------------------------------
+    model_path = doc.metrics.get("model_path")
+    if not model_path or not (Path(model_path) / "ensemble.json").is_file():
+        if number == 1:
+            model_path = _round_one_model(config, models_dir, say)
+            query = {"source": "given" if config.model else "shipped or initial data"}
+        else:
+            rows = training_records(config, store)
+            model_path = str(train_model(config, rows, models_dir, say))
+            query = {"initial": config.initial_data or "fast-v1", "store_protocol":
+                     config.protocol, "status": "completed", "dynamically_stable": True}
+        mdoc = model_document(Path(model_path), query)
+        rec.write_model_document(store, mdoc)
+        manifest = model_manifest(model_path)
+        if manifest.get("variant", "cso") != "cso":
+            raise ValueError(f"{model_path} is a {manifest.get('variant')} model; active "
+                             "learning runs with cso models only (cpd/fpd need a phonon DOS "
+                             "per candidate, which the DFPT flow cannot make alone yet)")
+        doc.model_id = mdoc.model_id
+        doc.training_set_hash = mdoc.training_set_hash
+        doc.training_ids = [str(i) for i in manifest["training_set"].get("ids", [])]
+        doc.n_training = int(manifest["training_set"].get("n", len(doc.training_ids)))
+        doc.metrics["model_path"] = str(model_path)
+        doc.status = "trained"
+        rec.write_round(store, doc)
+    say(f"round {number}: model {doc.model_id} ({doc.n_training} training rows)")
+
+    # 2. screen -----------------------------------------------------------------------
+    if not doc.acquisitions:
+        found = read_candidates(config.candidates, store=store)
+        checked = screen_candidates(found, max_atoms=config.max_atoms,
+                                    family=pseudo_family(config), store=store)
+        say(f"round {number}: {len(checked.accepted)} candidates to screen, "
+            f"{len(checked.rejected)} left out {checked.reasons() or ''}".rstrip())
+        if not checked.accepted:
+            raise ValueError("no candidate left to screen (all rejected or already computed): "
+                             + "; ".join(f"{r.id}: {r.reason}" for r in checked.rejected[:10]))
+        incumbent = rec.best_verified_tc(store, config.protocol)
+        maker = ScreeningFlowMaker(acquisition=config.acquisition, chunk_size=config.chunk_size,
+                                   kappa=config.kappa, threshold_K=config.threshold_K,
+                                   incumbent_K=incumbent, max_per_chemsys=config.max_per_chemsys)
+        summary = run_screening(checked.accepted, store, maker, model_path,
+                                model_id=doc.model_id, round_number=number,
+                                campaign=config.campaign, verbose=verbose)
+        ranked = summary["ranked"]
+        doc.n_screened = int(summary["n_screened"])
+        doc.n_rejected = len(checked.rejected)
+        doc.candidates = [r["candidate_id"] for r in ranked]
+        doc.acquisitions = [{k: r.get(k) for k in (
+            "candidate_id", "formula", "rank", "score", "acquisition", "lambda_mean",
+            "lambda_std", "omega_log_K_mean", "omega_log_K_std", "tc_K_mean", "tc_K_std",
+            "prob_tc_above", "structure", "source")} for r in ranked[:config.top_k]]
+        doc.submitted = [a["candidate_id"] for a in doc.acquisitions]
+        doc.metrics["incumbent_K"] = incumbent
+        doc.metrics["rejections"] = checked.reasons()
+        doc.status = "verifying"
+        rec.write_round(store, doc)
+        say(f"round {number}: acquired " + ", ".join(
+            f"{a['formula']} ({a['candidate_id']}, Tc {a['tc_K_mean']:.2f} ± "
+            f"{a['tc_K_std']:.2f} K)" for a in doc.acquisitions))
+
+    # 3. verify -----------------------------------------------------------------------
+    verify = verifier or local_verifier(config, store, say, verbose)
+    done = {v["candidate_id"]: v for v in doc.verification if v["status"] != "pending"}
+    rows = []
+    for acq in doc.acquisitions:
+        if acq["candidate_id"] in done:
+            rows.append(done[acq["candidate_id"]])
+            continue
+        outcome = verify(acq["candidate_id"], Structure.from_dict(acq["structure"]))
+        row = verification_row(acq, outcome)
+        rows.append(row)
+        doc.verification = rows + [verification_row(a, None) for a in
+                                   doc.acquisitions[len(rows):]]
+        doc.verified = [r["candidate_id"] for r in rows if r["status"] != "pending"]
+        rec.write_round(store, doc)
+        _mark_screening(store, doc, acq, row)
+    doc.verification = rows
+    doc.verified = [r["candidate_id"] for r in rows if r["status"] != "pending"]
+
+    # 4. ingest + metrics -------------------------------------------------------------
+    metrics = round_metrics(rows, _previous_best(store, config.campaign, number),
+                            config.threshold_K)
+    doc.metrics.update(metrics)
+    pending = [r["candidate_id"] for r in rows if r["status"] == "pending"]
+    doc.status = "waiting" if pending else "completed"
+    rec.write_round(store, doc)
+    if pending:
+        say(f"round {number}: waiting for {', '.join(pending)} (submitted); rerun the same "
+            "command once the workers have finished")
+    else:
+        say(f"round {number}: {metrics['n_verified']} verified, {metrics['hits_tc5']} with "
+            f"Tc > {config.threshold_K:g} K, best Tc so far "
+            f"{_fmt(metrics['best_tc_K'])} K, MAE(Tc) on new {_fmt(metrics['mae_tc_K_new'])} K")
+    return doc.model_dump(mode="json")
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
+def _mark_screening(store: Any, doc: ActiveLearningRound, acq: dict[str, Any],
+                    row: dict[str, Any]) -> None:
+    for sdoc in rec.iter_screening_documents(store, {
+            "candidate_id": acq["candidate_id"], "round": doc.round,
+            "campaign": doc.campaign, "model_id": doc.model_id}):
+        rec.update_screening_verification(store, sdoc, {
+            k: row[k] for k in ("status", "input_hash", "dynamically_stable", "lambda_computed",
+                                "omega_log_K_computed", "tc_K_computed", "error")})
+        break
+
+
+def _round_one_model(config: ActiveLearningConfig, models_dir: Path, say: Say) -> str:
+    if config.model:
+        if not (Path(config.model) / "ensemble.json").is_file():
+            raise ValueError(f"--model {config.model} holds no ensemble (ensemble.json)")
+        return str(Path(config.model).resolve())
+    from workflows.ml.predict import default_model_dir
+
+    shipped = default_model_dir()
+    if (shipped / "ensemble.json").is_file():
+        say(f"model: the shipped ensemble {shipped}")
+        return str(shipped)
+    say("model: no shipped ensemble here; training one on the initial data")
+    return str(train_model(config, initial_records(config), models_dir, say))
+
+
+def run_active_learning(config: ActiveLearningConfig, store: Any, *,
+                        store_spec: str | None = None, verifier: Verifier | None = None,
+                        say: Say | None = None, verbose: bool = False,
+                        ) -> list[dict[str, Any]]:
+    """Run rounds 1 … ``config.rounds`` (finished ones are skipped); returns their documents.
+
+    Stops early (returning what exists) when a round waits for submitted calculations.
+    """
+    out = []
+    for number in range(1, int(config.rounds) + 1):
+        doc = run_round(config, store, number, store_spec=store_spec, verifier=verifier,
+                        say=say, verbose=verbose)
+        out.append(doc)
+        if doc["status"] != "completed":
+            break
+    return out
+
+
+def status_rows(rounds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary object per round (``bete al status``): counts are integers."""
+    rows = []
+    for d in rounds:
+        m = d.get("metrics") or {}
+        rows.append({
+            "round": int(d["round"]), "campaign": d.get("campaign"), "status": d.get("status"),
+            "model_id": d.get("model_id"), "acquisition": d.get("acquisition"),
+            "n_training": d.get("n_training"), "n_screened": int(d.get("n_screened") or 0),
+            "submitted": len(d.get("submitted") or []),
+            "verified": len(d.get("verified") or []),
+            "hits_tc5": int(m.get("hits_tc5") or 0), "hit_rate": m.get("hit_rate"),
+            "mae_tc_K_new": m.get("mae_tc_K_new"), "best_tc_K": m.get("best_tc_K"),
+            "submitted_ids": list(d.get("submitted") or []),
+            "verified_ids": list(d.get("verified") or []),
+            "training_set_hash": d.get("training_set_hash"),
+        })
+    return rows
+
+
+def config_as_dict(config: ActiveLearningConfig) -> dict[str, Any]:
+    """JSON form of a config (for provenance)."""
+    return asdict(config)
+

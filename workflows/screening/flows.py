@@ -1,0 +1,194 @@
+"""The screening flow: chunked predictions → ranking by an acquisition function.
+
+:class:`ScreeningFlowMaker` makes a jobflow ``Flow`` (one prediction job per chunk of
+``chunk_size`` candidates, then one ranking job) that runs the same here
+(:func:`run_screening`, jobflow ``run_locally`` against the store) and on a cluster
+(FireWorks: every chunk is its own Firework).
+
+CPD/FPD models need each candidate's coarse (2×2×2 q-grid) site-projected phonon DOS.
+:func:`site_dos_from_store` takes it from an electron-phonon task document of the same
+structure; the DFPT flow has no phonon-only mode yet, so a candidate without a stored
+DOS is rejected (``needs_phonon_dos``) with the cost of obtaining one in the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobflow import Flow, Maker
+
+from workflows.common.physics import DEFAULT_MU_STAR, HIT_TC_K
+from workflows.screening.acquisition import ACQUISITIONS
+from workflows.screening.candidates import Candidate, Rejection
+from workflows.screening.jobs import predict_chunk_job, rank_job
+
+logger = logging.getLogger(__name__)
+
+PHONON_ONLY_COST = ("a coarse 2x2x2 phonon DOS needs a DFPT phonon run (pw.x scf + ph.x "
+                    "without electron-phonon + q2r/matdyn), about half to two thirds of a "
+                    "'fast' el-ph run; the DFPT flow has no phonon-only mode yet: run "
+                    "`bete dfpt run` on it or use a cso model")
+
+
+def model_manifest(model_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """``ensemble.json`` of a model folder (None: the shipped ensemble)."""
+    from workflows.ml.predict import default_model_dir
+
+    folder = Path(model_dir) if model_dir is not None else default_model_dir()
+    path = folder / "ensemble.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} holds no ensemble (ensemble.json is missing)")
+    return json.loads(path.read_text())
+
+
+def model_id_for(model_dir: str | os.PathLike[str] | None) -> str:
+    """Stable model id: ``<variant>-<training-set hash[:12]>-m<members>``."""
+    m = model_manifest(model_dir)
+    return f"{m.get('variant', 'cso')}-{m['training_set']['hash'][:12]}-m{m.get('members')}"
+
+
+@dataclass
+class ScreeningFlowMaker(Maker):
+    """Chunked ensemble predictions, then a ranking by an acquisition function.
+
+    Parameters
+    ----------
+    name
+        Flow name.
+    acquisition
+        ``mean``, ``ucb``, ``pi`` or ``ei`` (see :mod:`workflows.screening.acquisition`).
+    chunk_size
+        Candidates per prediction job.
+    kappa
+        UCB weight.
+    threshold_K
+        PI threshold (K).
+    incumbent_K
+        EI incumbent (K); None = 0 (use :func:`records.best_verified_tc` of the store).
+    max_per_chemsys
+        Diversity cap: at most this many ranked candidates per chemical system.
+    mu_star
+        μ* of the predicted Tc.
+    """
+
+    name: str = "screening"
+    acquisition: str = "mean"
+    chunk_size: int = 500
+    kappa: float = 1.0
+    threshold_K: float = HIT_TC_K  # noqa: N815
+    incumbent_K: float | None = None  # noqa: N815
+    max_per_chemsys: int | None = None
+    mu_star: float = DEFAULT_MU_STAR
+
+    def make(self, candidates: Sequence[Candidate], model_dir: str | None = None,
+             model_id: str | None = None, round_number: int | None = None,
+             campaign: str | None = None, site_dos: dict[str, Any] | None = None) -> Flow:
+        """The flow for these candidates; its output is the ranking summary.
+
+        Raises
+        ------
+        ValueError
+            Unknown acquisition or a chunk size below 1.
+        """
+        if self.acquisition not in ACQUISITIONS:
+            raise ValueError(f"unknown acquisition {self.acquisition!r}; choose one of "
+                             f"{', '.join(ACQUISITIONS)}")
+        if int(self.chunk_size) < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
+        model_path = str(Path(model_dir).resolve()) if model_dir is not None else None
+        mid = model_id or model_id_for(model_dir)
+        entries = [c.as_dict() for c in candidates]
+        jobs = []
+        for start in range(0, len(entries), self.chunk_size):
+            chunk = entries[start:start + self.chunk_size]
+            dos = ({c["id"]: site_dos[c["id"]] for c in chunk if c["id"] in site_dos}
+                   if site_dos else None)
+            j = predict_chunk_job(chunk, model_path, self.mu_star, dos)
+            j.name = f"screen_predict {start // self.chunk_size + 1}"
+            jobs.append(j)
+        ranking = rank_job([j.output for j in jobs], self.acquisition, mid, kappa=self.kappa,
+                           threshold_K=self.threshold_K, incumbent_K=self.incumbent_K,
+                           max_per_chemsys=self.max_per_chemsys, round_number=round_number,
+                           campaign=campaign)
+        ranking.config.expose_store = True   # it writes the screening documents
+        jobs.append(ranking)
+        for j in jobs:
+            j.metadata.update({"model_id": mid, "acquisition": self.acquisition,
+                               "round": round_number, "campaign": campaign})
+        return Flow(jobs, output=ranking.output,
+                    name=f"{self.name} {len(entries)} candidates ({self.acquisition})")
+
+
+def site_dos_from_store(candidates: Sequence[Candidate], store: Any,
+                        ) -> tuple[dict[str, Any], list[Rejection]]:
+    """Site-projected phonon DOS of candidates from matching task documents of the store.
+
+    Returns
+    -------
+    dos : dict
+        Candidate id → ``{"frequencies_meV", "site_dos"}`` (the candidate's site order is
+        assumed to follow the stored cell's; only one-to-one site counts are used).
+    rejected : list of Rejection
+        ``needs_phonon_dos`` for candidates without a usable stored DOS.
+    """
+    from pymatgen.core import Structure
+
+    from stores.queries import iter_elph_documents
+    from workflows.screening.candidates import _fit, _matcher
+
+    matcher = _matcher()
+    stored: dict[str, list[dict[str, Any]]] = {}
+    for doc in iter_elph_documents(store, {"status": {"$in": ["completed", "unstable"]}},
+                                   load=True):
+        if doc.get("phdos"):
+            stored.setdefault(doc["formula"], []).append(doc)
+    found, rejected = {}, []
+    for c in candidates:
+        hit = None
+        for doc in stored.get(c.formula, []):
+            s = Structure.from_dict(doc["structure"])
+            if len(s) == len(c.structure) and _fit(matcher, c.structure, s):
+                hit = doc
+                break
+        if hit is None:
+            rejected.append(Rejection(c.id, c.source, "needs_phonon_dos", PHONON_ONLY_COST,
+                                      c.formula))
+            continue
+        found[c.id] = {"frequencies_meV": hit["phdos"]["frequencies_meV"],
+                       "site_dos": hit["phdos"]["site_dos"]}
+    return found, rejected
+
+
+def run_screening(candidates: Sequence[Candidate], store: Any, maker: ScreeningFlowMaker,
+                  model_dir: str | None = None, *, model_id: str | None = None,
+                  round_number: int | None = None, campaign: str | None = None,
+                  site_dos: dict[str, Any] | None = None, verbose: bool = False,
+                  ) -> dict[str, Any]:
+    """Run the screening flow here against ``store`` and return the ranking summary.
+
+    The screening documents are written to the store by the ranking job; the summary
+    (``n_screened``, ``ranked`` ...) is returned.
+    """
+    from jobflow import run_locally
+
+    from workflows.qe.local import _quiet_jobflow
+
+    if not candidates:
+        return {"n_screened": 0, "n_ranked": 0, "written": 0, "ranked": [],
+                "model_id": model_id or model_id_for(model_dir),
+                "acquisition": maker.acquisition}
+    flow = maker.make(candidates, model_dir, model_id=model_id, round_number=round_number,
+                      campaign=campaign, site_dos=site_dos)
+    with _quiet_jobflow(verbose):
+        responses = run_locally(flow, store=store, raise_immediately=True,
+                                root_dir=os.getcwd(), log=verbose)
+    result = responses.get(flow.jobs[-1].uuid, {})
+    if not result:
+        raise RuntimeError("the ranking job returned nothing")
+    return result[max(result)].output
