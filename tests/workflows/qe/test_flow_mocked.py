@@ -1,0 +1,66 @@
+"""The flow's logic (jobs, markers, reuse, documents) with QE mocked at its one seam."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from stores.config import load_job_store
+from tests.workflows.qe.mock_qe import FakeQE
+from workflows.qe import run as qe_run
+from workflows.qe.flows import ElphFlowMaker
+from workflows.qe.local import run_elph
+
+COARSE = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
+          "ecutwfc": 25, "ecutrho": 200, "nbnd": 10}
+
+
+@pytest.fixture
+def fake_qe(monkeypatch):
+    fake = FakeQE()
+    monkeypatch.setattr(qe_run, "run_qe", fake)
+    return fake
+
+
+def _al():
+    return Structure(Lattice.cubic(4.04), ["Al"] * 4,
+                     [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+
+
+def test_flow_runs_every_step_once_and_stores_the_document(fake_qe, tmp_path, pslibrary_dir):
+    store = load_job_store(tmp_path / "store")
+    store.connect()
+    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                          scratch_dir=str(tmp_path / "scratch"))
+    (outcome,) = run_elph([("al", _al())], maker, store)
+    assert fake_qe.calls == ["scf_dense", "scf", "ph", "q2r", "matdyn_crystal"]
+    doc = outcome.document
+    assert doc["status"] == "completed" and doc["lambda_"] == pytest.approx(1.21, rel=0.02)
+    assert doc["job_uuids"].keys() >= {"scf", "ph", "q2r_matdyn"}
+    # reuse: nothing runs again, nothing is stored twice
+    (again,) = run_elph([("al", _al())], maker, store)
+    assert again.reused and fake_qe.calls == ["scf_dense", "scf", "ph", "q2r", "matdyn_crystal"]
+    assert store.count({"output.doc_type": "elph_task"}) == 1
+
+
+def test_scratch_is_removed_after_matdyn_unless_kept(fake_qe, tmp_path, pslibrary_dir):
+    store = load_job_store(tmp_path / "store")
+    store.connect()
+    for keep in (False, True):
+        maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                              scratch_dir=str(tmp_path / f"scratch-{keep}"), keep_scratch=keep)
+        workdir = maker.workdir(maker.input_set(_al()), maker.calculation_key(
+            maker.input_set(_al())))
+        (workdir / "tmp" / "_ph0").mkdir(parents=True)
+        (workdir / "tmp" / "_ph0" / "bete.dvscf1").write_bytes(b"x" * 1000)
+        run_elph([("al", _al())], maker, store, reuse=False)
+        assert (workdir / "tmp" / "_ph0").exists() is keep
+        assert (workdir / "bete.fc").exists()
+
+
+def test_settings_are_read_when_the_flow_runs_not_at_import(monkeypatch, tmp_path):
+    monkeypatch.setenv("BETE_MPI_CMD", "srun")
+    monkeypatch.setenv("BETE_MPI_NP_FLAG", "-n")
+    monkeypatch.setenv("BETE_NPROCS", "64")
+    cmd = qe_run.build_command("ph", "ph.in")
+    assert cmd[:3] == ["srun", "-n", "64"] and "ph.x" in cmd
