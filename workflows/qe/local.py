@@ -39,7 +39,7 @@ class ElphOutcome:
 
 @contextmanager
 def _quiet_jobflow(verbose: bool):
-    """jobflow's run_locally logs every job at INFO; keep stderr for our progress lines."""
+    """Jobflow's run_locally logs every job at INFO; keep stderr for our progress lines."""
     log = logging.getLogger("jobflow")
     old = log.level
     if not verbose:
