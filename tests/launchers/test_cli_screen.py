@@ -1,0 +1,143 @@
+"""bete screen and bete al run/status/report, with a tiny ensemble and a fake DFPT seam."""
+
+import csv
+import json
+
+import pytest
+import torch
+
+from launchers.cli import main
+from tests.conftest import PSLIBRARY
+from tests.workflows.screening.conftest import TINY_NETWORK, FakeDFPT, bcc, fcc
+
+COARSE = json.dumps({"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
+                     "ecutwfc": 25, "ecutrho": 200})
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    from betenet_model.training import TrainConfig
+    from stores.datasets import load_fast_v1
+    from workflows.ml.train import train_from_records
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("cli-screen") / "ens"
+    train_from_records(load_fast_v1(None)[4:10], out, members=2, seed=2,
+                       training=TrainConfig(max_epochs=6, schedule="early_stopping",
+                                            checkpoint_every=0),
+                       network_options=TINY_NETWORK)
+    torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture
+def cands(tmp_path):
+    if not PSLIBRARY.exists():
+        pytest.skip("../shared/pseudo is not here")
+    d = tmp_path / "cands"
+    d.mkdir()
+    fcc("Al", 4.04).to(filename=str(d / "Al.cif"))
+    fcc("Al", 4.10).to(filename=str(d / "Al_big.cif"))
+    fcc("Cu", 3.61).to(filename=str(d / "Cu.cif"))
+    bcc("Nb", 3.30).to(filename=str(d / "Nb.cif"))
+    (d / "junk.cif").write_text("nothing\n")
+    return d
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    f = FakeDFPT()
+    monkeypatch.setattr("workflows.qe.local.run_locally", f)
+    return f
+
+
+def test_screen_json_has_ranked_rows_and_reasons(model, cands, tmp_path, capsys):
+    rc = main(["screen", str(cands), "--model", str(model), "--store", str(tmp_path / "s"),
+               "--top-k", "2", "--acquisition", "ucb", "--kappa", "2", "--format", "json",
+               "--pseudos", str(PSLIBRARY)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    ranked = [r for r in out if r["status"] == "ranked"]
+    rejected = {r["candidate_id"]: r["reason"] for r in out if r["status"] == "rejected"}
+    assert [r["rank"] for r in ranked] == [1, 2]
+    assert ranked[0]["score"] >= ranked[1]["score"]
+    assert rejected == {"junk": "unreadable", "Al_big": "duplicate"}
+
+
+def test_screen_table_and_csv(model, cands, tmp_path, capsys):
+    out_csv = tmp_path / "rank.csv"
+    rc = main(["screen", str(cands), "--model", str(model), "--store", str(tmp_path / "s"),
+               "--top-k", "5", "--format", "csv", "--out", str(out_csv), "--acquisition", "pi",
+               "--max-per-chemsys", "1", "--chunk-size", "1", "--pseudos", str(PSLIBRARY)])
+    assert rc == 0
+    printed = list(csv.DictReader(capsys.readouterr().out.splitlines()))
+    assert len(printed) == 3 and printed[0]["rank"] == "1"
+    rows = list(csv.DictReader(out_csv.open()))
+    assert {r["status"] for r in rows} == {"ranked", "rejected"}
+
+
+def test_screen_verify_attaches_computed_values(model, cands, tmp_path, capsys, fake):
+    rc = main(["screen", str(cands), "--model", str(model), "--store", str(tmp_path / "s"),
+               "--top-k", "1", "--format", "json", "--verify", "--override", COARSE,
+               "--pseudos", str(PSLIBRARY)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and len(fake.calls) == 1
+    top = out[0]
+    assert top["verification"]["status"] == "completed"
+    assert top["verification"]["tc_K_computed"] is not None
+    assert top["verification"]["tc_K_predicted"] == pytest.approx(top["tc_K_mean"])
+
+
+def test_al_run_status_report(model, cands, tmp_path, capsys, fake):
+    store = str(tmp_path / "alstore")
+    args = ["al", "run", "--store", store, "--candidates", str(cands), "--rounds", "2",
+            "--top-k", "1", "--model", str(model), "--override", COARSE, "--pseudos",
+            str(PSLIBRARY), "--members", "2", "--max-epochs", "3",
+            "--models-dir", str(tmp_path / "models")]
+    for kv in ("mul=4", "embed_dim=8", "radial_neurons=8"):
+        args += ["--network", kv]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["al", "status", "--store", store, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["round"] for r in rows] == [1, 2]
+    for r in rows:
+        for key in ("round", "model_id", "n_screened", "submitted", "verified", "hits_tc5",
+                    "mae_tc_K_new", "best_tc_K"):
+            assert key in r
+        for key in ("n_screened", "submitted", "verified", "hits_tc5"):
+            assert isinstance(r[key], int)
+        assert r["submitted"] == r["verified"] == 1 and len(r["verified_ids"]) == 1
+    assert rows[0]["n_screened"] == 3 and rows[1]["n_screened"] == 2
+    png = tmp_path / "al.png"
+    assert main(["al", "report", "--store", store, "--out", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert "round 1" in text and "round 2" in text and png.stat().st_size > 5000
+
+
+def test_al_submit_waits_for_workers(model, cands, tmp_path, capsys, mongomock_lp_file):
+    store = str(tmp_path / "alstore")
+    rc = main(["al", "run", "--store", store, "--candidates", str(cands), "--top-k", "2",
+               "--model", str(model), "--override", COARSE, "--pseudos", str(PSLIBRARY),
+               "--submit", "--launchpad", str(mongomock_lp_file)])
+    assert rc == 0
+    capsys.readouterr()
+    main(["al", "status", "--store", store, "--format", "json"])
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["status"] == "waiting" and row["submitted"] == 2 and row["verified"] == 0
+    from launchers.fireworks import close_launchpad, load_launchpad
+
+    lp = load_launchpad(mongomock_lp_file)
+    try:
+        assert lp.workflows.count_documents({}) == 2
+    finally:
+        close_launchpad(lp)
+
+
+def test_errors_are_one_line(tmp_path, capsys, cands):
+    rc = main(["screen", str(tmp_path / "missing"), "--model", str(tmp_path),
+               "--store", str(tmp_path / "s")])
+    assert rc == 2 and "ensemble" in capsys.readouterr().err
+    rc = main(["al", "report", "--store", str(tmp_path / "s"), "--out", str(tmp_path / "x.png")])
+    assert rc == 2 and "bete al run" in capsys.readouterr().err
