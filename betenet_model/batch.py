@@ -78,6 +78,10 @@ class GraphBatch:
     edge_basis_index : torch.Tensor or None
         ``(E,)`` long, row of ``edge_basis`` of each edge (the radial MLP then runs on ``L``
         rows instead of ``E``; bete-net batches of 32 have ~1500 edges but ~100 lengths).
+    attr_unique : torch.Tensor or None
+        ``(K, F)`` the distinct rows of ``node_attrs`` (computed by the network if None).
+    attr_index : torch.Tensor or None
+        ``(N,)`` long, row of ``attr_unique`` of each node.
     """
 
     node_features: torch.Tensor
@@ -91,6 +95,8 @@ class GraphBatch:
     edge_attr: torch.Tensor | None = None
     edge_basis: torch.Tensor | None = None
     edge_basis_index: torch.Tensor | None = None
+    attr_unique: torch.Tensor | None = None
+    attr_index: torch.Tensor | None = None
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> GraphBatch:
         """Copy to ``device``; floating tensors to ``dtype`` (integer tensors keep theirs)."""
@@ -197,6 +203,8 @@ def collate(
         first = first.scatter_reduce(0, inverse, torch.arange(key.shape[0]), reduce="amin")
         batch.edge_basis = batch.edge_basis.index_select(0, first)
         batch.edge_basis_index = inverse
+    attr_unique, attr_index = torch.unique(batch.node_attrs, dim=0, return_inverse=True)
+    batch.attr_unique, batch.attr_index = attr_unique, attr_index.reshape(-1)
     if device is not None or dtype is not None:
         batch = batch.to(device=device, dtype=dtype)
     return batch

@@ -218,6 +218,8 @@ class SpeciesGroups:
         ``(N,)`` long, attribute row of each node (0..K-1).
     num_rows : int
         ``K``.
+    row_map : torch.Tensor, optional
+        ``(K,)`` long: chunks refer to ``row_map[k]`` (rows of a cached table) instead of ``k``.
 
     Attributes
     ----------
@@ -228,7 +230,9 @@ class SpeciesGroups:
     chunks, size : int
     """
 
-    def __init__(self, index: torch.Tensor, num_rows: int) -> None:
+    def __init__(
+        self, index: torch.Tensor, num_rows: int, row_map: torch.Tensor | None = None
+    ) -> None:
         n = index.shape[0]
         counts = torch.bincount(index, minlength=num_rows)
         size = max(1, -(-n // max(num_rows, 1)))  # ceil(N / K): the mean group size
@@ -243,12 +247,11 @@ class SpeciesGroups:
         self.slot[order] = slot_sorted
         self.chunks = int(nchunks.sum())
         self.size = size
-        if self.chunks == num_rows and bool(torch.all(nchunks == 1)):
+        if row_map is None and self.chunks == num_rows and bool(torch.all(nchunks == 1)):
             self.chunk_row = None
         else:
-            self.chunk_row = torch.repeat_interleave(
-                torch.arange(num_rows, device=index.device), nchunks
-            )
+            rows = torch.arange(num_rows, device=index.device) if row_map is None else row_map
+            self.chunk_row = torch.repeat_interleave(rows, nchunks)
 
     def pack(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, D)`` -> ``(chunks * size, D)`` (empty slots are 0)."""
@@ -359,8 +362,21 @@ class ScalarAttrTensorProduct(torch.nn.Module):
             out[idx.reshape(-1)] = w.reshape(-1)
         return out if out is not None else torch.zeros(0)
 
+    def tables(self, z_unique: torch.Tensor) -> list[torch.Tensor]:
+        """Per-row matrices ``M[k] = Σ_v z_k[v] W[:, v, :] / √fan-in``, ``(K, U, W)`` per irrep."""
+        K = z_unique.shape[0]
+        out = []
+        for ir, _, U, Wt, _, alpha in self._paths:
+            w = getattr(self, f"weight_{ir}")  # (V, U, Wout)
+            out.append(torch.mm(z_unique * alpha, w.view(w.shape[0], U * Wt)).view(K, U, Wt))
+        return out
+
     def forward(
-        self, x: torch.Tensor, z_unique: torch.Tensor, groups: SpeciesGroups
+        self,
+        x: torch.Tensor,
+        z_unique: torch.Tensor | None,
+        groups: SpeciesGroups,
+        tables: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
         """Apply the product to nodes in the packed layout of ``groups``.
 
@@ -373,19 +389,21 @@ class ScalarAttrTensorProduct(torch.nn.Module):
             ``(K, attr_dim)`` the distinct (embedded) attribute rows.
         groups : SpeciesGroups
             The packing (row of each chunk).
+        tables : list of torch.Tensor, optional
+            Precomputed :meth:`tables` (rows addressed by ``groups.chunk_row``); then
+            ``z_unique`` is not used.
 
         Returns
         -------
         torch.Tensor
             ``(C * P, irreps_out.dim)`` in the same layout; columns without a path are 0.
         """
-        K = z_unique.shape[0]
         C, P = groups.chunks, groups.size
         xp = x.view(C, P, x.shape[1])
         outs = []
-        for ir, d, U, Wt, span, alpha in self._paths:
-            w = getattr(self, f"weight_{ir}")  # (V, U, Wout)
-            m = torch.mm(z_unique * alpha, w.view(w.shape[0], U * Wt)).view(K, U, Wt)
+        if tables is None:
+            tables = self.tables(z_unique)
+        for (ir, d, U, Wt, span, _), m in zip(self._paths, tables, strict=True):
             if groups.chunk_row is not None:
                 m = m.index_select(0, groups.chunk_row)  # (C, U, Wout)
             if span is not None:
@@ -551,23 +569,34 @@ class Convolution(torch.nn.Module):
         self.register_buffer("_c_x", (1 - m) + c_x * m, persistent=False)
 
     def forward(
-        self, x, z_unique, groups, edge_src, edge_dst, edge_attr, edge_basis, edge_basis_index=None
+        self,
+        x,
+        z_unique,
+        groups,
+        edge_src,
+        edge_dst,
+        edge_attr,
+        edge_basis,
+        edge_basis_index=None,
+        tables=None,
     ) -> torch.Tensor:
         """``x (C*P, irreps_in.dim)`` -> ``(C*P, irreps_out.dim)``, nodes packed by ``groups``.
 
         Edges ``src -> dst`` ``(E,)`` index packed slots; ``edge_attr (E, sh)``;
         ``edge_basis (L, num_basis)`` with ``edge_basis_index (E,)`` (or ``L = E`` and None);
-        attributes as in :meth:`ScalarAttrTensorProduct.forward`.
+        attributes as in :meth:`ScalarAttrTensorProduct.forward`; ``tables`` optionally maps
+        each attribute product (module) to its precomputed tables.
         """
-        s = self.sc(x, z_unique, groups)
-        h = self.lin1(x, z_unique, groups)
+        tables = tables or {}
+        s = self.sc(x, z_unique, groups, tables.get(self.sc))
+        h = self.lin1(x, z_unique, groups, tables.get(self.lin1))
         w = self.fc(edge_basis)
         if edge_basis_index is not None:
             w = w.index_select(0, edge_basis_index)
         msg = self.tp(h[edge_src], edge_attr, w)
         agg = msg.new_zeros(x.shape[0], msg.shape[1]).index_add_(0, edge_dst, msg)
         agg = agg * self.num_neighbors**-0.5
-        y = self.lin2(agg, z_unique, groups)
+        y = self.lin2(agg, z_unique, groups, tables.get(self.lin2))
         return self.c_s * s + self._c_x * y
 
 
@@ -613,15 +642,9 @@ class GatedConvolution(torch.nn.Module):
         self.irreps_in = conv.irreps_in
         self.irreps_out = gate.irreps_out
 
-    def forward(
-        self, x, z_unique, groups, edge_src, edge_dst, edge_attr, edge_basis, edge_basis_index=None
-    ):
-        """Same arguments as :meth:`Convolution.forward`; returns ``(N, irreps_out.dim)``."""
-        return self.gate(
-            self.conv(
-                x, z_unique, groups, edge_src, edge_dst, edge_attr, edge_basis, edge_basis_index
-            )
-        )
+    def forward(self, *args, **kwargs):
+        """Same arguments as :meth:`Convolution.forward`; returns ``(C*P, irreps_out.dim)``."""
+        return self.gate(self.conv(*args, **kwargs))
 
 
 class BeteNet(torch.nn.Module):
@@ -681,6 +704,9 @@ class BeteNet(torch.nn.Module):
             self.layers.append(GatedConvolution(conv, gate))
             irreps = gate.irreps_out
         self.layers.append(Convolution(irreps, o3.Irreps(f"{cfg.out_dim}x0e"), *conv_args))
+        #: reuse per-species tables across no-grad forwards while the weights are unchanged
+        self.cache_species_tables = True
+        self._species_cache: dict = {}
 
     @property
     def num_parameters(self) -> int:
@@ -692,21 +718,71 @@ class BeteNet(torch.nn.Module):
         c = self.config
         return edge_embedding(edge_vec, c.cutoff, c.lmax, c.num_basis)
 
+    def _attribute_rows(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if getattr(batch, "attr_unique", None) is not None and batch.attr_index is not None:
+            return batch.attr_unique, batch.attr_index
+        attr_unique, index = torch.unique(batch.node_attrs, dim=0, return_inverse=True)
+        return attr_unique, index.reshape(-1)
+
+    def _cached_tables(self, attr_unique: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """Row of each distinct attribute in the cached tables ``(K,)`` and the tables."""
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
+        cache = self._species_cache
+        if cache.get("key") != key:
+            cache.clear()
+            cache.update(key=key, rows={}, tables=None)
+        rows = cache["rows"]
+        host = attr_unique.detach().cpu().numpy()
+        new = [k for k in range(host.shape[0]) if host[k].tobytes() not in rows]
+        if new:
+            z_new = torch.relu(
+                self.embed(attr_unique[torch.tensor(new, device=attr_unique.device)])
+            )
+            fresh = {
+                m: m.tables(z_new) for m in self.modules() if isinstance(m, ScalarAttrTensorProduct)
+            }
+            old = cache["tables"]
+            cache["tables"] = (
+                fresh
+                if old is None
+                else {
+                    m: [torch.cat([a, b]) for a, b in zip(old[m], fresh[m], strict=True)]
+                    for m in fresh
+                }
+            )
+            for k in new:
+                rows[host[k].tobytes()] = len(rows)
+        row_map = torch.tensor([rows[h.tobytes()] for h in host], device=attr_unique.device)
+        return row_map, cache["tables"]
+
     def node_embeddings(self, batch) -> tuple[torch.Tensor, torch.Tensor, SpeciesGroups]:
         """Packed embedded features, distinct embedded attributes, and the packing.
 
         Returns ``x (C*P, embed)``, ``z_unique (K, embed)`` and the :class:`SpeciesGroups`
         packing of the nodes by attribute row.
         """
-        attr_unique, index = torch.unique(batch.node_attrs, dim=0, return_inverse=True)
-        groups = SpeciesGroups(index.reshape(-1), attr_unique.shape[0])
+        attr_unique, index = self._attribute_rows(batch)
+        groups = SpeciesGroups(index, attr_unique.shape[0])
         x = groups.pack(torch.relu(self.embed(batch.node_features)))
         z_unique = torch.relu(self.embed(attr_unique))
         return x.view(groups.chunks * groups.size, -1), z_unique, groups
 
     def forward_atoms(self, batch) -> torch.Tensor:
-        """Per-atom outputs after the ReLU, ``(N, out_dim)``."""
-        x, z_unique, groups = self.node_embeddings(batch)
+        """Per-atom outputs after the ReLU, ``(N, out_dim)``.
+
+        Without autograd (``torch.no_grad``) and with ``cache_species_tables`` the per-species
+        tables of the attribute products are kept between calls until a weight changes.
+        """
+        tables = None
+        if self.cache_species_tables and not torch.is_grad_enabled():
+            attr_unique, index = self._attribute_rows(batch)
+            row_map, tables = self._cached_tables(attr_unique)
+            groups = SpeciesGroups(index, attr_unique.shape[0], row_map)
+            x = groups.pack(torch.relu(self.embed(batch.node_features)))
+            x, z_unique = x.view(groups.chunks * groups.size, -1), None
+        else:
+            self._species_cache.clear()
+            x, z_unique, groups = self.node_embeddings(batch)
         src = groups.slot.index_select(0, batch.edge_src)
         dst = groups.slot.index_select(0, batch.edge_dst)
         if batch.edge_attr is not None and batch.edge_basis is not None:
@@ -716,7 +792,7 @@ class BeteNet(torch.nn.Module):
             edge_attr, edge_basis = self.edge_embedding(batch.edge_vec)
             basis_index = None
         for layer in self.layers:
-            x = layer(x, z_unique, groups, src, dst, edge_attr, edge_basis, basis_index)
+            x = layer(x, z_unique, groups, src, dst, edge_attr, edge_basis, basis_index, tables)
         return torch.relu(x.index_select(0, groups.slot))
 
     def forward(self, batch) -> torch.Tensor:

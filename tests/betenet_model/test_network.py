@@ -184,3 +184,22 @@ def test_cuda_matches_cpu():
     with torch.no_grad():
         y_gpu = net.to("cuda")(batch).cpu()
     torch.testing.assert_close(y_gpu, y)
+
+
+def test_species_table_cache_follows_weight_changes():
+    net = small_net(torch.float64)
+    cells = [read_cell(c) for c in CELLS]
+    y0 = predict(net, cells)
+    torch.testing.assert_close(predict(net, cells[:2]), y0[:2])  # served from the cache
+    opt = torch.optim.AdamW(net.parameters(), 1e-2)
+    batch = collate([make_sample(build_graph(*c), config=net.config) for c in cells])
+    net(batch).square().mean().backward()
+    opt.step()
+    y1 = predict(net, cells)
+    net.cache_species_tables = False
+    torch.testing.assert_close(y1, predict(net, cells))
+    assert not torch.allclose(y1, y0)
+    net.cache_species_tables = True
+    other = small_net(torch.float64, seed=5)
+    net.load_state_dict(other.state_dict())
+    torch.testing.assert_close(predict(net, cells), predict(other, cells))
