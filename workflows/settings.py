@@ -49,6 +49,10 @@ class BeteSettings(BaseSettings):
     qe_timeout_s: float | None = Field(
         None, description="Wall-clock limit for one QE executable run (seconds), None = none."
     )
+    qe_max_seconds: float | None = Field(
+        None, description="pw.x/ph.x max_seconds: QE stops cleanly before a batch walltime "
+        "so that a rerun resumes (ph.x recover); None = no limit.",
+    )
     # --- data ---
     store: str = Field(
         "~/.bete/store",

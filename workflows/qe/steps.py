@@ -18,10 +18,15 @@ from workflows.qe import handlers
 from workflows.qe import run as qe_run
 from workflows.qe.errors import QEError
 from workflows.qe.inputs import QEInput
+from workflows.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 MARKER_DIR = ".bete"
+STOPPED_KINDS = frozenset({"time_limit", "timeout", "killed"})
+"""Failures that end the job instead of an in-job retry: the time or the process is gone; a
+rerun of the job resumes (ph.x with ``recover=.true.``, see :func:`workflows.qe.jobs`)."""
+MAX_SECONDS_NAMELIST = {"pw": "control", "ph": "inputph"}
 
 
 def marker_path(workdir: Path, step: str) -> Path:
@@ -82,6 +87,9 @@ def run_step(code: str, qe_input: QEInput, step: str, workdir: Path,
         logger.info("%s: already finished in %s, not rerun", step, workdir)
         return {**done, "skipped": True}
     params = {k: dict(v) for k, v in qe_input.namelists.items()}
+    max_seconds = get_settings().qe_max_seconds
+    if max_seconds and code in MAX_SECONDS_NAMELIST:  # a clean stop QE can restart from
+        params.setdefault(MAX_SECONDS_NAMELIST[code], {})["max_seconds"] = float(max_seconds)
     fixes: list[str] = []
     wall = 0.0
     for attempt in range(max_retries + 1):
@@ -93,9 +101,10 @@ def run_step(code: str, qe_input: QEInput, step: str, workdir: Path,
         except QEError as err:
             out = Path(workdir) / f"{step}.out"
             text = out.read_text(errors="replace") if out.is_file() else ""
-            fix = handlers.diagnose(code, text) or (
-                handlers.diagnose(code, text + "\n", returncode=137)
-                if err.kind in ("timeout", "killed") else None)
+            if err.kind in STOPPED_KINDS:
+                logger.warning("%s stopped (%s); rerun to resume", step, err.error_line)
+                raise
+            fix = handlers.diagnose(code, text)
             if fix is None or attempt >= min(max_retries, fix.max_retries + len(fixes)):
                 raise
             logger.warning("%s failed (%s); retrying: %s", step, err.error_line, fix.description)
