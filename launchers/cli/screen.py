@@ -76,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--submit", action="store_true",
                    help="submit the top-k DFPT flows to the FireWorks LaunchPad instead")
     s.add_argument("--launchpad", help="my_launchpad.yaml for --submit")
+    s.add_argument("--compute-phonons", action="store_true",
+                   help="cpd/fpd models: run a coarse 2x2x2 phonon-only DFPT here for "
+                   "candidates without a stored phonon DOS (about half a fast el-ph run each)")
     _add_dfpt_options(s)
     s.set_defaults(func=screen_command)
 
@@ -168,6 +171,8 @@ def submit_verifier(args: argparse.Namespace, maker: Any, store: Any) -> Any:
 # --------------------------------------------------------------------------- screen
 def screen_command(args: argparse.Namespace) -> int:
     """``bete screen``."""
+    from pymatgen.core import Structure
+
     from workflows.screening import records as rec
     from workflows.screening.active_learning import (
         ActiveLearningConfig,
@@ -202,8 +207,14 @@ def screen_command(args: argparse.Namespace) -> int:
         site_dos = None
         if manifest.get("variant", "cso") != "cso":
             site_dos, missing = site_dos_from_store(checked.accepted, store)
+            if missing and args.compute_phonons:
+                _compute_phonons(args, store, [c for c in checked.accepted
+                                               if c.id not in site_dos])
+                site_dos, missing = site_dos_from_store(checked.accepted, store)
             checked.rejected += missing
             checked.accepted = [c for c in checked.accepted if c.id in site_dos]
+            for c in checked.accepted:
+                c.structure = Structure.from_dict(site_dos[c.id]["structure"])
         progress(f"{len(checked.accepted)} candidates to screen, {len(checked.rejected)} "
                  f"left out {checked.reasons() or ''}".rstrip())
         incumbent = rec.best_verified_tc(store)
@@ -228,8 +239,6 @@ def screen_command(args: argparse.Namespace) -> int:
             verify = (submit_verifier(args, elph_maker(config), store) if args.submit
                       else local_verifier(config, store, progress, args.verbose))
             for row in ranked[:args.top_k]:
-                from pymatgen.core import Structure
-
                 outcome = verify(row["candidate_id"], Structure.from_dict(row["structure"]))
                 v = verification_row(row, outcome)
                 verified.append(v)
@@ -274,6 +283,21 @@ def screen_command(args: argparse.Namespace) -> int:
         if verified:
             progress("verification:\n" + format_rows(verified, "table", VERIFY_COLUMNS))
     return 1 if any(v.get("error") for v in verified) else 0
+
+
+def _compute_phonons(args: argparse.Namespace, store: Any, candidates: list[Any]) -> None:
+    from workflows.qe.errors import BeteInputError, QEError, QENotInstalledError
+    from workflows.screening.phonons import PhononDosMaker, run_phonon_dos
+
+    maker = PhononDosMaker(preset=args.protocol, overrides=_overrides(args.override),
+                           pseudo_family=args.pseudos, max_atoms=args.max_atoms)
+    progress(f"{len(candidates)} candidate(s) need a coarse phonon DOS: running phonon-only "
+             "DFPT here (about half a fast el-ph run each)")
+    try:
+        run_phonon_dos([(c.id, c.structure) for c in candidates], maker, store,
+                       progress=progress)
+    except (BeteInputError, QEError, QENotInstalledError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:

@@ -319,9 +319,8 @@ def _load_round(store: Any, campaign: str, number: int) -> dict[str, Any] | None
 
 
 def _previous_best(store: Any, campaign: str, number: int) -> float | None:
-    bests = [(d.get("metrics") or {}).get("best_tc_K") for d in rec.load_rounds(store, campaign)
-             if int(d["round"]) < number]
-    bests = [b for b in bests if b is not None]
+    bests = [float(b) for d in rec.load_rounds(store, campaign) if int(d["round"]) < number
+             and (b := (d.get("metrics") or {}).get("best_tc_K")) is not None]
     return max(bests) if bests else None
 
 
@@ -351,7 +350,8 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
     if not model_path or not (Path(model_path) / "ensemble.json").is_file():
         if number == 1:
             model_path = _round_one_model(config, models_dir, say)
-            query = {"source": "given" if config.model else "shipped or initial data"}
+            query: dict[str, Any] = {"source": "given" if config.model
+                                     else "shipped or initial data"}
         else:
             rows = training_records(config, store)
             model_path = str(train_model(config, rows, models_dir, say))

@@ -7,8 +7,9 @@
 
 CPD/FPD models need each candidate's coarse (2×2×2 q-grid) site-projected phonon DOS.
 :func:`site_dos_from_store` takes it from an electron-phonon task document of the same
-structure; the DFPT flow has no phonon-only mode yet, so a candidate without a stored
-DOS is rejected (``needs_phonon_dos``) with the cost of obtaining one in the reason.
+structure or from a coarse phonon-only run (:mod:`workflows.screening.phonons`, which
+``bete screen --compute-phonons`` runs for the candidates that lack one); otherwise a
+candidate is rejected (``needs_phonon_dos``) with the cost of obtaining one in the reason.
 """
 
 from __future__ import annotations
@@ -30,10 +31,9 @@ from workflows.screening.jobs import predict_chunk_job, rank_job
 
 logger = logging.getLogger(__name__)
 
-PHONON_ONLY_COST = ("a coarse 2x2x2 phonon DOS needs a DFPT phonon run (pw.x scf + ph.x "
-                    "without electron-phonon + q2r/matdyn), about half to two thirds of a "
-                    "'fast' el-ph run; the DFPT flow has no phonon-only mode yet: run "
-                    "`bete dfpt run` on it or use a cso model")
+PHONON_ONLY_COST = ("no coarse phonon DOS in the store: a 2x2x2 phonon-only DFPT run (pw.x "
+                    "scf + ph.x without electron-phonon + q2r/matdyn), about half to two "
+                    "thirds of a 'fast' el-ph run, makes one (bete screen --compute-phonons)")
 
 
 def model_manifest(model_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
@@ -104,7 +104,7 @@ class ScreeningFlowMaker(Maker):
         model_path = str(Path(model_dir).resolve()) if model_dir is not None else None
         mid = model_id or model_id_for(model_dir)
         entries = [c.as_dict() for c in candidates]
-        jobs = []
+        jobs: list[Any] = []
         for start in range(0, len(entries), self.chunk_size):
             chunk = entries[start:start + self.chunk_size]
             dos = ({c["id"]: site_dos[c["id"]] for c in chunk if c["id"] in site_dos}
@@ -127,13 +127,16 @@ class ScreeningFlowMaker(Maker):
 
 def site_dos_from_store(candidates: Sequence[Candidate], store: Any,
                         ) -> tuple[dict[str, Any], list[Rejection]]:
-    """Site-projected phonon DOS of candidates from matching task documents of the store.
+    """Site-projected phonon DOS of candidates from matching documents of the store.
+
+    Coarse phonon-only runs (:mod:`workflows.screening.phonons`) come first, then the
+    phonon DOS of electron-phonon task documents.
 
     Returns
     -------
     dos : dict
-        Candidate id → ``{"frequencies_meV", "site_dos"}`` (the candidate's site order is
-        assumed to follow the stored cell's; only one-to-one site counts are used).
+        Candidate id → ``{"frequencies_meV", "site_dos", "structure"}``; predict with that
+        ``structure`` (the computed cell, whose site order the DOS rows follow).
     rejected : list of Rejection
         ``needs_phonon_dos`` for candidates without a usable stored DOS.
     """
@@ -141,9 +144,14 @@ def site_dos_from_store(candidates: Sequence[Candidate], store: Any,
 
     from stores.queries import iter_elph_documents
     from workflows.screening.candidates import _fit, _matcher
+    from workflows.screening.phonons import PHDOS_DOC_TYPE
 
     matcher = _matcher()
     stored: dict[str, list[dict[str, Any]]] = {}
+    for doc in store.query({"output.doc_type": PHDOS_DOC_TYPE}, load=True):
+        out = doc["output"]
+        if out.get("phdos"):
+            stored.setdefault(out["formula"], []).append(out)
     for doc in iter_elph_documents(store, {"status": {"$in": ["completed", "unstable"]}},
                                    load=True):
         if doc.get("phdos"):
@@ -153,7 +161,7 @@ def site_dos_from_store(candidates: Sequence[Candidate], store: Any,
         hit = None
         for doc in stored.get(c.formula, []):
             s = Structure.from_dict(doc["structure"])
-            if len(s) == len(c.structure) and _fit(matcher, c.structure, s):
+            if _fit(matcher, c.structure, s):
                 hit = doc
                 break
         if hit is None:
@@ -161,7 +169,7 @@ def site_dos_from_store(candidates: Sequence[Candidate], store: Any,
                                       c.formula))
             continue
         found[c.id] = {"frequencies_meV": hit["phdos"]["frequencies_meV"],
-                       "site_dos": hit["phdos"]["site_dos"]}
+                       "site_dos": hit["phdos"]["site_dos"], "structure": hit["structure"]}
     return found, rejected
 
 

@@ -10,7 +10,7 @@ replaces it: nothing is written twice.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -48,7 +48,8 @@ def screening_key(doc: dict[str, Any]) -> tuple[Any, ...]:
             doc["candidate_id"])
 
 
-def write_screening_documents(store: Any, docs: list[BaseModel | dict[str, Any]]) -> int:
+def write_screening_documents(store: Any, docs: Sequence[BaseModel | dict[str, Any]],
+                              ) -> int:
     """Write ranked screening documents (one store document each)."""
     rows = []
     for d in docs:
