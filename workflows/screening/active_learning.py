@@ -466,7 +466,7 @@ def _round_one_model(config: ActiveLearningConfig, models_dir: Path, say: Say) -
     from workflows.ml.predict import default_model_dir
 
     shipped = default_model_dir()
-    if (shipped / "ensemble.json").is_file():
+    if (shipped / "ensemble.json").is_file() and model_manifest(shipped).get("member_files"):
         say(f"model: the shipped ensemble {shipped}")
         return str(shipped)
     say("model: no shipped ensemble here; training one on the initial data")
