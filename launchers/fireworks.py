@@ -41,6 +41,7 @@ from jobflow import Flow, Job, JobStore
 from jobflow.managers.fireworks import flow_to_workflow
 
 from stores.config import StoreConfigError, expand_env, mask_text
+from workflows.settings import pinned_config_file
 
 logger = logging.getLogger(__name__)
 
@@ -584,10 +585,16 @@ def launch_rapidfire(launchpad: Any, *, fworker: Any = None, store: JobStore | N
         0 = until no work is left; N = stop after N Fireworks.
     launch_dir
         Where the ``launcher_*`` directories go (default: working directory).
+
+    Notes
+    -----
+    The bete settings file is looked up once, here (``BETE_CONFIG_FILE``,
+    else ``./bete_settings.yaml``), and kept for the jobs, which run in
+    ``launcher_*`` directories (:func:`workflows.settings.pinned_config_file`).
     """
     from fireworks.core.rocket_launcher import rapidfire
 
-    with worker_job_store(store), _chdir(launch_dir):
+    with pinned_config_file(), worker_job_store(store), _chdir(launch_dir):
         rapidfire(launchpad, fworker=fworker, m_dir=os.getcwd(), nlaunches=nlaunches,
                   max_loops=max_loops, sleep_time=sleep_time_s,
                   timeout=None if timeout_s is None else int(timeout_s))
@@ -612,7 +619,7 @@ def launch_singleshot(launchpad: Any, *, fworker: Any = None, store: JobStore | 
 
     if offline:
         _fix_offline_zopen()
-    with worker_job_store(store), _chdir(launch_dir):
+    with pinned_config_file(), worker_job_store(store), _chdir(launch_dir):
         if offline and not Path("FW_offline.json").exists():
             raise LaunchPadError(f"no FW_offline.json in {os.getcwd()}; offline launches run in "
                                  "the directory an offline queue launch prepared")
@@ -682,9 +689,10 @@ def launch_queue(launchpad: Any, qadapter: Any, *, fworker: Any = None, nlaunche
                              "runs a single Firework (`bete launch singleshot` or "
                              "`rlaunch singleshot`)")
     Path(launch_dir).mkdir(parents=True, exist_ok=True)
-    rapidfire(launchpad, fworker, qadapter, launch_dir=str(launch_dir), nlaunches=nlaunches,
-              njobs_queue=njobs_queue, reserve=reserve, sleep_time=sleep_time_s,
-              timeout=None if timeout_s is None else int(timeout_s))
+    with pinned_config_file():  # the queue jobs inherit the submitter's environment
+        rapidfire(launchpad, fworker, qadapter, launch_dir=str(launch_dir),
+                  nlaunches=nlaunches, njobs_queue=njobs_queue, reserve=reserve,
+                  sleep_time=sleep_time_s, timeout=None if timeout_s is None else int(timeout_s))
 
 
 def recover_offline(launchpad: Any, *, fworker_name: str | None = None,

@@ -1,14 +1,18 @@
 """Project settings: environment variables (prefix ``BETE_``) over a YAML file.
 
-The YAML file is ``$BETE_CONFIG_FILE`` or ``~/.config/bete/settings.yaml``.
-Settings are read at call time (:func:`get_settings`), never frozen into
-default argument values, so the same flow runs here (``mpirun -np 2``) and on
-a cluster (``srun``) by changing the environment of the worker.
+The YAML file is the first of ``$BETE_CONFIG_FILE``, ``./bete_settings.yaml``
+(in the working directory, where ``bete config init`` writes one) and
+``~/.config/bete/settings.yaml`` (see :func:`config_file`).  Settings are read
+at call time (:func:`get_settings`), never frozen into default argument values,
+so the same flow runs here (``mpirun -np 2``) and on a cluster (``srun``) by
+changing the environment of the worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +21,54 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_CONFIG_FILE = Path("~/.config/bete/settings.yaml")
+LOCAL_CONFIG_FILE = "bete_settings.yaml"
+CONFIG_FILE_ENV = "BETE_CONFIG_FILE"
 
 
 def config_file() -> Path:
-    """Path of the YAML settings file (may not exist)."""
-    return Path(os.environ.get("BETE_CONFIG_FILE", str(DEFAULT_CONFIG_FILE))).expanduser()
+    """Path of the YAML settings file, looked up now (may not exist).
+
+    Returns
+    -------
+    pathlib.Path
+        ``$BETE_CONFIG_FILE`` when set (and not empty), even if that file does
+        not exist; else ``./bete_settings.yaml`` when the working directory
+        holds one; else ``~/.config/bete/settings.yaml``.
+    """
+    explicit = os.environ.get(CONFIG_FILE_ENV)
+    if explicit:
+        return Path(explicit).expanduser()
+    local = Path.cwd() / LOCAL_CONFIG_FILE
+    if local.is_file():
+        return local
+    return DEFAULT_CONFIG_FILE.expanduser()
+
+
+@contextlib.contextmanager
+def pinned_config_file() -> Iterator[Path]:
+    """Keep the settings file found now while the working directory changes.
+
+    A FireWorks worker runs each job in a new ``launcher_*`` directory, where
+    ``./bete_settings.yaml`` of the directory it was started in is not found
+    any more.  Inside this context ``BETE_CONFIG_FILE`` names the file
+    :func:`config_file` finds on entry (for child processes too); the
+    environment is restored on exit.
+
+    Yields
+    ------
+    pathlib.Path
+        The pinned settings file (may not exist).
+    """
+    path = config_file().resolve()
+    previous = os.environ.get(CONFIG_FILE_ENV)
+    os.environ[CONFIG_FILE_ENV] = str(path)
+    try:
+        yield path
+    finally:
+        if previous is None:
+            os.environ.pop(CONFIG_FILE_ENV, None)
+        else:
+            os.environ[CONFIG_FILE_ENV] = previous
 
 
 class BeteSettings(BaseSettings):

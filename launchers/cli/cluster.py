@@ -6,8 +6,9 @@ Also :func:`add_submit_parser`, which the ``dfpt`` command group calls to add
 Configuration files are looked up like FireWorks does: an explicit
 ``--launchpad/--fworker/--qadapter FILE``, else ``./my_launchpad.yaml`` (...)
 in the working directory, else FireWorks' own lookup (``FW_CONFIG_FILE``,
-``~/.fireworks``).  bete's settings come from ``BETE_CONFIG_FILE`` (see
-``bete config init``), the store from ``--store``, else the settings.
+``~/.fireworks``).  bete's settings come from ``BETE_CONFIG_FILE``, else
+``./bete_settings.yaml`` (see :func:`workflows.settings.config_file`), the store
+from ``--store``, else the settings.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,7 +27,6 @@ from launchers.cli.common import UserError, format_rows, progress
 logger = logging.getLogger(__name__)
 
 RESOURCES_FILE = "bete_resources.yaml"
-SETTINGS_FILE = "bete_settings.yaml"
 STRUCTURE_SUFFIXES = {".cif", ".vasp", ".poscar", ".json", ".xsf", ".cssr"}
 MakeFlow = Callable[[Any, str], Any]
 
@@ -80,18 +79,6 @@ def _job_store(spec: str | None, timeout_s: float = 5.0) -> Any:
         raise UserError(str(exc)) from None
 
 
-def use_local_settings() -> None:
-    """Read ``./bete_settings.yaml`` when ``BETE_CONFIG_FILE`` is not set.
-
-    The cluster commands run in the directory ``bete config init`` filled,
-    the way FireWorks finds ``my_launchpad.yaml`` there.
-    """
-    local = Path.cwd() / SETTINGS_FILE
-    if "BETE_CONFIG_FILE" not in os.environ and local.is_file():
-        os.environ["BETE_CONFIG_FILE"] = str(local)
-        logger.info("using settings %s (BETE_CONFIG_FILE was not set)", local)
-
-
 # -------------------------------------------------------------------- config init
 def _cmd_config_init(args: argparse.Namespace) -> int:
     from launchers.configs import CONFIG_FILES, ConfigExistsError, init_configs
@@ -105,14 +92,14 @@ def _cmd_config_init(args: argparse.Namespace) -> int:
         print(f"{path}  # {CONFIG_FILES[path.name]}")
     directory = written[0].parent
     progress(f"next: edit {directory}/my_launchpad.yaml and bete_store.yaml (host, database; "
-             "credentials via ${VAR}), then in that directory run `bete store check` with "
-             f"BETE_CONFIG_FILE={directory}/bete_settings.yaml")
+             "credentials via ${VAR}), then run `bete store check` in that directory (bete reads "
+             "./bete_settings.yaml there; elsewhere export "
+             f"BETE_CONFIG_FILE={directory}/bete_settings.yaml)")
     return 0
 
 
 # -------------------------------------------------------------------- store check
 def _cmd_store_check(args: argparse.Namespace) -> int:
-    use_local_settings()
     from stores.check import StoreUnreachableError, check_store
     from stores.config import StoreConfigError, describe_store_spec
 
@@ -140,7 +127,6 @@ def _cmd_store_check(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------- launch
 def _cmd_launch(args: argparse.Namespace) -> int:
-    use_local_settings()
     from launchers import fireworks as fw
 
     offline_single = args.mode == "singleshot" and args.offline
@@ -308,7 +294,6 @@ def _flows_from_args(args: argparse.Namespace, make_flow: MakeFlow | None
 
 def submit_command(args: argparse.Namespace, make_flow: MakeFlow | None = None) -> int:
     """``bete dfpt submit``: make one flow per structure and add them to the LaunchPad."""
-    use_local_settings()
     from launchers import fireworks as fw
     from launchers.configs import load_resources
     from stores.config import (
