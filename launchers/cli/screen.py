@@ -224,7 +224,8 @@ def screen_command(args: argparse.Namespace) -> int:
         try:
             summary = run_screening(checked.accepted, store, maker, args.model,
                                     model_id=model_id, round_number=args.round,
-                                    campaign=args.campaign, verbose=args.verbose)
+                                    campaign=args.campaign, site_dos=site_dos,
+                                    verbose=args.verbose)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
         ranked = summary["ranked"]

@@ -107,8 +107,8 @@ class ScreeningFlowMaker(Maker):
         jobs: list[Any] = []
         for start in range(0, len(entries), self.chunk_size):
             chunk = entries[start:start + self.chunk_size]
-            dos = ({c["id"]: site_dos[c["id"]] for c in chunk if c["id"] in site_dos}
-                   if site_dos else None)
+            dos = ({c["id"]: {k: site_dos[c["id"]][k] for k in ("frequencies_meV", "site_dos")}
+                    for c in chunk if c["id"] in site_dos} if site_dos else None)
             j = predict_chunk_job(chunk, model_path, self.mu_star, dos)
             j.name = f"screen_predict {start // self.chunk_size + 1}"
             jobs.append(j)
