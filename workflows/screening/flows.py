@@ -50,7 +50,8 @@ def model_manifest(model_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
 def model_id_for(model_dir: str | os.PathLike[str] | None) -> str:
     """Stable model id: ``<variant>-<training-set hash[:12]>-m<members>``."""
     m = model_manifest(model_dir)
-    return f"{m.get('variant', 'cso')}-{m['training_set']['hash'][:12]}-m{m.get('members')}"
+    members = len(m.get("member_files") or []) or m.get("members")
+    return f"{m.get('variant', 'cso')}-{m['training_set']['hash'][:12]}-m{members}"
 
 
 @dataclass
