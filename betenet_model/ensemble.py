@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -299,8 +300,8 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
     rng, init_seed = member_seeds(config.seed, member_index)
     n = len(dataset)
     counts = bootstrap_counts(n, rng) if config.bootstrap else np.ones(n, dtype=np.int64)
-    train_rows = np.nonzero(counts)[0]
-    val_rows = np.nonzero(counts == 0)[0]
+    train_rows = [int(i) for i in np.nonzero(counts)[0]]
+    val_rows = [int(i) for i in np.nonzero(counts == 0)[0]]
     tcfg = replace(config.training, seed=init_seed)
     dtype = tcfg.torch_dtype
     targets = torch.as_tensor(targets_array(dataset), dtype=dtype)
@@ -349,7 +350,8 @@ def _member_job(member_index: int, dataset: Sequence[CrystalSample], config: Ens
 
 
 def train_ensemble(dataset: Sequence[CrystalSample], config: EnsembleConfig,
-                   out_dir: str | Path, *, jobs: int = 1, callback: MemberCallback | None = None,
+                   out_dir: str | os.PathLike[str], *, jobs: int = 1,
+                   callback: MemberCallback | None = None,
                    metadata: Mapping[str, Any] | None = None,
                    members: Sequence[int] | None = None) -> Ensemble:
     """Train (or finish) every member and write the ensemble folder.
@@ -363,7 +365,9 @@ def train_ensemble(dataset: Sequence[CrystalSample], config: EnsembleConfig,
         Output folder (created); rerunning the same call resumes.
     jobs : int
         Members trained at once in separate processes (1 = in this process).
-        ``callback`` must then be picklable (a module-level function or object).
+        ``callback`` must then be picklable (a module-level function or object), and a
+        script calling this needs the usual ``if __name__ == "__main__":`` guard
+        (the workers are spawned).
     callback : callable, optional
         Per-epoch progress, see :data:`MemberCallback`.
     metadata : dict, optional
@@ -480,7 +484,7 @@ class Ensemble:
         config = EnsembleConfig.from_dict(manifest["config"])
         names = manifest.get("member_files") or sorted(p.name for p in folder.glob("member_*.pt"))
         models: list[torch.nn.Module] = []
-        template = build_model(config.network) if names else None
+        template = build_model(config.network)
         for name in names:
             model = copy.deepcopy(template)      # building an e3nn network is slow; copying not
             model.load_state_dict(ckpt.load_state_dict(folder / name, device=device))

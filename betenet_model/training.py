@@ -463,10 +463,10 @@ def train_model(
         logger.warning("no validation rows: the schedule watches the training loss")
         val_inputs, val_targets = train_inputs, train_targets
     model.to(device=config.device, dtype=config.torch_dtype)
-    ttype = {"device": config.device, "dtype": config.torch_dtype}
-    train_targets = train_targets.to(**ttype)
-    val_targets = val_targets.to(**ttype)
-    weights = None if train_weights is None else train_weights.to(**ttype)
+    device, dtype = config.device, config.torch_dtype
+    train_targets = train_targets.to(device=device, dtype=dtype)
+    val_targets = val_targets.to(device=device, dtype=dtype)
+    weights = None if train_weights is None else train_weights.to(device=device, dtype=dtype)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
                                   weight_decay=config.weight_decay)
     schedule = make_schedule(config)
@@ -496,6 +496,8 @@ def train_model(
                            checkpoint_path)
 
     def checkpoint(epoch: int) -> None:
+        if checkpoint_path is None:
+            return
         save_checkpoint(checkpoint_path, {
             "format": CHECKPOINT_FORMAT,
             "epoch": epoch,

@@ -481,7 +481,9 @@ def split_by_index_files(records: Iterable[TrainingRecord], train_file: str | os
     """
     train_ids = {str(i) for i in read_index_file(train_file)}
     test_ids = {str(i) for i in read_index_file(test_file)}
-    train, test, other = [], [], []
+    train: list[TrainingRecord] = []
+    test: list[TrainingRecord] = []
+    other: list[TrainingRecord] = []
     for rec in records:
         (train if rec.id in train_ids else test if rec.id in test_ids else other).append(rec)
     if other:

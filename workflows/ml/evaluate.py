@@ -29,7 +29,8 @@ _SHORT = {"lambda": "lambda", "omega_log_K": "omega_log_K", "omega_2_K": "omega_
           "tc_K": "tc_K"}
 
 
-def average_precision(labels: Sequence[bool], scores: Sequence[float]) -> float | None:
+def average_precision(labels: Sequence[bool] | np.ndarray,
+                      scores: Sequence[float] | np.ndarray) -> float | None:
     """Average precision of ranking by ``scores`` (higher = more likely positive).
 
     AP = Σ_k (R_k − R_{k−1}) P_k over the ranks k (ties share their rank, as in
@@ -98,7 +99,7 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
            for k, v in members.items()}
     truths = [record_truth(r, mu_star) for r in records]
     true = {k: np.array([getattr(t, _TRUTH_KEYS[k]) for t in truths]) for k in PROPERTIES}
-    targets = np.stack([s.target for s in samples])
+    targets = np.stack([np.asarray(s.target) for s in samples])
     floor = spectrum_properties(targets, mu_star)
     base_spec = ensemble.baseline_spectrum
     base = spectrum_properties(base_spec[None, :], mu_star)
