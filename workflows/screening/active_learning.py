@@ -167,7 +167,7 @@ def training_records(config: ActiveLearningConfig, store: Any) -> list[Any]:
     seen = {r.id for r in rows}
     for r in store_records(store, config.protocol):
         if r.id in seen:
-            r.id = f"store:{r.id}"
+            r.id = f"{r.id}@{r.source}"     # source = store:<job uuid>, unique
         if r.id in seen:
             continue
         seen.add(r.id)
