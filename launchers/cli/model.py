@@ -63,6 +63,7 @@ class TrainCommand:
     max_epochs: int = 20000
     checkpoint_every: int = 100
     progress_every: int = 10
+    device: str = "cpu"
     network: dict[str, Any] = field(default_factory=dict)
 
 
@@ -175,6 +176,8 @@ def canonical_command(cfg: TrainCommand) -> str:
             parts += ["--split-files", *d.split_files]
         else:
             parts += ["--test-fraction", str(d.test_fraction), "--split-seed", str(d.split_seed)]
+    if cfg.device != "cpu":
+        parts += ["--device", cfg.device]
     for key, value in cfg.network.items():
         parts += ["--network", f"{key}={json.dumps(value)}"]
     return shlex.join(parts)
@@ -192,7 +195,8 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
         tcfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay,
                            schedule=cfg.schedule.replace("-", "_"), patience=cfg.patience,
                            peak_window=cfg.peak_window, patience_stage3=cfg.patience_stage3,
-                           max_epochs=cfg.max_epochs, checkpoint_every=cfg.checkpoint_every)
+                           max_epochs=cfg.max_epochs, checkpoint_every=cfg.checkpoint_every,
+                           device=cfg.device)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     if cfg.members < 1 or cfg.jobs < 1:
@@ -321,7 +325,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, patience=args.patience, peak_window=args.peak_window,
         patience_stage3=args.patience_stage3, max_epochs=args.max_epochs,
         checkpoint_every=args.checkpoint_every, progress_every=args.progress_every,
-        network=_parse_network(args.network))
+        device=args.device, network=_parse_network(args.network))
     run(cfg)
     return 0
 
@@ -380,6 +384,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-epochs", type=int, default=20000, help="hard cap per member")
     p.add_argument("--checkpoint-every", type=int, default=100, help="epochs between checkpoints")
     p.add_argument("--progress-every", type=int, default=10, help="epochs between progress lines")
+    p.add_argument("--device", default="cpu",
+                   help="torch device for training, e.g. cuda (weights are saved for the CPU)")
     p.add_argument("--network", action="append", metavar="KEY=VALUE",
                    help="NetworkConfig override, e.g. --network mul=8 (repeatable)")
     p.set_defaults(func=_cmd_train)
