@@ -4,19 +4,82 @@ Every module in this package that defines ``register(subparsers)`` adds its
 sub-commands; ``main()`` parses and dispatches to the ``func`` a sub-command
 set.  Errors the user can fix (bad input, missing programs) print one line on
 stderr and exit with status 2; nothing is printed on stdout in that case.
+
+Logging: one handler on stderr prints every record once.  FireWorks and jobflow
+attach console handlers of their own (on stdout) to some loggers; those are
+removed before they print (:class:`OneConsole`), so their lines are not doubled
+and stdout holds only the command's results (``--format json`` stays parseable).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import pkgutil
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from launchers.cli.common import UserError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Loggers that get a console handler of their own from FireWorks (``get_fw_logger``:
+#: stdout at the LaunchPad's ``strm_lvl``) or jobflow (``initialize_logger``, run for
+#: every job a FireWorks worker runs).
+OWN_CONSOLE_LOGGERS = ("launchpad", "rocket.launcher", "queue.launcher", "rlaunch", "filepad",
+                       "jobflow.core.job", "jobflow.managers.local")
+
+
+class OneConsole(logging.Filter):
+    """Remove a library's console handlers before they print a record.
+
+    Set on the loggers of :data:`OWN_CONSOLE_LOGGERS`.  Console handlers
+    (plain :class:`logging.StreamHandler`) of the record's logger and of the
+    ancestors it propagates to are removed; file handlers (FireWorks' log
+    directory) stay.  The record then reaches the ``bete`` handler on stderr.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Detach the console handlers on the record's way to the root; keep the record."""
+        logger: logging.Logger | None = logging.getLogger(record.name)
+        while logger is not None and logger is not logging.root:
+            for handler in list(logger.handlers):
+                if type(handler) is logging.StreamHandler:
+                    logger.removeHandler(handler)
+            logger = logger.parent if logger.propagate else None
+        return True
+
+
+@contextlib.contextmanager
+def console_logging(verbose: bool = False) -> Iterator[logging.Handler]:
+    """Log every record once on stderr (DEBUG with ``verbose``, else INFO) while inside.
+
+    Yields
+    ------
+    logging.Handler
+        The stderr handler (removed again on exit, with the filters, so
+        that ``main`` can be called repeatedly, e.g. by tests).
+    """
+    level = logging.DEBUG if verbose else logging.INFO
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(level)  # records that propagate from DEBUG-level library loggers too
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    one_console = OneConsole()
+    for name in OWN_CONSOLE_LOGGERS:
+        logging.getLogger(name).addFilter(one_console)
+    try:
+        yield handler
+    finally:
+        for name in OWN_CONSOLE_LOGGERS:
+            logging.getLogger(name).removeFilter(one_console)
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,15 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bete`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
     try:
-        return int(args.func(args) or 0)
+        with console_logging(args.verbose):
+            return int(args.func(args) or 0)
     except UserError as exc:
         print(f"bete: error: {exc}", file=sys.stderr)
         return 2
