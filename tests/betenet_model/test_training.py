@@ -13,6 +13,14 @@ from betenet_model.training import (
 )
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def run_schedule(schedule, curve):
     return [schedule.update(epoch, v) for epoch, v in enumerate(curve, start=1)]
 
