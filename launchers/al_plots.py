@@ -35,16 +35,18 @@ def plot_campaign(rounds: Sequence[dict[str, Any]], out: str | Path) -> Path:
     numbers = [int(d["round"]) for d in rounds]
     best = [(d.get("metrics") or {}).get("best_tc_K") for d in rounds]
     rate = [(d.get("metrics") or {}).get("hit_rate") for d in rounds]
-    ax.plot(numbers, [b if b is not None else float("nan") for b in best], "o-", color="C0",
-            label="best verified Tc")
+    ax.bar(numbers, [r if r is not None else 0.0 for r in rate], width=0.4, alpha=0.35,
+           color="C1")
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("hit rate among verified (Tc > 5 K)", color="C1")
     ax.set_xlabel("round")
-    ax.set_ylabel("best verified Tc (K)", color="C0")
     ax.set_xticks(numbers)
-    axr = ax.twinx()
-    axr.bar(numbers, [r if r is not None else 0.0 for r in rate], width=0.4, alpha=0.3,
-            color="C1", label="hit rate (Tc > 5 K)")
-    axr.set_ylim(0, 1.05)
-    axr.set_ylabel("hit rate among verified", color="C1")
+    ax.set_xlim(min(numbers, default=1) - 0.6, max(numbers, default=1) + 0.6)
+    axr = ax.twinx()        # drawn on top of the bars
+    values = [b if b is not None else float("nan") for b in best]
+    axr.plot(numbers, values, "o-", color="C0", lw=2)
+    axr.set_ylim(0, max([v for v in values if v == v] + [5.0]) * 1.15)
+    axr.set_ylabel("best verified Tc (K)", color="C0")
     ax.set_title("active learning: progress per round")
     rows = _verified_rows(rounds)
     if rows:

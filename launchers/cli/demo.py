@@ -3,7 +3,7 @@
 The shipped ensemble (``betenet_model/pretrained/fast-v1-cso``; a small one is trained
 on the packaged fast-v1 records when it is absent) screens five small candidates
 (Al, Pb, Cu, Mg, Si: elements Debian's LDA pseudopotentials cover), the best one by UCB
-is verified with the ``fast`` DFPT el-ph flow (real QE; about 5–15 minutes on 2 cores),
+is verified with the ``fast`` DFPT el-ph flow (real QE; fcc Pb took 15 minutes on 2 cores),
 ingested, and the round is reported (table, text, PNG).  Rerunning it reuses every
 finished step: the second run takes seconds.
 """
