@@ -10,6 +10,7 @@ job returns the task document, whose arrays go to the ``data`` blob store.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -103,22 +104,92 @@ def _scf_summary(pw: Any, gap: dict[str, Any]) -> ScfSummary:
 
 
 def _ph_recover(wd: Path, step: str, input_set: ElphInputSet) -> bool:
-    """Restart ph.x with recover when an earlier attempt left its ``_ph0`` state behind."""
+    """Whether an earlier, unfinished attempt left ph.x state (``_ph*``) behind."""
     outdir = wd / str(input_set.ph.get("outdir", "./tmp"))
     return read_marker(wd, step) is None and (wd / f"{step}.out").is_file() and any(
         outdir.glob("_ph*"))
 
 
+_Q_POINT = "Calculation of q ="
+
+
+def _q_finished(wd: Path, input_set: ElphInputSet, iq: int) -> bool:
+    """Whether q point ``iq`` left its dynamical matrix and el-ph files (all non-empty)."""
+    files = [wd / f"{input_set.ph.get('fildyn')}{iq}"]
+    if input_set.ph.get("electron_phonon"):
+        nsigma = int(input_set.ph.get("el_ph_nsigma") or 10)
+        files += [wd / "elph_dir" / f"elph.inp_lambda.{iq}"]
+        files += [wd / "elph_dir" / f"a2Fq2r.{50 + i}.{iq}" for i in range(1, nsigma + 1)]
+    return all(f.is_file() and f.stat().st_size > 0 for f in files)
+
+
+def ph_resume_q(wd: Path, step: str, input_set: ElphInputSet) -> int | None:
+    """First irreducible q point an interrupted ph.x run has not finished (None: no restart).
+
+    QE 6.7's ``recover=.true.`` is unreliable for electron-phonon runs: after a
+    ``max_seconds`` stop inside a q point the recovered run gives the right
+    phonon frequencies but wrong el-ph matrix elements for the q points after it
+    (λ off by a few %), and after a run killed by a signal it cannot read its
+    state at all.  A q point whose dynamical matrix and ``elph_dir`` files were
+    written, and after which ph.x went on to the next one, is final, so the
+    restart runs ph.x afresh (``recover=.false.``) from the first other q point
+    (``start_q``), as the per-q fan-out does.
+
+    Parameters
+    ----------
+    wd
+        Calculation directory (holds ``<step>.in``/``<step>.out`` of the last attempt).
+    step
+        Step name (``ph``).
+    input_set
+        The calculation's inputs (``fildyn``, el-ph settings).
+
+    Returns
+    -------
+    int or None
+        None when there is nothing to resume (first attempt, or finished).
+    """
+    if not _ph_recover(wd, step, input_set):
+        return None
+    fildyn0 = wd / f"{input_set.ph.get('fildyn')}0"
+    text = (wd / f"{step}.out").read_text(errors="replace")
+    started = text.count(_Q_POINT)
+    if not fildyn0.is_file() or not started:
+        return 1
+    previous = wd / f"{step}.in"
+    first = 1
+    if previous.is_file():
+        found = re.search(r"^\s*start_q\s*=\s*(\d+)", previous.read_text(), re.MULTILINE)
+        first = int(found.group(1)) if found else 1
+    last_started = first + started - 1  # the q point ph.x was in when it stopped
+    nq = _irreducible_q_count(fildyn0)
+    resume = next((iq for iq in range(1, nq + 1) if not _q_finished(wd, input_set, iq)),
+                  nq + 1)
+    return max(1, min(resume, last_started))
+
+
 @job(name="ph")
 def ph_job(scf: dict[str, Any], structure: Structure, recipe: dict[str, Any],
            workdir: str) -> dict[str, Any]:
-    """ph.x electron-phonon on the whole q grid in one run."""
+    """ph.x electron-phonon on the whole q grid in one run.
+
+    A rerun after an interrupted attempt keeps the q points that attempt
+    finished and runs ph.x from the first other one (see :func:`ph_resume_q`).
+    """
     if not scf["is_metal"]:
         return {"skipped": "insulator"}
     wd = Path(workdir)
     input_set = input_set_from_recipe(structure, recipe)
-    res = run_step("ph", input_set.ph_input(recover=_ph_recover(wd, "ph", input_set)), "ph", wd)
-    return {"wall_times_s": {"ph": res["wall_time_s"]}, "fixes": res["fixes"]}
+    start_q = ph_resume_q(wd, "ph", input_set)
+    if start_q is not None:
+        outdir = wd / str(input_set.ph.get("outdir", "./tmp"))
+        for stale in outdir.glob("_ph*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        logger.info("ph: resuming the interrupted run at irreducible q point %d", start_q)
+    res = run_step("ph", input_set.ph_input(start_q=start_q if start_q and start_q > 1 else None),
+                   "ph", wd)
+    return {"wall_times_s": {"ph": res["wall_time_s"]}, "fixes": res["fixes"],
+            "resumed_at_q": start_q}
 
 
 def _irreducible_q_count(dyn0: Path) -> int:

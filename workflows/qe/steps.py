@@ -3,7 +3,7 @@
 A calculation directory (``workdir``) holds every input, output and the shared
 ``outdir`` of one electron-phonon calculation.  Each finished step leaves a marker
 ``.bete/<step>.json`` with what it returned, so an interrupted calculation that is
-started again skips the finished steps and restarts ph.x with ``recover``.
+started again skips the finished steps and restarts ph.x where it stopped.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 MARKER_DIR = ".bete"
 STOPPED_KINDS = frozenset({"time_limit", "timeout", "killed"})
 """Failures that end the job instead of an in-job retry: the time or the process is gone; a
-rerun of the job resumes (ph.x with ``recover=.true.``, see :func:`workflows.qe.jobs`)."""
+rerun of the job resumes (ph.x from its first unfinished q point, see
+:func:`workflows.qe.jobs.ph_resume_q`)."""
 MAX_SECONDS_NAMELIST = {"pw": "control", "ph": "inputph"}
 
 

@@ -1,0 +1,73 @@
+"""Which q point a rerun ph job resumes at (files of an interrupted run, no QE)."""
+
+from __future__ import annotations
+
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from workflows.qe.flows import ElphFlowMaker
+from workflows.qe.jobs import ph_resume_q
+from workflows.qe.steps import write_marker
+
+COARSE = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
+          "ecutwfc": 25, "ecutrho": 200}
+HEADER = "     Calculation of q =    0.0000000   0.0000000   0.0000000\n"
+
+
+@pytest.fixture
+def run(tmp_path, pslibrary_dir):
+    al = Structure(Lattice.cubic(4.04), ["Al"] * 4,
+                   [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    input_set = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir)
+                              ).input_set(al)
+    wd = tmp_path / "calc"
+    (wd / "tmp" / "_ph0").mkdir(parents=True)
+    (wd / "elph_dir").mkdir()
+    (wd / "bete.dyn0").write_text("   2   2   2\n   3\n")
+    return wd, input_set
+
+
+def _finish(wd, iq: int, nsigma: int = 10) -> None:
+    (wd / f"bete.dyn{iq}").write_text("dyn")
+    (wd / "elph_dir" / f"elph.inp_lambda.{iq}").write_text("lambda")
+    for i in range(1, nsigma + 1):
+        (wd / "elph_dir" / f"a2Fq2r.{50 + i}.{iq}").write_text("a2f")
+
+
+def test_first_attempt_and_finished_runs_do_not_resume(run):
+    wd, input_set = run
+    assert ph_resume_q(wd, "ph", input_set) is None  # no ph.out yet
+    (wd / "ph.out").write_text(HEADER)
+    write_marker(wd, "ph", {"wall_time_s": 1.0})
+    assert ph_resume_q(wd, "ph", input_set) is None  # finished
+
+
+def test_resume_at_the_q_point_ph_was_in(run):
+    wd, input_set = run
+    (wd / "ph.in").write_text("&INPUTPH\n  ldisp = .true.\n/\n")
+    (wd / "ph.out").write_text("started\n")
+    assert ph_resume_q(wd, "ph", input_set) == 1  # stopped before any q point
+    (wd / "ph.out").write_text(HEADER)
+    assert ph_resume_q(wd, "ph", input_set) == 1
+    _finish(wd, 1)
+    (wd / "ph.out").write_text(HEADER * 2)
+    assert ph_resume_q(wd, "ph", input_set) == 2
+    # q 2's files are there, but ph.x had not gone on to q 3: q 2 may be cut, redo it
+    _finish(wd, 2)
+    assert ph_resume_q(wd, "ph", input_set) == 2
+    # a second interruption of a run that had started at q 2
+    (wd / "ph.in").write_text("&INPUTPH\n  start_q = 2\n/\n")
+    (wd / "ph.out").write_text(HEADER * 2)
+    assert ph_resume_q(wd, "ph", input_set) == 3
+
+
+def test_missing_el_ph_file_means_the_q_point_is_redone(run):
+    wd, input_set = run
+    (wd / "ph.in").write_text("&INPUTPH\n/\n")
+    (wd / "ph.out").write_text(HEADER * 3)
+    _finish(wd, 1)
+    _finish(wd, 2)
+    (wd / "elph_dir" / "a2Fq2r.55.2").unlink()
+    assert ph_resume_q(wd, "ph", input_set) == 2
+    (wd / "elph_dir" / "a2Fq2r.55.2").write_text("")  # empty: cut while writing
+    assert ph_resume_q(wd, "ph", input_set) == 2
