@@ -228,7 +228,12 @@ def ph_fanout_job(scf: dict[str, Any], structure: Structure, recipe: dict[str, A
 @job(name="ph_q")
 def ph_q_job(iq: int, structure: Structure, recipe: dict[str, Any],
              workdir: str) -> dict[str, Any]:
-    """ph.x for irreducible q point ``iq`` only, on a private copy of the scf outdir."""
+    """ph.x for irreducible q point ``iq`` only, on a private copy of the scf outdir.
+
+    A rerun after an interrupted attempt computes the q point again from the
+    start (its stale ``_ph*`` state removed): QE 6.7's ``recover`` is not
+    reliable for el-ph runs (see :func:`ph_resume_q`).
+    """
     wd = Path(workdir)
     qdir = wd / f"ph_q{iq}"
     input_set = input_set_from_recipe(structure, recipe)
@@ -237,8 +242,11 @@ def ph_q_job(iq: int, structure: Structure, recipe: dict[str, Any],
         qdir.mkdir(parents=True, exist_ok=True)
         shutil.copytree(wd / outdir, qdir / outdir,
                         ignore=shutil.ignore_patterns("_ph*"), dirs_exist_ok=True)
-    recover = _ph_recover(qdir, "ph", input_set)
-    res = run_step("ph", input_set.ph_input(start_q=iq, last_q=iq, recover=recover), "ph", qdir)
+    if _ph_recover(qdir, "ph", input_set):
+        for stale in (qdir / outdir).glob("_ph*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        logger.info("ph_q%d: computing the interrupted q point again", iq)
+    res = run_step("ph", input_set.ph_input(start_q=iq, last_q=iq), "ph", qdir)
     return {"iq": iq, "wall_time_s": res["wall_time_s"], "fixes": res["fixes"]}
 
 

@@ -71,3 +71,37 @@ def test_missing_el_ph_file_means_the_q_point_is_redone(run):
     assert ph_resume_q(wd, "ph", input_set) == 2
     (wd / "elph_dir" / "a2Fq2r.55.2").write_text("")  # empty: cut while writing
     assert ph_resume_q(wd, "ph", input_set) == 2
+
+
+@pytest.mark.qe
+def test_fan_out_q_point_stopped_then_rerun_matches_uninterrupted(tmp_path, pslibrary_dir,
+                                                                   monkeypatch, require_qe):
+    """A per-q job stopped by max_seconds computes its q point again, without recover."""
+    import shutil
+
+    from workflows.qe.errors import QEError
+    from workflows.qe.jobs import ph_q_job, scf_job
+
+    al = Structure(Lattice.cubic(4.04), ["Al"] * 4,
+                   [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                          scratch_dir=str(tmp_path / "a"))
+    input_set = maker.input_set(al)
+    recipe = maker.recipe()
+    first = maker.workdir(input_set, maker.calculation_key(input_set))
+    scf_job.original(input_set.structure, recipe, str(first))
+    second = tmp_path / "b" / first.name
+    shutil.copytree(first, second)
+    ph_q_job.original(3, input_set.structure, recipe, str(first))  # uninterrupted
+
+    monkeypatch.setenv("BETE_QE_MAX_SECONDS", "2")
+    with pytest.raises(QEError) as err:
+        ph_q_job.original(3, input_set.structure, recipe, str(second))
+    assert err.value.kind == "time_limit"
+    monkeypatch.delenv("BETE_QE_MAX_SECONDS")
+    out = ph_q_job.original(3, input_set.structure, recipe, str(second))
+    assert out["fixes"] == []
+    ph_in = (second / "ph_q3" / "ph.in").read_text()
+    assert "recover" not in ph_in and "start_q = 3" in ph_in
+    for name in ("bete.dyn3", "elph_dir/elph.inp_lambda.3"):
+        assert (second / "ph_q3" / name).read_text() == (first / "ph_q3" / name).read_text()
