@@ -74,3 +74,17 @@ def open_store(spec: str | None):  # noqa: ANN201 (JobStore; imported lazily)
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from exc
     return store
+
+
+def parse_network(items: list[str] | None) -> dict[str, Any]:
+    """``--network KEY=VALUE`` items as a dict (values parsed as JSON when they are JSON)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--network takes KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except ValueError:
+            out[key] = value
+    return out

@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from launchers.cli.common import UserError, format_rows, open_store, progress
+from launchers.cli.common import UserError, progress
 
 DEMO_NETWORK = {"mul": 8, "embed_dim": 32, "radial_neurons": 32}
 """Network of the fallback ensemble trained when none is shipped."""
@@ -43,20 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo round and print its summary."""
-    import torch
-
     from launchers.al_plots import plot_campaign, summary_text
     from launchers.cli.dfpt import load_overrides
+    from launchers.cli.screen import run_rounds
     from launchers.demo_data import candidates_dir
-    from workflows.qe.errors import BeteInputError, QEError, QENotInstalledError
-    from workflows.screening.active_learning import (
-        STATUS_COLUMNS,
-        ActiveLearningConfig,
-        run_active_learning,
-        status_rows,
-    )
+    from workflows.screening.active_learning import ActiveLearningConfig
 
-    torch.set_num_threads(1)
     start = time.perf_counter()
     candidates = args.candidates or [str(candidates_dir())]
     try:
@@ -69,17 +61,7 @@ def demo_command(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     progress(f"bete demo: screening {', '.join(candidates)}; the top {args.top_k} will run "
              f"through the '{args.protocol}' DFPT el-ph flow (real QE, several minutes)")
-    store = open_store(args.store)
-    try:
-        try:
-            rounds = run_active_learning(config, store, store_spec=args.store, say=progress,
-                                         verbose=args.verbose)
-        except (ValueError, FileNotFoundError, QEError, QENotInstalledError,
-                BeteInputError) as exc:
-            raise UserError(str(exc)) from exc
-    finally:
-        store.close()
-    print(format_rows(status_rows(rounds), "table", STATUS_COLUMNS))
+    rounds = run_rounds(config, args.store, args.verbose)
     print(summary_text(rounds))
     out = plot_campaign(rounds, Path(args.out))
     progress(f"bete demo: done in {time.perf_counter() - start:.0f} s; figure {out}; next: "

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launchers.cli.common import UserError, format_rows, progress
+from launchers.cli.common import UserError, format_rows, parse_network, progress
 
 PACKAGED_DATA = "fast-v1"
 
@@ -125,18 +125,6 @@ def load_data(opts: DataOptions, variant: str = "cso") -> list[Any]:
                         "--test-fraction or the split files")
     return chosen
 
-
-def _parse_network(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"--network takes KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
 
 
 class EpochPrinter:
@@ -325,7 +313,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, patience=args.patience, peak_window=args.peak_window,
         patience_stage3=args.patience_stage3, max_epochs=args.max_epochs,
         checkpoint_every=args.checkpoint_every, progress_every=args.progress_every,
-        device=args.device, network=_parse_network(args.network))
+        device=args.device, network=parse_network(args.network))
     run(cfg)
     return 0
 

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from launchers.cli.common import UserError, format_rows, open_store, progress
+from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
 
 RANK_COLUMNS = ["rank", "candidate_id", "formula", "score", "tc_K_mean", "tc_K_std",
                 "prob_tc_above", "lambda_mean", "lambda_std", "omega_log_K_mean", "warnings"]
@@ -314,18 +314,6 @@ def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
 
 
 # --------------------------------------------------------------------------- al
-def _parse_network(items: list[str] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise UserError(f"--network takes KEY=VALUE, got {item!r}")
-        try:
-            out[key] = json.loads(value)
-        except ValueError:
-            out[key] = value
-    return out
-
 
 def al_config(args: argparse.Namespace) -> Any:
     """The :class:`ActiveLearningConfig` of ``bete al run`` arguments."""
@@ -339,40 +327,53 @@ def al_config(args: argparse.Namespace) -> Any:
             threshold_K=args.threshold, max_per_chemsys=args.max_per_chemsys,
             chunk_size=args.chunk_size, campaign=args.campaign,
             initial_data=args.initial_data, members=args.members, max_epochs=args.max_epochs,
-            seed=args.seed, network=_parse_network(args.network), models_dir=args.models_dir,
+            seed=args.seed, network=parse_network(args.network), models_dir=args.models_dir,
             max_atoms=args.max_atoms)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
 
 
-def al_run_command(args: argparse.Namespace) -> int:
-    """``bete al run``."""
+def run_rounds(config: Any, store_spec: str | None, verbose: bool = False,
+               verifier_factory: Any = None) -> list[Any]:
+    """Run the active-learning rounds of ``config``; user-fixable failures become UserError.
+
+    ``verifier_factory(store)`` builds the verifier (None = verify here with QE); the rounds
+    are printed as a status table on stdout and returned.
+    """
     import torch
 
     from workflows.qe.errors import BeteInputError, QEError, QENotInstalledError
     from workflows.screening.active_learning import (
         STATUS_COLUMNS,
-        elph_maker,
         run_active_learning,
         status_rows,
     )
 
-    config = al_config(args)
-    _family(config.pseudos)
     torch.set_num_threads(1)
-    store = open_store(args.store)
+    store = open_store(store_spec)
     try:
-        verifier = submit_verifier(args, elph_maker(config), store) if args.submit else None
+        verifier = verifier_factory(store) if verifier_factory else None
         try:
-            rounds = run_active_learning(config, store, store_spec=args.store,
-                                         verifier=verifier, say=progress,
-                                         verbose=args.verbose)
+            rounds = run_active_learning(config, store, store_spec=store_spec,
+                                         verifier=verifier, say=progress, verbose=verbose)
         except (ValueError, FileNotFoundError, QEError, QENotInstalledError,
                 BeteInputError) as exc:
             raise UserError(str(exc)) from exc
     finally:
         store.close()
     print(format_rows(status_rows(rounds), "table", STATUS_COLUMNS))
+    return rounds
+
+
+def al_run_command(args: argparse.Namespace) -> int:
+    """``bete al run``."""
+    from workflows.screening.active_learning import elph_maker
+
+    config = al_config(args)
+    _family(config.pseudos)
+    factory = ((lambda store: submit_verifier(args, elph_maker(config), store))
+               if args.submit else None)
+    run_rounds(config, args.store, args.verbose, factory)
     return 0
 
 
