@@ -26,6 +26,14 @@ from workflows.qe.sets import ElphInputGenerator, ElphInputSet
 from workflows.settings import get_settings
 
 
+def calculation_dir(scratch_dir: str | None, input_set: ElphInputSet, key: str,
+                    kind: str = "") -> Path:
+    """``<scratch>/<formula>[-<kind>]-<key[:16]>``; scratch None = the ``scratch_dir`` setting."""
+    base = Path(scratch_dir or get_settings().scratch_dir).expanduser().resolve()
+    formula = re.sub(r"[^A-Za-z0-9]", "", input_set.structure.composition.reduced_formula)
+    return base / "-".join(filter(None, (formula, kind, key[:16])))
+
+
 @dataclass
 class ElphFlowMaker(Maker):
     """pw.x (dense, ``la2F``) → pw.x → ph.x el-ph → q2r.x → matdyn.x → task document.
@@ -92,9 +100,7 @@ class ElphFlowMaker(Maker):
 
     def workdir(self, input_set: ElphInputSet, key: str) -> Path:
         """Calculation directory: ``<scratch>/<formula>-<hash[:16]>``."""
-        base = Path(self.scratch_dir or get_settings().scratch_dir).expanduser().resolve()
-        formula = re.sub(r"[^A-Za-z0-9]", "", input_set.structure.composition.reduced_formula)
-        return base / f"{formula}-{key[:16]}"
+        return calculation_dir(self.scratch_dir, input_set, key)
 
     def make(self, structure: Structure, source_id: str | None = None) -> Flow:
         """The flow for one structure; the last job's output is the task document."""

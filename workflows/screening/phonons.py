@@ -17,7 +17,6 @@ import copy
 import hashlib
 import logging
 import os
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,11 +95,9 @@ class PhononDosMaker(Maker):
 
     def workdir(self, input_set: Any, key: str) -> Path:
         """``<scratch>/<formula>-phdos-<hash[:16]>``."""
-        from workflows.settings import get_settings
+        from workflows.qe.flows import calculation_dir
 
-        base = Path(self.scratch_dir or get_settings().scratch_dir).expanduser().resolve()
-        formula = re.sub(r"[^A-Za-z0-9]", "", input_set.structure.composition.reduced_formula)
-        return base / f"{formula}-phdos-{key[:16]}"
+        return calculation_dir(self.scratch_dir, input_set, key, "phdos")
 
     def make(self, structure: Structure, source_id: str | None = None) -> Flow:
         """One-job flow whose output is the ``coarse_phdos`` document."""
