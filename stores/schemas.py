@@ -71,8 +71,10 @@ class PhononDos(BaseModel):
     """Phonon DOS from matdyn on the el-ph q grid (blob)."""
 
     frequencies_meV: list[float] = Field(description="Frequency grid (meV).")
-    total: list[float] = Field(description="Total DOS (states/meV/cell).")
-    site_dos: list[list[float]] = Field(description="Per-site DOS, same order as the structure.")
+    total: list[float] = Field(
+        description="Total DOS in matdyn's units (states/cm⁻¹/cell), as in the fast-v1 records.")
+    site_dos: list[list[float]] = Field(
+        description="Per-site DOS (states/cm⁻¹), same order as the structure.")
 
 
 class ElphTaskDocument(BaseModel):
