@@ -11,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from launchers.plots import save_figure  # noqa: E402
+
 
 def _verified_rows(rounds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
@@ -70,12 +72,7 @@ def plot_campaign(rounds: Sequence[dict[str, Any]], out: str | Path) -> Path:
     ax2.set_xlabel("verified Tc, DFPT (K)")
     ax2.set_ylabel("predicted Tc, ensemble mean ± σ (K)")
     ax2.set_title("predicted vs verified Tc")
-    fig.tight_layout()
-    path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out)
 
 
 def summary_text(rounds: Sequence[dict[str, Any]]) -> str:

@@ -46,9 +46,14 @@ def plot_a2f(doc: dict[str, Any], out: str | Path) -> Path:
     ax2.set_xlabel("σ (Ry)")
     ax2.set_ylabel("λ")
     ax2.legend()
+    return save_figure(fig, out, dpi=120)
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
+    """Lay out, write ``fig`` as PNG (parent folders created) and close it."""
     fig.tight_layout()
-    out = Path(out)
+    out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
