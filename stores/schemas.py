@@ -127,6 +127,14 @@ class ElphTaskDocument(BaseModel):
     provenance: dict[str, Any] = Field(default_factory=dict, description="Host, versions, command.")
 
 
+class ModelFile(BaseModel):
+    """One file of a stored ensemble (``ensemble.json``, ``member_XXX.pt|json``)."""
+
+    name: str
+    sha256: str
+    size_bytes: int | None = None
+
+
 class ModelDocument(BaseModel):
     """A trained BETE-NET ensemble."""
 
@@ -141,6 +149,14 @@ class ModelDocument(BaseModel):
     metrics: dict[str, Any] = Field(default_factory=dict)
     path: str | None = Field(None, description="Directory holding the state_dict files.")
     created_at: datetime = Field(default_factory=utcnow)
+    blob_uuid: str | None = Field(
+        None, description="Key of the blob in the `data` store holding the ensemble's files "
+        "(stores.models.put_ensemble); None for a folder-only record.")
+    files: list[ModelFile] = Field(
+        default_factory=list, description="The stored files: name, sha256, size (bytes).")
+    versions: dict[str, Any] = Field(
+        default_factory=dict, description="Package versions the ensemble was trained with.")
+    format: str | None = Field(None, description="Ensemble manifest format.")
 
 
 class ScreeningDocument(BaseModel):

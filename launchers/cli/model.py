@@ -8,6 +8,14 @@ Train 5 members on the packaged fast-v1 records, holding out 20 % (seeded)::
     bete evaluate --model runs/cso --data fast-v1 --split test --format json --parity p.png
     bete predict POSCAR other.cif --model runs/cso
 
+Put the trained ensemble into a store as well, then predict with it from there
+(``store:MODEL_ID``; the id is printed by ``bete train --store`` and listed by
+``bete model list``)::
+
+    bete train --data fast-v1 --members 5 --out runs/cso --store ./mystore
+    bete model list --store ./mystore
+    bete predict Al.cif --model store:cso-0123456789ab-m5-a1b2c3 --store ./mystore
+
 ``--data`` is a folder of fast-v1 JSON records, a BETE-NET ``database.json``,
 a store (directory or YAML spec), or ``fast-v1`` for the packaged records.
 Each sub-command parses into a config dataclass and :func:`run` does the work,
@@ -24,9 +32,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from launchers.cli.common import UserError, format_rows, parse_network, progress
+from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
 
 PACKAGED_DATA = "fast-v1"
+STORE_PREFIX = "store:"
+"""``--model store:MODEL_ID`` (the same prefix as :data:`stores.models.STORE_PREFIX`)."""
 
 
 # --------------------------------------------------------------------------- configs
@@ -65,6 +75,7 @@ class TrainCommand:
     progress_every: int = 10
     device: str = "cpu"
     network: dict[str, Any] = field(default_factory=dict)
+    store: str | None = None
 
 
 @dataclass
@@ -76,6 +87,7 @@ class PredictCommand:
     format: str = "table"
     spectra: bool = False
     mu_star: float = 0.10
+    store: str | None = None
 
 
 @dataclass
@@ -90,6 +102,14 @@ class EvaluateCommand:
     held_out: bool = False
     out_of_bag: bool = False
     mu_star: float = 0.10
+    store: str | None = None
+
+
+@dataclass
+class ModelListCommand:
+    """Options of ``bete model list``."""
+
+    store: str | None = None
 
 
 # --------------------------------------------------------------------------- helpers
@@ -189,6 +209,8 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
         raise UserError(str(exc)) from exc
     if cfg.members < 1 or cfg.jobs < 1:
         raise UserError("--members and --jobs must be at least 1")
+    if cfg.store is not None:  # a bad --store fails now, not after the training
+        open_store(cfg.store).close()
     records = load_data(cfg.data, variant)
     progress(f"training {cfg.members} {variant} member(s) on {len(records)} structures "
              f"({', '.join(r.formula for r in records)}) -> {cfg.out}")
@@ -205,14 +227,59 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
     m = ensemble.manifest.get("metrics", {})
     progress(f"done in {time.perf_counter() - start:.1f} s: {len(ensemble)} member(s), "
              f"mean out-of-bag MSE {m.get('oob_mse_mean')}, written to {cfg.out}")
+    if cfg.store is not None:
+        model_id = put_model(cfg.out, cfg.store)
+        progress(f"model id {model_id} (in the store; use --model store:{model_id})")
     return ensemble.manifest
 
 
-def _load_model(path: str | None) -> Any:
-    from workflows.ml.predict import load_ensemble
+def put_model(model_dir: str, store_spec: str | None) -> str:
+    """Put an ensemble folder into the store ``store_spec``; returns the model id."""
+    from stores.models import put_ensemble
+
+    store = open_store(store_spec)
+    try:
+        return put_ensemble(store, model_dir)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UserError(f"cannot put {model_dir} into the store: {exc}") from exc
+    finally:
+        store.close()
+
+
+def resolve_model(model: str | None, store_spec: str | None) -> str | None:
+    """The folder of a ``--model`` value: ``store:MODEL_ID`` is fetched from the store.
+
+    Anything else (a folder, or None for the shipped ensemble) is returned as given.
+    ``store_spec`` (``--store``; None = the settings' store) is read only for
+    ``store:`` values.
+    """
+    from stores.models import get_ensemble_dir, parse_model_ref
 
     try:
-        return load_ensemble(path)
+        model_id = parse_model_ref(model)
+    except ValueError as exc:
+        raise UserError(f"--model: {exc}") from exc
+    if model_id is None:
+        return model
+    store = open_store(store_spec)
+    try:
+        folder = get_ensemble_dir(store, model_id)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--model {model}: {exc}") from exc
+    finally:
+        store.close()
+    progress(f"model {model_id} from the store, unpacked in {folder}")
+    return str(folder)
+
+
+def _load_model(path: str | None, store_spec: str | None = None) -> Any:
+    from workflows.ml.predict import load_ensemble
+
+    if store_spec is not None and not str(path or "").startswith(STORE_PREFIX):
+        progress("note: --store is read only for --model store:MODEL_ID")
+    folder = resolve_model(path, store_spec)
+    try:
+        return load_ensemble(folder)
     except (FileNotFoundError, ValueError) as exc:
         raise UserError(f"{exc}; train one with `bete train` or give --model DIR") from exc
 
@@ -223,7 +290,7 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
 
     from workflows.ml.predict import predict_structures
 
-    ensemble = _load_model(cfg.model)
+    ensemble = _load_model(cfg.model, cfg.store)
     if ensemble.variant != "cso":
         raise UserError(f"the {ensemble.variant} ensemble needs site-projected phonon DOS, which "
                         "`bete predict` cannot read; use workflows.ml.predict.predict_structures")
@@ -245,7 +312,7 @@ def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
     """Score an ensemble on a data source; returns the metrics (rows under ``rows``)."""
     from workflows.ml.evaluate import evaluate_records, out_of_bag_metrics, parity_plot
 
-    ensemble = _load_model(cfg.model)
+    ensemble = _load_model(cfg.model, cfg.store)
     records = load_data(cfg.data, ensemble.variant)
     if cfg.held_out:
         trained = set(ensemble.manifest["training_set"]["ids"])
@@ -269,7 +336,31 @@ def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
     return metrics
 
 
-def run(cfg: TrainCommand | PredictCommand | EvaluateCommand) -> Any:
+def run_model_list(cfg: ModelListCommand) -> list[dict[str, Any]]:
+    """One row per model document of the store."""
+    from stores.models import list_models
+
+    store = open_store(cfg.store)
+    try:
+        docs = list_models(store)
+    finally:
+        store.close()
+    rows = []
+    for d in docs:
+        metrics = d.get("metrics") or {}
+        rows.append({"model_id": d.get("model_id"), "variant": d.get("variant"),
+                     "n_members": d.get("n_members"),
+                     "training_set_hash": str(d.get("training_set_hash", ""))[:12],
+                     "oob_mse_mean": metrics.get("oob_mse_mean"),
+                     "stored": "files" if d.get("blob_uuid") else f"folder {d.get('path')}",
+                     "size_MB": round(sum(f.get("size_bytes") or 0
+                                          for f in d.get("files") or []) / 1e6, 3),
+                     "created_at": d.get("created_at"),
+                     "training_query": d.get("training_query") or {}})
+    return rows
+
+
+def run(cfg: TrainCommand | PredictCommand | EvaluateCommand | ModelListCommand) -> Any:
     """Do what a parsed sub-command asks (in-process entry point)."""
     if isinstance(cfg, TrainCommand):
         return run_train(cfg)
@@ -277,6 +368,8 @@ def run(cfg: TrainCommand | PredictCommand | EvaluateCommand) -> Any:
         return run_predict(cfg)
     if isinstance(cfg, EvaluateCommand):
         return run_evaluate(cfg)
+    if isinstance(cfg, ModelListCommand):
+        return run_model_list(cfg)
     raise TypeError(f"unknown command config {type(cfg).__name__}")
 
 
@@ -313,14 +406,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, patience=args.patience, peak_window=args.peak_window,
         patience_stage3=args.patience_stage3, max_epochs=args.max_epochs,
         checkpoint_every=args.checkpoint_every, progress_every=args.progress_every,
-        device=args.device, network=parse_network(args.network))
+        device=args.device, network=parse_network(args.network), store=args.store)
     run(cfg)
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     cfg = PredictCommand(structures=args.structures, model=args.model, format=args.format,
-                         spectra=args.spectra, mu_star=args.mu_star)
+                         spectra=args.spectra, mu_star=args.mu_star, store=args.store)
     rows = run(cfg)
     if cfg.format == "table":
         cols = ["id", "formula"]
@@ -339,7 +432,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = EvaluateCommand(model=args.model, data=_data_options(args), format=args.format,
                           parity=args.parity, rows=args.rows, held_out=args.held_out,
-                          out_of_bag=args.out_of_bag, mu_star=args.mu_star)
+                          out_of_bag=args.out_of_bag, mu_star=args.mu_star,
+                          store=args.store)
     metrics = run(cfg)
     if cfg.format == "json":
         print(json.dumps(metrics, indent=1))
@@ -349,8 +443,27 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_model_list(args: argparse.Namespace) -> int:
+    rows = run(ModelListCommand(store=args.store))
+    if args.format == "json":
+        print(format_rows(rows, "json"))
+    else:
+        if not rows:
+            progress("no model in the store; put one with `bete train ... --store STORE`")
+        print(format_rows(rows, "table", ["model_id", "variant", "n_members",
+                                          "training_set_hash", "oob_mse_mean", "size_MB",
+                                          "created_at", "stored"]))
+    return 0
+
+
+MODEL_HELP = ("ensemble folder, or store:MODEL_ID for an ensemble in --store "
+              "(default: the shipped ensemble)")
+STORE_HELP = ("store of a --model store:MODEL_ID: directory, mongodb:// URI or YAML spec "
+              "(default: settings)")
+
+
 def register(subparsers: Any) -> None:
-    """Add ``train``, ``predict`` and ``evaluate``."""
+    """Add ``train``, ``predict``, ``evaluate`` and ``model list``."""
     p = subparsers.add_parser(
         "train", help="train a BETE-NET bootstrap ensemble",
         description="Train a bootstrap ensemble (tempered schedule) and write it to --out. "
@@ -376,6 +489,10 @@ def register(subparsers: Any) -> None:
                    help="torch device for training, e.g. cuda (weights are saved for the CPU)")
     p.add_argument("--network", action="append", metavar="KEY=VALUE",
                    help="NetworkConfig override, e.g. --network mul=8 (repeatable)")
+    p.add_argument("--store", metavar="STORE",
+                   help="also put the finished ensemble into this store (directory, "
+                        "mongodb:// URI or YAML spec) and print its model id; --out stays "
+                        "the folder members train and resume in")
     p.set_defaults(func=_cmd_train)
 
     p = subparsers.add_parser("predict", help="predict α²F, λ, ω_log, ω₂, Tc with ± σ",
@@ -383,7 +500,8 @@ def register(subparsers: Any) -> None:
                                           "fast-v1 CSO ensemble).")
     p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                    help="structure files (CIF, POSCAR, pymatgen JSON)")
-    p.add_argument("--model", metavar="DIR", help="ensemble folder (default: shipped)")
+    p.add_argument("--model", metavar="DIR|store:ID", help=MODEL_HELP)
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--spectra", action="store_true", help="include the mean α²F and its σ")
     p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
@@ -392,7 +510,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("evaluate", help="score an ensemble against labelled data",
                               description="Score every usable row of --data; prints one JSON "
                                           "object of metrics next to the mean-spectrum baseline.")
-    p.add_argument("--model", metavar="DIR", help="ensemble folder (default: shipped)")
+    p.add_argument("--model", metavar="DIR|store:ID", help=MODEL_HELP)
+    p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     _add_data_args(p)
     p.add_argument("--format", choices=("json", "table"), default="json")
     p.add_argument("--parity", metavar="PNG", help="write a parity plot")
@@ -403,4 +522,15 @@ def register(subparsers: Any) -> None:
                    help="also score training rows with only the members that left them out")
     p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = subparsers.add_parser("model", help="ensembles in a store: list",
+                              description="Ensembles put into a store by `bete train --store`; "
+                                          "load one with --model store:MODEL_ID.")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    q = actions.add_parser("list", help="one row per stored model")
+    q.add_argument("--store", metavar="STORE", help="directory, mongodb:// URI or YAML spec "
+                   "(default: settings)")
+    q.add_argument("--format", choices=("table", "json"), default="table")
+    q.set_defaults(func=_cmd_model_list)
 

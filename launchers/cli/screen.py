@@ -7,6 +7,10 @@ Rank a folder of CIFs with an ensemble, verify the best two with DFPT::
     bete screen candidates/ --model runs/cso --store ~/.bete/store --top-k 2 \
         --acquisition ucb --verify --protocol fast
 
+An ensemble put into the store by ``bete train --store`` is named ``store:MODEL_ID``::
+
+    bete screen candidates/ --model store:cso-0123456789ab-m5-a1b2c3 --store ~/.bete/store
+
 Two active-learning rounds (train → screen → verify → ingest), then their summary::
 
     bete al run --store runs/al-store --candidates candidates/ --rounds 2 --top-k 2
@@ -64,7 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("candidates", nargs="+", metavar="CANDIDATES",
                    help="structure files, folders of them (BETE-NET <index>.cif folders too), "
                    "JSON/JSONL of pymatgen structures, or 'store'")
-    s.add_argument("--model", help="ensemble folder (default: the shipped ensemble)")
+    s.add_argument("--model", metavar="DIR|store:ID",
+                   help="ensemble folder, or store:MODEL_ID for an ensemble in --store "
+                   "(default: the shipped ensemble)")
     s.add_argument("--store", help="store directory or YAML spec (default: settings)")
     s.add_argument("--top-k", type=int, default=10, help="rows shown / verified (default 10)")
     _add_ranking_options(s, "mean")
@@ -173,6 +179,7 @@ def screen_command(args: argparse.Namespace) -> int:
     """``bete screen``."""
     from pymatgen.core import Structure
 
+    from launchers.cli.model import resolve_model
     from workflows.screening import records as rec
     from workflows.screening.active_learning import (
         ActiveLearningConfig,
@@ -190,9 +197,10 @@ def screen_command(args: argparse.Namespace) -> int:
 
     if args.top_k < 1:
         raise UserError("--top-k must be at least 1")
+    model_dir = resolve_model(args.model, args.store)
     try:
-        manifest = model_manifest(args.model)
-        model_id = model_id_for(args.model)
+        manifest = model_manifest(model_dir)
+        model_id = model_id_for(model_dir)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise UserError(f"--model: {exc}; train one with `bete train`") from exc
     store = open_store(args.store)
@@ -222,7 +230,7 @@ def screen_command(args: argparse.Namespace) -> int:
                                    kappa=args.kappa, threshold_K=args.threshold,
                                    incumbent_K=incumbent, max_per_chemsys=args.max_per_chemsys)
         try:
-            summary = run_screening(checked.accepted, store, maker, args.model,
+            summary = run_screening(checked.accepted, store, maker, model_dir,
                                     model_id=model_id, round_number=args.round,
                                     campaign=args.campaign, site_dos=site_dos,
                                     verbose=args.verbose)

@@ -106,3 +106,33 @@ def test_shipped_ensemble_predicts(tmp_path, capsys):
     assert main(["predict", str(cif), "--format", "json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert row["lambda"] >= 0 and row["warnings"] == ""
+
+
+def test_train_into_a_store_then_predict_from_it(tmp_path, capsys):
+    store = str(tmp_path / "store")
+    out = tmp_path / "e"
+    rc = main(["train", "--data", "fast-v1", "--members", "1", "--max-epochs", "2",
+               "--out", str(out), "--store", store, *TINY])
+    err = capsys.readouterr().err
+    assert rc == 0 and "model id cso-" in err
+    model_id = err.split("model id ")[1].split()[0]
+    assert main(["model", "list", "--store", store, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["model_id"] for r in rows] == [model_id] and rows[0]["stored"] == "files"
+
+    cif = tmp_path / "Cu.cif"
+    Structure(Lattice.cubic(3.6), ["Cu"], [[0, 0, 0]]).to(filename=str(cif))
+    assert main(["predict", str(cif), "--model", str(out), "--format", "json"]) == 0
+    from_folder = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(cif), "--model", f"store:{model_id}", "--store", store,
+                 "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == from_folder
+    assert f"model {model_id} from the store" in captured.err
+    metrics = run(EvaluateCommand(model=f"store:{model_id}", store=store,
+                                  data=DataOptions(source="fast-v1")))
+    assert metrics["model"] == f"store:{model_id}" and metrics["n"] >= 1
+
+    assert main(["predict", str(cif), "--model", "store:cso-nothing", "--store", store]) == 2
+    err = capsys.readouterr().err
+    assert "no model 'cso-nothing'" in err and model_id in err

@@ -141,3 +141,20 @@ def test_errors_are_one_line(tmp_path, capsys, cands):
     assert rc == 2 and "ensemble" in capsys.readouterr().err
     rc = main(["al", "report", "--store", str(tmp_path / "s"), "--out", str(tmp_path / "x.png")])
     assert rc == 2 and "bete al run" in capsys.readouterr().err
+
+
+def test_screen_with_a_stored_model(model, cands, tmp_path, capsys):
+    from stores.config import load_job_store
+    from stores.models import put_ensemble
+
+    store = load_job_store(str(tmp_path / "s"))
+    store.connect()
+    model_id = put_ensemble(store, model)
+    store.close()
+    rc = main(["screen", str(cands), "--model", f"store:{model_id}", "--store",
+               str(tmp_path / "s"), "--top-k", "2", "--format", "json",
+               "--pseudos", str(PSLIBRARY)])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    ranked = [r for r in out if r["status"] == "ranked"]
+    assert ranked and {r["model_id"] for r in ranked} == {model_id}

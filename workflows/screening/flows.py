@@ -48,10 +48,16 @@ def model_manifest(model_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
 
 
 def model_id_for(model_dir: str | os.PathLike[str] | None) -> str:
-    """Stable model id: ``<variant>-<training-set hash[:12]>-m<members>``."""
-    m = model_manifest(model_dir)
-    members = len(m.get("member_files") or []) or m.get("members")
-    return f"{m.get('variant', 'cso')}-{m['training_set']['hash'][:12]}-m{members}"
+    """Stable model id: ``<variant>-<training-set hash[:12]>-m<members>-<config digest>``.
+
+    The digest (6 hex digits of the sha256 of the manifest's ``config``, see
+    :func:`stores.models.config_digest`) tells apart ensembles trained on the same
+    rows with other options or seeds.  The same id keys the model in a store
+    (``--model store:<id>``).
+    """
+    from stores.models import model_id_from_manifest
+
+    return model_id_from_manifest(model_manifest(model_dir))
 
 
 @dataclass
