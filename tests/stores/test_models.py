@@ -88,6 +88,19 @@ def test_second_put_replaces_in_place(ens_dir, store):
     assert [d["training_query"] for d in list_models(store)] == [{"source": "again"}]
 
 
+def test_folder_only_model_document_keeps_the_stored_files(ens_dir, store, tmp_path):
+    """``bete al run`` writes a folder-only document of the same model: the blob stays linked."""
+    from workflows.screening.active_learning import model_document
+    from workflows.screening.records import write_model_document
+
+    model_id = put_ensemble(store, ens_dir)
+    write_model_document(store, model_document(ens_dir, {"source": "al"}))
+    doc = find_model(store, model_id)
+    assert doc["blob_uuid"] == blob_uuid_for(model_id) and doc["files"]
+    assert doc["training_query"] == {"source": "al"} and doc["path"] == str(ens_dir.resolve())
+    assert get_ensemble_dir(store, model_id, cache_dir=tmp_path / "c").is_dir()
+
+
 def test_corrupt_blob_names_the_file(ens_dir, store, tmp_path):
     model_id = put_ensemble(store, ens_dir)
     data = store.additional_stores["data"]

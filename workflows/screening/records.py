@@ -101,9 +101,23 @@ def load_rounds(store: Any, campaign: str | None = "default") -> list[dict[str, 
     return sorted(docs, key=lambda d: (str(d.get("campaign")), int(d["round"])))
 
 
+#: Fields of a model document that say where its files are kept in the store.
+STORED_FILE_FIELDS = ("blob_uuid", "files", "format")
+
+
 def write_model_document(store: Any, doc: BaseModel | dict[str, Any]) -> str:
-    """Insert or replace a model document (keyed by ``model_id``)."""
+    """Insert or replace a model document (keyed by ``model_id``).
+
+    A document that does not say where the files are in the store keeps what an earlier
+    document of the same model said (``bete al run`` on an ensemble already put with
+    ``bete train --store`` must not orphan its blob).
+    """
     plain = _plain(doc)
+    if not plain.get("blob_uuid"):
+        old = store.query_one({"uuid": _uuid("model", plain["model_id"])})
+        kept = ((old or {}).get("output") or {})
+        if kept.get("blob_uuid"):
+            plain.update({k: kept[k] for k in STORED_FILE_FIELDS if k in kept})
     return write_document(store, (plain["model_id"],), plain, "model")
 
 
