@@ -118,6 +118,10 @@ class ElphTaskDocument(BaseModel):
     dense_mesh_min_frequency_meV: float | None = Field(
         None, description="Lowest frequency on a 20³ Γ-centred mesh from the q2r.x force "
         "constants (phonopy), an independent stability check (meV).")
+    q_point_min_frequency_meV: float | None = Field(
+        None, description="Lowest ph.x frequency at the computed q points, Γ's acoustic modes "
+        "left out (meV): imaginary modes only in the DOS, not here, point to the q-grid "
+        "interpolation.")
     dynamically_stable: bool | None = None
     warnings: list[str] = Field(default_factory=list)
     wall_times_s: dict[str, float] = Field(default_factory=dict, description="Per QE step (s).")

@@ -27,6 +27,7 @@ from workflows.common.physics import (
     superconductivity,
 )
 from workflows.qe.matdyn_parsers import parse_a2f_dos_files, parse_lambda_file, parse_phonon_dos
+from workflows.qe.parsers import parse_ph_output
 from workflows.qe.sets import ElphInputSet
 
 HIGH_PRESSURE_KBAR = 100.0
@@ -132,9 +133,16 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
     if isinstance(dense_min, str):
         warnings.append(dense_min)
         dense_min = None
+    q_min = q_point_min_frequency_meV(workdir)
     if not stable:
         warnings.append(f"dynamically unstable: phonon DOS weight down to {min_freq:.2f} meV "
                         f"(threshold {stability_threshold_meV} meV)")
+        if q_min is not None and q_min >= stability_threshold_meV:
+            warnings.append(
+                f"the imaginary modes lie only between the computed q points (lowest frequency "
+                f"at them {q_min:.2f} meV): most likely a Fourier-interpolation artefact of the "
+                f"{'x'.join(map(str, input_set.q_grid))} q grid; rerun with a denser q_grid "
+                "before discarding the structure or trusting λ")
     return ElphTaskDocument(
         status="completed" if stable else "unstable",
         status_reason=None if stable else "imaginary phonon frequencies",
@@ -145,11 +153,32 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
         phdos=PhononDos(frequencies_meV=dos.frequencies_meV.tolist(), total=dos.total.tolist(),
                         site_dos=np.atleast_2d(dos.per_site).tolist()),
         matdyn_asr=matdyn_asr, min_frequency_meV=min_freq,
-        dense_mesh_min_frequency_meV=dense_min,
+        dense_mesh_min_frequency_meV=dense_min, q_point_min_frequency_meV=q_min,
         stability_threshold_meV=stability_threshold_meV, dynamically_stable=stable,
         warnings=warnings,
         **_common_fields(input_set, protocol, source_id, input_hash), **extra,
     )
+
+
+def q_point_min_frequency_meV(workdir: Path) -> float | None:
+    """Lowest ph.x frequency at the computed q points, meV (Γ's three acoustic modes left out).
+
+    Reads ``ph.out`` of a single ph.x run and ``ph_q*/ph.out`` of a per-q fan-out; None when
+    none can be read (the check is informative, never a reason to lose the document).
+    """
+    lowest = None
+    for path in [workdir / "ph.out", *sorted(workdir.glob("ph_q*/ph.out"))]:
+        try:
+            points = parse_ph_output(path).q_points if path.is_file() else []
+        except (OSError, ValueError):
+            continue
+        for q in points:
+            freqs = np.sort(q.frequencies_meV)
+            if np.allclose(q.q_cart_2pi_alat, 0.0):
+                freqs = freqs[3:]
+            if freqs.size and (lowest is None or freqs[0] < lowest):
+                lowest = float(freqs[0])
+    return lowest
 
 
 def _dense_mesh_min_frequency(workdir: Path, input_set: ElphInputSet) -> float | str:

@@ -54,3 +54,32 @@ def test_high_pressure_gets_a_warning():
     assert scf_warnings(ScfSummary(pressure_kbar=HIGH_PRESSURE_KBAR / 2)) == []
     (warning,) = scf_warnings(ScfSummary(pressure_kbar=-2.5 * HIGH_PRESSURE_KBAR))
     assert "kbar" in warning and "relax" in warning
+
+
+def test_imaginary_modes_only_between_q_points_are_named(pslibrary_dir):
+    """Real standard-preset Pb: stable at every computed q, unstable in the interpolation."""
+    s = Structure(Lattice.cubic(5.03), ["Pb"] * 4,
+                  [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    input_set = ElphInputGenerator("standard", family=str(pslibrary_dir)).get_input_set(s)
+    assert input_set.q_grid == [4, 4, 4]
+    doc = elph_document(DATA / "qe" / "pb-standard", input_set, "standard", "pb", "h" * 64,
+                        ScfSummary(pressure_kbar=-1.2, is_metal=True, band_gap_eV=0.0),
+                        "6.7MaX", "crystal")
+    assert doc.status == "unstable" and not doc.dynamically_stable
+    assert doc.min_frequency_meV == pytest.approx(-1.07, abs=0.01)
+    assert doc.q_point_min_frequency_meV == pytest.approx(2.47, abs=0.05)  # 0.5976 THz
+    assert any("between the computed q points" in w and "4x4x4" in w for w in doc.warnings)
+    assert doc.lambda_ == pytest.approx(1.461, abs=0.002)
+
+
+def test_q_point_check_sees_imaginary_modes_at_q_points(tmp_path):
+    from workflows.qe.documents import q_point_min_frequency_meV
+
+    assert q_point_min_frequency_meV(tmp_path) is None          # no ph.out: no claim
+    text = (DATA / "qe" / "pb-standard" / "ph.out").read_text()
+    fan = tmp_path / "ph_q2"
+    fan.mkdir()
+    (fan / "ph.out").write_text(text.replace("freq (    1) =       0.597607 [THz] =      19.934",
+                                             "freq (    1) =      -0.597607 [THz] =     -19.934",
+                                             1))
+    assert q_point_min_frequency_meV(tmp_path) == pytest.approx(-2.47, abs=0.05)
