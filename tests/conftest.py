@@ -37,6 +37,17 @@ def pslibrary_dir() -> Path:
 
 
 @pytest.fixture
+def store(tmp_path):
+    """A connected embedded JobStore (MontyStore/SQLite) in ``tmp_path/store``."""
+    from stores.config import load_job_store
+
+    s = load_job_store(str(tmp_path / "store"))
+    s.connect()
+    yield s
+    s.close()
+
+
+@pytest.fixture
 def require_qe() -> None:
     """Real-QE tests fail loudly (not skip) when QE is missing: CI installs it."""
     missing = [x for x in ("pw.x", "ph.x", "q2r.x", "matdyn.x") if shutil.which(x) is None]

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from stores.config import load_job_store
 from stores.models import (
     CorruptModelError,
     ModelNotFoundError,
@@ -36,14 +35,6 @@ def ens_dir(tmp_path_factory):
     train_ensemble(toy_samples(4), tiny_config(members=2, max_epochs=3), out)
     torch.set_num_threads(threads)
     return out
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = load_job_store(str(tmp_path / "store"))
-    s.connect()
-    yield s
-    s.close()
 
 
 def _count(store, query):

@@ -10,7 +10,6 @@ import torch
 from pymatgen.core import Lattice, Structure
 
 from betenet_model.training import TrainConfig
-from stores.config import load_job_store
 from stores.datasets import load_fast_v1
 from stores.schemas import A2FSpectrum, ElphTaskDocument
 from workflows.common.physics import einstein_a2f, superconductivity
@@ -57,14 +56,6 @@ def candidate_dir(tmp_path):
         filename=str(d / "AlMg.cif"))
     (d / "broken.cif").write_text("this is not a CIF\n")
     return d
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = load_job_store(str(tmp_path / "store"))
-    s.connect()
-    yield s
-    s.close()
 
 
 FAKE_TC = {"Al": (30.0, 0.45), "Cu": (25.0, 0.15), "Nb": (20.0, 1.0), "Li": (40.0, 0.4),
