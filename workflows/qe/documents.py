@@ -163,22 +163,28 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
 def q_point_min_frequency_meV(workdir: Path) -> float | None:
     """Lowest ph.x frequency at the computed q points, meV (Γ's three acoustic modes left out).
 
-    Reads ``ph.out`` of a single ph.x run and ``ph_q*/ph.out`` of a per-q fan-out; None when
-    none can be read (the check is informative, never a reason to lose the document).
+    Reads ``ph.out`` of a single ph.x run and ``ph_q*/ph.out`` of a per-q fan-out. None
+    when the outputs do not cover every irreducible q point (a run resumed at ``start_q``
+    rewrote ``ph.out`` without the earlier ones) or cannot be read: the check is
+    informative, never a reason to lose the document.
     """
-    lowest = None
+    lowest, seen, needed = None, 0, 0
     for path in [workdir / "ph.out", *sorted(workdir.glob("ph_q*/ph.out"))]:
         try:
-            points = parse_ph_output(path).q_points if path.is_file() else []
+            ph = parse_ph_output(path) if path.is_file() else None
         except (OSError, ValueError):
+            return None
+        if ph is None:
             continue
-        for q in points:
+        needed = max(needed, ph.n_irreducible_q)
+        seen += len(ph.q_points)
+        for q in ph.q_points:
             freqs = np.sort(q.frequencies_meV)
             if np.allclose(q.q_cart_2pi_alat, 0.0):
                 freqs = freqs[3:]
             if freqs.size and (lowest is None or freqs[0] < lowest):
                 lowest = float(freqs[0])
-    return lowest
+    return lowest if needed and seen >= needed else None
 
 
 def _dense_mesh_min_frequency(workdir: Path, input_set: ElphInputSet) -> float | str:

@@ -83,3 +83,7 @@ def test_q_point_check_sees_imaginary_modes_at_q_points(tmp_path):
                                              "freq (    1) =      -0.597607 [THz] =     -19.934",
                                              1))
     assert q_point_min_frequency_meV(tmp_path) == pytest.approx(-2.47, abs=0.05)
+    # a ph.out that lost the q points before a start_q resume makes no claim
+    cut = text[:text.index("     Calculation of q", text.index("Calculation of q") + 1)]
+    (fan / "ph.out").write_text(cut)
+    assert q_point_min_frequency_meV(tmp_path) is None

@@ -120,3 +120,7 @@ def test_fan_out_per_q_equals_single_ph_run(al_run, tmp_path):
     assert fan.document["lambda_"] == pytest.approx(outcome.document["lambda_"], rel=0.01)
     for a, b in zip(fan.document["broadenings"], outcome.document["broadenings"], strict=True):
         assert a["lambda_"] == pytest.approx(b["lambda_"], rel=0.02)
+    # both layouts cover every irreducible q point for the q-point stability check
+    q_min = outcome.document["q_point_min_frequency_meV"]
+    assert q_min is not None and q_min > 0
+    assert fan.document["q_point_min_frequency_meV"] == pytest.approx(q_min, rel=0.01)
