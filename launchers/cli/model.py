@@ -35,8 +35,6 @@ from typing import Any
 from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
 
 PACKAGED_DATA = "fast-v1"
-STORE_PREFIX = "store:"
-"""``--model store:MODEL_ID`` (the same prefix as :data:`stores.models.STORE_PREFIX`)."""
 
 
 # --------------------------------------------------------------------------- configs
@@ -273,6 +271,7 @@ def resolve_model(model: str | None, store_spec: str | None) -> str | None:
 
 
 def _load_model(path: str | None, store_spec: str | None = None) -> Any:
+    from stores.models import STORE_PREFIX
     from workflows.ml.predict import load_ensemble
 
     if store_spec is not None and not str(path or "").startswith(STORE_PREFIX):
