@@ -57,6 +57,9 @@ class BroadeningResult(BaseModel):
     qe_lambda: float | None = Field(None, description="λ of QE's own `lambda` file.")
     dos_ef: float | None = Field(None,
                                   description="N(E_F) of the lambda file (states/spin/Ry).")
+    lambda_q_sum: float | None = Field(
+        None, description="λ summed over the q points ph.x computed, with their star weights "
+        "(no interpolation): a q-convergence check on lambda_.")
 
 
 class A2FSpectrum(BaseModel):
@@ -105,6 +108,9 @@ class ElphTaskDocument(BaseModel):
     mu_star: float = Field(0.10, description="Coulomb pseudopotential used for Tc.")
     reference_sigma_Ry: float | None = Field(None, description="Broadening of the headline values.")
     lambda_: float | None = Field(None, description="λ at the reference broadening.")
+    lambda_q_sum: float | None = Field(
+        None, description="λ summed over the computed q points at the reference broadening "
+        "(see BroadeningResult.lambda_q_sum).")
     omega_log_K: float | None = Field(None, description="ω_log at the reference broadening (K).")
     omega_2_K: float | None = Field(None, description="ω₂ at the reference broadening (K).")
     tc_allen_dynes_K: float | None = Field(None, description="Allen–Dynes Tc (f1·f2) (K).")

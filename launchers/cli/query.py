@@ -65,6 +65,7 @@ def row(doc: dict[str, Any]) -> dict[str, Any]:
     out["lambda"] = doc.get("lambda_")
     out["pressure_kbar"] = scf.get("pressure_kbar")
     out["reference_sigma_Ry"] = doc.get("reference_sigma_Ry")
+    out["lambda_q_sum"] = doc.get("lambda_q_sum")
     out["warnings"] = doc.get("warnings", [])
     return out
 

@@ -27,7 +27,7 @@ from workflows.common.physics import (
     superconductivity,
 )
 from workflows.qe.matdyn_parsers import parse_a2f_dos_files, parse_lambda_file, parse_phonon_dos
-from workflows.qe.parsers import parse_ph_output
+from workflows.qe.qpoints import q_point_lambdas, q_point_min_frequency_meV
 from workflows.qe.sets import ElphInputSet
 
 HIGH_PRESSURE_KBAR = 100.0
@@ -35,6 +35,14 @@ HIGH_PRESSURE_KBAR = 100.0
 equilibrium with these pseudopotentials."""
 
 DEFAULT_REFERENCE_SIGMA_RY = 0.02
+
+Q_SUM_MAX_DEVIATION = 0.25
+"""λ of the interpolated α²F further than this (relative) from λ summed over the computed q
+points gets a warning: the q grid does not resolve the phonons (bcc Nb, 4³ q: +47 %)."""
+
+Q_SUM_MIN_GRID = 4
+"""Below this many q points along a direction the q-point sum is itself too coarse to judge
+the interpolation (2³ grids of the fast preset), so no such warning is given."""
 
 
 def _common_fields(input_set: ElphInputSet, protocol: str, source_id: str | None,
@@ -109,6 +117,7 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
         raise ValueError(f"no a2F.dos* files in {workdir}: matdyn.x did not run with la2F")
     lam_file = parse_lambda_file(workdir / "lambda") if (workdir / "lambda").is_file() else None
     sigma0 = float(input_set.ph.get("el_ph_sigma", 0.005))
+    lam_q = q_point_lambdas(workdir, input_set.q_grid)
     broadenings, a2f_spectra = [], []
     for spec in spectra:
         index = spec.index if spec.index is not None else len(broadenings) + 1
@@ -119,7 +128,8 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
             sigma_Ry=round(row.sigma_Ry if row else sigma, 6), lambda_=sc.lambda_,
             omega_log_K=sc.omega_log_K, omega_2_K=sc.omega_2_K,
             tc_allen_dynes_K=sc.tc_allen_dynes_K, tc_mcmillan_K=sc.tc_mcmillan_K,
-            qe_lambda=row.lambda_ if row else None, dos_ef=row.dos_ef if row else None))
+            qe_lambda=row.lambda_ if row else None, dos_ef=row.dos_ef if row else None,
+            lambda_q_sum=lam_q.get(round(row.sigma_Ry if row else sigma, 6))))
         a2f_spectra.append(A2FSpectrum(sigma_Ry=broadenings[-1].sigma_Ry,
                                        frequencies_meV=spec.frequencies_meV.tolist(),
                                        a2f=spec.a2f.tolist()))
@@ -134,6 +144,7 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
         warnings.append(dense_min)
         dense_min = None
     q_min = q_point_min_frequency_meV(workdir)
+    warnings += _q_sum_warnings(ref, input_set.q_grid)
     if not stable:
         warnings.append(f"dynamically unstable: phonon DOS weight down to {min_freq:.2f} meV "
                         f"(threshold {stability_threshold_meV} meV)")
@@ -147,7 +158,8 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
         status="completed" if stable else "unstable",
         status_reason=None if stable else "imaginary phonon frequencies",
         scf=scf, qe_version=qe_version, mu_star=mu_star,
-        reference_sigma_Ry=ref.sigma_Ry, lambda_=ref.lambda_, omega_log_K=ref.omega_log_K,
+        reference_sigma_Ry=ref.sigma_Ry, lambda_=ref.lambda_, lambda_q_sum=ref.lambda_q_sum,
+        omega_log_K=ref.omega_log_K,
         omega_2_K=ref.omega_2_K, tc_allen_dynes_K=ref.tc_allen_dynes_K,
         tc_mcmillan_K=ref.tc_mcmillan_K, broadenings=broadenings, a2f_spectra=a2f_spectra,
         phdos=PhononDos(frequencies_meV=dos.frequencies_meV.tolist(), total=dos.total.tolist(),
@@ -160,31 +172,18 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
     )
 
 
-def q_point_min_frequency_meV(workdir: Path) -> float | None:
-    """Lowest ph.x frequency at the computed q points, meV (Γ's three acoustic modes left out).
-
-    Reads ``ph.out`` of a single ph.x run and ``ph_q*/ph.out`` of a per-q fan-out. None
-    when the outputs do not cover every irreducible q point (a run resumed at ``start_q``
-    rewrote ``ph.out`` without the earlier ones) or cannot be read: the check is
-    informative, never a reason to lose the document.
-    """
-    lowest, seen, needed = None, 0, 0
-    for path in [workdir / "ph.out", *sorted(workdir.glob("ph_q*/ph.out"))]:
-        try:
-            ph = parse_ph_output(path) if path.is_file() else None
-        except (OSError, ValueError):
-            return None
-        if ph is None:
-            continue
-        needed = max(needed, ph.n_irreducible_q)
-        seen += len(ph.q_points)
-        for q in ph.q_points:
-            freqs = np.sort(q.frequencies_meV)
-            if np.allclose(q.q_cart_2pi_alat, 0.0):
-                freqs = freqs[3:]
-            if freqs.size and (lowest is None or freqs[0] < lowest):
-                lowest = float(freqs[0])
-    return lowest if needed and seen >= needed else None
+def _q_sum_warnings(ref: BroadeningResult, q_grid: list[int]) -> list[str]:
+    """A warning when λ of the interpolated α²F and the q-point sum disagree (dense q grids)."""
+    lam_q = ref.lambda_q_sum
+    if lam_q is None or lam_q <= 0 or min(q_grid) < Q_SUM_MIN_GRID:
+        return []
+    deviation = ref.lambda_ / lam_q - 1.0
+    if abs(deviation) <= Q_SUM_MAX_DEVIATION:
+        return []
+    return [f"λ of the interpolated α²F ({ref.lambda_:.3f}) is {deviation:+.0%} off λ summed "
+            f"over the computed q points ({lam_q:.3f}) at σ = {ref.sigma_Ry} Ry: the "
+            f"{'x'.join(map(str, q_grid))} q grid does not resolve the phonons (soft modes "
+            "between the q points); rerun with a denser q_grid before trusting λ and ω_log"]
 
 
 def _dense_mesh_min_frequency(workdir: Path, input_set: ElphInputSet) -> float | str:

@@ -198,12 +198,16 @@ class PhQPoint:
         Phonon frequencies, meV (negative = imaginary).
     elph : list of ElphSigma
         Per-broadening couplings (empty without electron_phonon).
+    star_size : int or None
+        Points of the q grid this q stands for: the star ph.x prints, doubled when ph.x adds
+        the −q list (no inversion or time-reversal partner in the star). None if not printed.
     """
 
     q_cart_2pi_alat: np.ndarray
     q_crystal: np.ndarray
     frequencies_meV: np.ndarray  # noqa: N815
     elph: list[ElphSigma] = field(default_factory=list)
+    star_size: int | None = None
 
 
 @dataclass
@@ -268,6 +272,15 @@ def _elph_sections(block: str) -> list[ElphSigma]:
     return result
 
 
+def _star_size(text_before_q: str) -> int | None:
+    """Star of the q point diagonalised next: the last star ph.x printed before it."""
+    stars = list(re.finditer(r"Number of q in the star =\s*(\d+)", text_before_q))
+    if not stars:
+        return None
+    minus_q = "In addition there is the -q list" in text_before_q[stars[-1].end():]
+    return int(stars[-1].group(1)) * (2 if minus_q else 1)
+
+
 def parse_ph_output(path_or_text: str | Path) -> PhOutput:
     """Parse a ph.x output file (or its text).
 
@@ -293,15 +306,15 @@ def parse_ph_output(path_or_text: str | Path) -> PhOutput:
         out.n_irreducible_q = int(grid.group(4))
         rows = [_numbers(ln)[1:4] for ln in grid.group(5).strip().splitlines()]
         out.irreducible_q_2pi_alat = np.array(rows)
-    blocks = text.split("Diagonalizing the dynamical matrix")[1:]
-    for block in blocks:
+    pieces = text.split("Diagonalizing the dynamical matrix")
+    for before, block in zip(pieces[:-1], pieces[1:], strict=True):
         block = block.split("Calculation of q")[0]
         q = np.array(_numbers(re.search(r"q = \((.*?)\)", block).group(1)))
         freqs = [float(x) for x in re.findall(rf"freq \(\s*\d+\)\s*=\s*{_FLOAT}\s*\[THz\]\s*=\s*"
                                               rf"({_FLOAT})\s*\[cm-1\]", block)]
         q_crys = q @ out.lattice_alat.T if out.lattice_alat is not None else q * np.nan
         out.q_points.append(PhQPoint(q, q_crys, np.array(freqs) * CM1_TO_MEV,
-                                     _elph_sections(block)))
+                                     _elph_sections(block), _star_size(before)))
     if not grid:
         out.n_irreducible_q = len(out.q_points)
     return out

@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 MARKER_DIR = ".bete"
 STOPPED_KINDS = frozenset({"time_limit", "timeout", "killed", "incomplete"})
 """Failures that end the job instead of an in-job retry: the time or the process is gone (or
-the output stops without an error); a rerun of the job resumes (ph.x from its first unfinished q point, see
-:func:`workflows.qe.jobs.ph_resume_q`)."""
+the output stops without an error); a rerun of the job resumes (ph.x from its first
+unfinished q point, see :func:`workflows.qe.jobs.ph_resume_q`)."""
 MAX_SECONDS_NAMELIST = {"pw": "control", "ph": "inputph"}
 
 

@@ -47,6 +47,8 @@ def test_document_from_real_al_outputs(al_dir, pslibrary_dir):
     assert -0.5 < doc.dense_mesh_min_frequency_meV < 0.5  # phonopy on q2r's force constants
     assert doc.tc_allen_dynes_K > doc.tc_mcmillan_K > 0
     assert len(doc.phdos.site_dos) == 1 and doc.warnings == []
+    # 2³ q: the q-point sum is stored, but is itself too coarse to judge the interpolation
+    assert doc.lambda_q_sum == pytest.approx(4.639, abs=0.001)
     assert doc.pseudopotentials["Al"].md5 == input_set.pseudo_md5["Al"]
 
 
@@ -70,10 +72,14 @@ def test_imaginary_modes_only_between_q_points_are_named(pslibrary_dir):
     assert doc.q_point_min_frequency_meV == pytest.approx(2.47, abs=0.05)  # 0.5976 THz
     assert any("between the computed q points" in w and "4x4x4" in w for w in doc.warnings)
     assert doc.lambda_ == pytest.approx(1.461, abs=0.002)
+    assert doc.lambda_q_sum == pytest.approx(1.018, abs=0.001)  # no interpolation: 44 % lower
+    assert doc.broadenings[0].lambda_q_sum == pytest.approx(2.871, abs=0.001)
+    assert any("+44% off λ summed over the computed q points (1.018)" in w
+               for w in doc.warnings)
 
 
 def test_q_point_check_sees_imaginary_modes_at_q_points(tmp_path):
-    from workflows.qe.documents import q_point_min_frequency_meV
+    from workflows.qe.qpoints import q_point_min_frequency_meV
 
     assert q_point_min_frequency_meV(tmp_path) is None          # no ph.out: no claim
     text = (DATA / "qe" / "pb-standard" / "ph.out").read_text()

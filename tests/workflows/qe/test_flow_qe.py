@@ -124,3 +124,7 @@ def test_fan_out_per_q_equals_single_ph_run(al_run, tmp_path):
     q_min = outcome.document["q_point_min_frequency_meV"]
     assert q_min is not None and q_min > 0
     assert fan.document["q_point_min_frequency_meV"] == pytest.approx(q_min, rel=0.01)
+    # ... and for λ summed over the computed q points (star weights from each ph_q*/ph.out)
+    q_sum = outcome.document["lambda_q_sum"]
+    assert q_sum is not None and q_sum > 0
+    assert fan.document["lambda_q_sum"] == pytest.approx(q_sum, rel=0.02)

@@ -59,3 +59,6 @@ def test_standard_lambda_in_published_range(element, tmp_path, pslibrary_dir, re
     # the stored spectrum and QE's own lambda file agree at the reference broadening
     ref = next(b for b in doc["broadenings"] if abs(b["sigma_Ry"] - 0.02) < 1e-9)
     assert ref["lambda_"] == pytest.approx(ref["qe_lambda"], rel=0.02)
+    # q convergence: λ of the interpolated α²F and λ summed over the computed q points agree
+    # (Al 4³: 0.453 vs 0.454; a q grid too coarse for the material inflates the first)
+    assert doc["lambda_q_sum"] == pytest.approx(doc["lambda_"], rel=0.05)

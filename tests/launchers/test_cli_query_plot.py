@@ -1,0 +1,101 @@
+"""``bete query`` and ``bete plot a2f`` on documents built from real QE outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+
+import pytest
+from monty.json import jsanitize
+from pymatgen.core import Lattice, Structure
+
+from launchers.cli import main
+from stores.config import load_job_store
+from stores.schemas import ScfSummary
+from tests.conftest import DATA
+from workflows.qe.documents import elph_document
+from workflows.qe.jobs import ELPH_BLOB_FIELDS
+from workflows.qe.sets import ElphInputGenerator
+
+FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+REQUIRED = {"formula", "lambda", "omega_log_K", "omega_2_K", "tc_allen_dynes_K",
+            "dynamically_stable", "protocol"}
+
+
+@pytest.fixture
+def store_dir(tmp_path, pslibrary_dir):
+    """A store with real fast Al (coarse, stable) and standard Pb (unstable) documents."""
+    al = tmp_path / "al"
+    shutil.copytree(DATA / "qe" / "al", al)
+    shutil.copy(al / "al.phdos", al / "bete.phdos")
+    shutil.copy(al / "al.fc", al / "bete.fc")
+    gen_al = ElphInputGenerator("fast", {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8],
+                                         "q_grid": [2, 2, 2], "ecutwfc": 25, "ecutrho": 200},
+                                family=str(pslibrary_dir))
+    gen_pb = ElphInputGenerator("standard", family=str(pslibrary_dir))
+    docs = [
+        elph_document(al, gen_al.get_input_set(Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC)),
+                      "fast", "al-1", "a" * 64, ScfSummary(pressure_kbar=5.0, is_metal=True),
+                      "6.7MaX", "crystal"),
+        elph_document(DATA / "qe" / "pb-standard",
+                      gen_pb.get_input_set(Structure(Lattice.cubic(5.03), ["Pb"] * 4, FCC)),
+                      "standard", "pb-1", "b" * 64,
+                      ScfSummary(pressure_kbar=-1.2, is_metal=True), "6.7MaX", "crystal"),
+    ]
+    store = load_job_store(tmp_path / "store")
+    store.connect()
+    for i, doc in enumerate(docs):
+        store.update({"uuid": f"u{i}", "index": 1, "completed_at": str(i),
+                      "output": jsanitize(doc.model_dump(), strict=True, enum_values=True)},
+                     save={"data": list(ELPH_BLOB_FIELDS)})
+    store.close()
+    return str(tmp_path / "store"), docs
+
+
+def _json(capsys, *args):
+    assert main(["query", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_query_rows_and_filters(store_dir, capsys):
+    store, (al, pb) = store_dir
+    rows = {r["formula"]: r for r in _json(capsys, "--store", store)}
+    assert set(rows) == {"Al", "Pb"}
+    for row, doc in ((rows["Al"], al), (rows["Pb"], pb)):
+        assert REQUIRED <= row.keys()
+        assert row["lambda"] == pytest.approx(doc.lambda_)
+        assert row["omega_log_K"] == pytest.approx(doc.omega_log_K)
+        assert row["lambda_q_sum"] == pytest.approx(doc.lambda_q_sum)
+        assert row["reference_sigma_Ry"] == pytest.approx(0.02)
+    assert rows["Pb"]["dynamically_stable"] is False and rows["Pb"]["warnings"]
+    assert [r["formula"] for r in _json(capsys, "--store", store, "--stable-only")] == ["Al"]
+    assert [r["formula"] for r in _json(capsys, "--store", store, "--formula", "Pb")] == ["Pb"]
+    assert [r["formula"] for r in _json(capsys, "--store", store, "--lambda-min", "1.3")] \
+        == ["Pb"]
+    assert [r["protocol"] for r in _json(capsys, "--store", store, "--protocol", "fast")] \
+        == ["fast"]
+    assert _json(capsys, "--store", store, "--tc-min", "1000") == []
+
+
+def test_query_csv_and_table(store_dir, capsys):
+    store, _ = store_dir
+    assert main(["query", "--store", store, "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert {r["formula"] for r in rows} == {"Al", "Pb"} and REQUIRED <= rows[0].keys()
+    assert main(["query", "--store", store]) == 0
+    table = capsys.readouterr().out
+    assert "Al" in table and "Pb" in table and "lambda" in table
+
+
+def test_plot_a2f_writes_png(store_dir, tmp_path, capsys):
+    store, _ = store_dir
+    out = tmp_path / "al.png"
+    assert main(["plot", "a2f", "Al", "--store", store, "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    # several documents into a directory, one file each
+    assert main(["plot", "a2f", "Al", "Pb", "--store", store, "--out", str(tmp_path)]) == 0
+    assert len(list(tmp_path.glob("a2f-*.png"))) == 2
+    assert main(["plot", "a2f", "Xx", "--store", store, "--out", str(out)]) == 2
+    assert "no stored calculation matches" in capsys.readouterr().err
