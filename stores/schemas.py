@@ -14,7 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 ELPH_SCHEMA_VERSION = "1.0"
-ELPH_DOC_TYPE = "elph_task"
+ELPH_DOC_TYPE: Literal["elph_task"] = "elph_task"
 ELPH_BLOB_FIELDS = ("a2f_spectra", "phdos")
 """Output fields of the task document stored in the ``data`` blob store."""
 

@@ -15,6 +15,7 @@ import numpy as np
 from stores.schemas import (
     A2FSpectrum,
     BroadeningResult,
+    ElphStatus,
     ElphTaskDocument,
     PhononDos,
     PseudoRecord,
@@ -87,7 +88,7 @@ def scf_warnings(scf: ScfSummary | None) -> list[str]:
 
 
 def early_document(input_set: ElphInputSet, protocol: str, source_id: str | None,
-                   input_hash: str, status: str, reason: str, scf: ScfSummary | None,
+                   input_hash: str, status: ElphStatus, reason: str, scf: ScfSummary | None,
                    qe_version: str | None = None, **extra: Any) -> ElphTaskDocument:
     """A document for a calculation that ended before α²F (insulator, failure)."""
     return ElphTaskDocument(
@@ -118,7 +119,8 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
     lam_file = parse_lambda_file(workdir / "lambda") if (workdir / "lambda").is_file() else None
     sigma0 = float(input_set.ph.get("el_ph_sigma", 0.005))
     lam_q = q_point_lambdas(workdir, input_set.q_grid)
-    broadenings, a2f_spectra = [], []
+    broadenings: list[BroadeningResult] = []
+    a2f_spectra: list[A2FSpectrum] = []
     for spec in spectra:
         index = spec.index if spec.index is not None else len(broadenings) + 1
         sigma = sigma0 * index
@@ -139,10 +141,10 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
     min_freq = lowest_frequency_meV(dos.frequencies_meV, dos.total)
     stable = bool(min_freq >= stability_threshold_meV)
     warnings = scf_warnings(scf)
-    dense_min = _dense_mesh_min_frequency(workdir, input_set)
-    if isinstance(dense_min, str):
-        warnings.append(dense_min)
-        dense_min = None
+    dense_check = _dense_mesh_min_frequency(workdir, input_set)
+    dense_min = None if isinstance(dense_check, str) else dense_check
+    if isinstance(dense_check, str):
+        warnings.append(dense_check)
     q_min = q_point_min_frequency_meV(workdir)
     warnings += _q_sum_warnings(ref, input_set.q_grid)
     if not stable:

@@ -260,7 +260,10 @@ def _elph_sections(block: str) -> list[ElphSigma]:
     parts = re.split(r"Gaussian Broadening:", block)[1:]
     result = []
     for part in parts:
-        sigma = float(re.match(rf"\s*({_FLOAT})", part).group(1))
+        head = re.match(rf"\s*({_FLOAT})", part)
+        if head is None:
+            raise ValueError(f"ph.x el-ph block without a broadening value: {part[:80]!r}")
+        sigma = float(head.group(1))
         dos = re.search(rf"DOS =\s*({_FLOAT}).*?Ef=\s*({_FLOAT})", part)
         lambdas, gammas = [], []
         for lam, gam in re.findall(r"lambda\(\s*\d+\)=\s*(\S+)\s+gamma=\s*(\S+)\s+GHz", part):
@@ -309,7 +312,10 @@ def parse_ph_output(path_or_text: str | Path) -> PhOutput:
     pieces = text.split("Diagonalizing the dynamical matrix")
     for before, block in zip(pieces[:-1], pieces[1:], strict=True):
         block = block.split("Calculation of q")[0]
-        q = np.array(_numbers(re.search(r"q = \((.*?)\)", block).group(1)))
+        q_line = re.search(r"q = \((.*?)\)", block)
+        if q_line is None:
+            raise ValueError("ph.x output: a dynamical matrix without its q = (...) line")
+        q: np.ndarray = np.array(_numbers(q_line.group(1)))
         freqs = [float(x) for x in re.findall(rf"freq \(\s*\d+\)\s*=\s*{_FLOAT}\s*\[THz\]\s*=\s*"
                                               rf"({_FLOAT})\s*\[cm-1\]", block)]
         q_crys = q @ out.lattice_alat.T if out.lattice_alat is not None else q * np.nan
