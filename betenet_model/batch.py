@@ -183,7 +183,9 @@ def collate(
     n_nodes = torch.tensor([s.num_nodes for s in samples])
     n_edges = torch.tensor([s.edge_src.shape[0] for s in samples])
     offsets = torch.repeat_interleave(torch.cumsum(n_nodes, 0) - n_nodes, n_edges)
-    cached = all(s.edge_attr is not None and s.edge_basis is not None for s in samples)
+    attrs = [s.edge_attr for s in samples if s.edge_attr is not None]
+    bases = [s.edge_basis for s in samples if s.edge_basis is not None]
+    cached = len(attrs) == len(bases) == len(samples)
     batch = GraphBatch(
         node_features=torch.cat([s.node_features for s in samples]),
         node_attrs=torch.cat([s.node_attrs for s in samples]),
@@ -193,8 +195,8 @@ def collate(
         edge_vec=torch.cat([s.edge_vec for s in samples]),
         node_graph=torch.repeat_interleave(torch.arange(len(samples)), n_nodes),
         n_graphs=len(samples),
-        edge_attr=torch.cat([s.edge_attr for s in samples]) if cached else None,
-        edge_basis=torch.cat([s.edge_basis for s in samples]) if cached else None,
+        edge_attr=torch.cat(attrs) if cached else None,
+        edge_basis=torch.cat(bases) if cached else None,
     )
     if cached and length_resolution is not None and batch.edge_basis is not None:
         key = torch.round(batch.edge_vec.double().norm(dim=1) / float(length_resolution)).long()

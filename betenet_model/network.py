@@ -279,6 +279,10 @@ class ScalarAttrTensorProduct(torch.nn.Module):
         ``V``: number of scalar (0e) attribute channels.
     """
 
+    # buffers registered in __init__ (``_out_cols`` only when the output needs permuting)
+    output_mask: torch.Tensor
+    _out_cols: torch.Tensor
+
     def __init__(self, irreps_in, attr_dim: int, irreps_out) -> None:
         super().__init__()
         self.irreps_in = o3.Irreps(irreps_in)
@@ -402,6 +406,8 @@ class ScalarAttrTensorProduct(torch.nn.Module):
         xp = x.view(C, P, x.shape[1])
         outs = []
         if tables is None:
+            if z_unique is None:
+                raise ValueError("z_unique is needed when tables are not given")
             tables = self.tables(z_unique)
         for (ir, d, U, Wt, span, _), m in zip(self._paths, tables, strict=True):
             if groups.chunk_row is not None:
@@ -449,7 +455,8 @@ class EdgeTensorProduct(torch.nn.Module):
         self.irreps_in = o3.Irreps(irreps_in)
         self.irreps_sh = o3.Irreps(irreps_sh)
         target = o3.Irreps(irreps_target)
-        mid, instr = [], []
+        mid: list[tuple[int, o3.Irrep]] = []
+        instr: list[tuple[int, int, int]] = []
         for i, (mul, ir_in) in enumerate(self.irreps_in):
             for j, (_, ir_edge) in enumerate(self.irreps_sh):
                 for ir_out in ir_in * ir_edge:

@@ -21,7 +21,6 @@ def find_elph_by_hash(store: JobStore, input_hash: str) -> dict[str, Any] | None
             "output.input_hash": input_hash,
             "output.status": {"$in": list(FINAL_ELPH_STATUSES)},
         },
-        properties=None,
         load=False,
     )
     return doc["output"] if doc else None

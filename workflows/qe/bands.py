@@ -107,15 +107,25 @@ def band_gap_from_xml(path: str | Path, metal_gap_eV: float = DEFAULT_METAL_GAP_
     band = root.find("output/band_structure")
     if band is None:
         raise ValueError(f"{path} has no output/band_structure; did the scf finish?")
-    eig = [[float(x) for x in ks.find("eigenvalues").text.split()]
+    eig = [[float(x) for x in _text(ks, "eigenvalues", path).split()]
            for ks in band.findall("ks_energies")]
     fermi = band.find("fermi_energy")
     if fermi is None:
         fermi = band.find("highestOccupiedLevel")
     if fermi is None:
         raise ValueError(f"{path} has neither fermi_energy nor highestOccupiedLevel")
+    if fermi.text is None:
+        raise ValueError(f"{path}: <{fermi.tag}> is empty")
     return band_gap(np.array(eig) * HARTREE_TO_EV, float(fermi.text) * HARTREE_TO_EV,
                     metal_gap_eV)
+
+
+def _text(parent: ET.Element, tag: str, path: Path) -> str:
+    """Text of ``parent``'s ``tag`` child; ValueError naming the file when it is missing."""
+    child = parent.find(tag)
+    if child is None or child.text is None:
+        raise ValueError(f"{path}: <{parent.tag}> has no <{tag}> values")
+    return child.text
 
 
 _FLOAT = r"[-+]?\d+\.\d+"

@@ -7,9 +7,9 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from jobflow import Flow, Maker
+from jobflow import Flow, Job, Maker, OutputReference
 from pymatgen.core import Structure
 
 from workflows.common.physics import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
@@ -108,8 +108,8 @@ class ElphFlowMaker(Maker):
         key = self.calculation_key(input_set)
         workdir = str(self.workdir(input_set, key))
         recipe = self.recipe()
-        prepared = input_set.structure
-        jobs = []
+        prepared: Structure | OutputReference = input_set.structure
+        jobs: list[Job] = []
         if self.relax:
             relax = relax_job(prepared, recipe, workdir)
             jobs.append(relax)
@@ -127,4 +127,6 @@ class ElphFlowMaker(Maker):
         formula = input_set.structure.composition.reduced_formula
         for j in jobs:
             j.metadata.update({"input_hash": key, "formula": formula, "protocol": self.preset})
-        return Flow(jobs, output=doc.output, name=f"{self.name} {formula} {self.preset}")
+        # jobflow annotates ``jobs`` as an (invariant) list of Flow | Job; it only reads it
+        return Flow(cast("list[Flow | Job]", jobs), output=doc.output,
+                    name=f"{self.name} {formula} {self.preset}")

@@ -64,6 +64,7 @@ def relaxed_structure(output: Path) -> Structure:
         atoms = read(str(output), format="espresso-out", index=-1)
     except Exception as exc:  # ASE raises various errors on truncated files
         raise QEError("pw.x", f"cannot read the relaxed structure from {output}: {exc}") from exc
+    assert not isinstance(atoms, list)  # an integer index reads one image
     return AseAtomsAdaptor.get_structure(atoms)
 
 

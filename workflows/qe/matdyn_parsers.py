@@ -101,7 +101,7 @@ def parse_a2f_dos(path: str | Path) -> A2FDos:
         lambda_qe = float(lam.group(1)) if lam else None
     except ValueError:
         lambda_qe = float("nan")
-    if lambda_qe is not None and not np.isfinite(lambda_qe):
+    if lam is not None and lambda_qe is not None and not np.isfinite(lambda_qe):
         raise ValueError(f"{path} reports lambda = {lam.group(1)}; {NAN_ADVICE}")
     index = re.search(r"a2F\.dos(\d+)$", path.name)
     return A2FDos(path, int(index.group(1)) if index else None, data[:, 0] * RY_TO_MEV,

@@ -82,11 +82,18 @@ def load_q2r_phonopy(fc_file: str | os.PathLike, structure: Structure,
     if q2r.borns is not None:
         warnings.warn(f"{fc_file} holds Born effective charges; phonopy will use force "
                       "constants with QE's dipole part removed (see PH_Q2R docs)", stacklevel=2)
+    assert q2r.dimension is not None  # PH_Q2R.run sets it from the file
     phonon = Phonopy(cell, supercell_matrix=np.diag(q2r.dimension), calculator="qe")
     phonon.force_constants = q2r.fc
     if symmetrize:
         phonon.symmetrize_force_constants()
     return phonon
+
+
+def _mesh3(mesh: Sequence[int]) -> tuple[int, int, int]:
+    """The q mesh as three ints (ValueError unless it has three entries)."""
+    n1, n2, n3 = (int(m) for m in mesh)
+    return n1, n2, n3
 
 
 @dataclass
@@ -140,7 +147,7 @@ def phonon_dos(phonon: Phonopy, mesh: Sequence[int] = (20, 20, 20),
     pdos = phonon.get_projected_dos_dict()
     freqs = np.asarray(pdos["frequency_points"]) * THZ_TO_MEV
     projected = np.asarray(pdos["projected_dos"]) / THZ_TO_MEV
-    return PhonopyDos(freqs, projected.sum(axis=0), projected, tuple(int(m) for m in mesh))
+    return PhonopyDos(freqs, projected.sum(axis=0), projected, _mesh3(mesh))
 
 
 @dataclass
@@ -180,9 +187,10 @@ def stability_check(phonon: Phonopy, mesh: Sequence[int] = (20, 20, 20),
     StabilityCheck
     """
     phonon.run_mesh(list(mesh), is_gamma_center=True)
-    wmin = float(np.min(phonon.get_mesh_dict()["frequencies"])) * THZ_TO_MEV
-    return StabilityCheck(wmin, wmin >= threshold_meV, threshold_meV,
-                          tuple(int(m) for m in mesh))
+    # run_mesh builds a Mesh (not an IterMesh), whose dict has the frequencies
+    frequencies = phonon.get_mesh_dict()["frequencies"]  # type: ignore[typeddict-item]
+    wmin = float(np.min(frequencies)) * THZ_TO_MEV
+    return StabilityCheck(wmin, wmin >= threshold_meV, threshold_meV, _mesh3(mesh))
 
 
 @dataclass
@@ -268,9 +276,11 @@ def band_structure(phonon: Phonopy, structure: Structure, npoints: int = 51) -> 
     segments, labels, connections = high_symmetry_path(structure, npoints)
     phonon.run_band_structure(segments, path_connections=connections, labels=labels)
     bands = phonon.get_band_structure_dict()
+    frequencies = bands["frequencies"]
+    assert frequencies is not None  # run_band_structure always computes them
     return PhononBands(
         [np.asarray(q) for q in bands["qpoints"]],
         [np.asarray(d) for d in bands["distances"]],
-        [np.asarray(f) * THZ_TO_MEV for f in bands["frequencies"]],
+        [np.asarray(f) * THZ_TO_MEV for f in frequencies],
         labels, connections,
     )
