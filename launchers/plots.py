@@ -41,6 +41,9 @@ def plot_a2f(doc: dict[str, Any], out: str | Path) -> Path:
     if any(b.get("qe_lambda") is not None for b in broad):
         ax2.plot([b["sigma_Ry"] for b in broad], [b.get("qe_lambda") for b in broad], "x--",
                  label="QE lambda file")
+    if any(b.get("lambda_q_sum") is not None for b in broad):
+        ax2.plot([b["sigma_Ry"] for b in broad], [b.get("lambda_q_sum") for b in broad], "s:",
+                 label="sum over computed q")
     if ref is not None:
         ax2.axvline(ref, color="grey", lw=0.8)
     ax2.set_xlabel("σ (Ry)")
