@@ -91,6 +91,7 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
         stored = find_elph_by_hash(store, key) if reuse else None
         if stored is not None:
             say(f"{label}: already in the store ({stored['status']}), not recomputed")
+            _say_warnings(say, label, stored)
             outcomes.append(ElphOutcome(source_id, formula, key, True, stored))
             continue
         say(f"{label}: running {maker.preset} DFPT el-ph in {maker.workdir(input_set, key)}")
@@ -113,5 +114,12 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
         extra = (f": λ = {doc['lambda_']:.3f}, Tc = {doc['tc_allen_dynes_K']:.2f} K"
                  if doc and doc.get("lambda_") is not None else "")
         say(f"{label}: {status}{extra}")
+        _say_warnings(say, label, doc)
         outcomes.append(ElphOutcome(source_id, formula, key, False, doc))
     return outcomes
+
+
+def _say_warnings(say: Callable[[str], None], label: str, doc: dict | None) -> None:
+    """Each warning of the document (pressure, stability, q convergence, retries) on stderr."""
+    for warning in (doc or {}).get("warnings") or []:
+        say(f"{label}: warning: {warning}")

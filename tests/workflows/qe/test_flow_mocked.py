@@ -43,6 +43,20 @@ def test_flow_runs_every_step_once_and_stores_the_document(fake_qe, tmp_path, ps
     assert store.count({"output.doc_type": "elph_task"}) == 1
 
 
+def test_warnings_reach_the_progress_lines(fake_qe, tmp_path, pslibrary_dir):
+    """A threshold above the real Al spectrum's lowest frequency makes the run 'unstable'."""
+    store = load_job_store(tmp_path / "store")
+    store.connect()
+    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                          scratch_dir=str(tmp_path / "scratch"), stability_threshold_meV=5.0)
+    for _ in range(2):  # computed, then reused: the user sees the warnings both times
+        lines: list[str] = []
+        (outcome,) = run_elph([("al", _al())], maker, store, progress=lines.append)
+        assert outcome.document["status"] == "unstable"
+        warned = [ln for ln in lines if ": warning: dynamically unstable" in ln]
+        assert len(warned) == 1 and warned[0].startswith("[1/1] Al (al, ")
+
+
 def test_scratch_is_removed_after_matdyn_unless_kept(fake_qe, tmp_path, pslibrary_dir):
     store = load_job_store(tmp_path / "store")
     store.connect()
