@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+import numpy as np
+
 from launchers.cli.common import UserError, format_rows, open_store
 from stores.queries import iter_elph_documents
+from workflows.common.physics import allen_dynes_tc, mcmillan_allen_dynes_tc
 
 COLUMNS = [
     "formula", "source_id", "protocol", "status", "lambda", "omega_log_K", "omega_2_K",
@@ -30,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tc-min", type=float, help="minimum Allen-Dynes Tc (K)")
     p.add_argument("--tc-max", type=float)
     p.add_argument("--stable-only", action="store_true", help="dynamically stable only")
+    p.add_argument("--mu-star", type=float,
+                   help="recompute both Tc columns (and the Tc filter) for this Coulomb "
+                   "pseudopotential μ* from the stored λ, ω_log, ω₂ (default: the μ* each "
+                   "document was computed with, 0.10 unless set)")
     p.set_defaults(func=run)
 
 
@@ -51,17 +58,24 @@ def criteria_from_args(args: argparse.Namespace) -> dict[str, Any]:
             crit[field] = value
     if args.stable_only:
         crit["dynamically_stable"] = True
+    tc_range = None if args.mu_star is not None else _range(args.tc_min, args.tc_max)
     for field, rng in (("lambda_", _range(args.lambda_min, args.lambda_max)),
-                       ("tc_allen_dynes_K", _range(args.tc_min, args.tc_max))):
+                       ("tc_allen_dynes_K", tc_range)):
         if rng:
             crit[field] = rng
     return crit
 
 
-def row(doc: dict[str, Any]) -> dict[str, Any]:
-    """A flat result row of a task document."""
+def row(doc: dict[str, Any], mu_star: float | None = None) -> dict[str, Any]:
+    """A flat result row of a task document (both Tc recomputed when ``mu_star`` is given)."""
     scf = doc.get("scf") or {}
     out = {c: doc.get(c) for c in COLUMNS}
+    out["mu_star"] = doc.get("mu_star")
+    lam, wlog, w2 = doc.get("lambda_"), doc.get("omega_log_K"), doc.get("omega_2_K")
+    if mu_star is not None and lam is not None and wlog is not None and w2 is not None:
+        out["mu_star"] = mu_star
+        out["tc_allen_dynes_K"] = allen_dynes_tc(lam, wlog, w2, mu_star)
+        out["tc_mcmillan_K"] = mcmillan_allen_dynes_tc(lam, wlog, mu_star)
     out["lambda"] = doc.get("lambda_")
     out["pressure_kbar"] = scf.get("pressure_kbar")
     out["reference_sigma_Ry"] = doc.get("reference_sigma_Ry")
@@ -74,9 +88,15 @@ def run(args: argparse.Namespace) -> int:
     """Print the matching rows."""
     store = open_store(args.store)
     try:
-        rows = [row(d) for d in iter_elph_documents(store, criteria_from_args(args))]
+        rows = [row(d, args.mu_star)
+                for d in iter_elph_documents(store, criteria_from_args(args))]
     finally:
         store.close()
+    if args.mu_star is not None and (args.tc_min is not None or args.tc_max is not None):
+        lo = -np.inf if args.tc_min is None else args.tc_min
+        hi = np.inf if args.tc_max is None else args.tc_max
+        rows = [r for r in rows if r["tc_allen_dynes_K"] is not None
+                and lo <= r["tc_allen_dynes_K"] <= hi]
     if not rows and args.format == "table":
         print("no results match (run `bete dfpt run STRUCTURES...` first)")
         return 0

@@ -79,6 +79,26 @@ def test_query_rows_and_filters(store_dir, capsys):
     assert _json(capsys, "--store", store, "--tc-min", "1000") == []
 
 
+def test_query_recomputes_tc_for_another_mu_star(store_dir, capsys):
+    """μ* = 0.10 reproduces the stored Tc; a larger μ* lowers it; the Tc filter follows."""
+    from workflows.common.physics import allen_dynes_tc
+
+    store, (al, pb) = store_dir
+    same = {r["formula"]: r for r in _json(capsys, "--store", store, "--mu-star", "0.10")}
+    assert same["Pb"]["tc_allen_dynes_K"] == pytest.approx(pb.tc_allen_dynes_K, rel=1e-9)
+    assert same["Al"]["tc_mcmillan_K"] == pytest.approx(al.tc_mcmillan_K, rel=1e-9)
+    rows = {r["formula"]: r for r in _json(capsys, "--store", store, "--mu-star", "0.15")}
+    assert rows["Pb"]["mu_star"] == 0.15
+    assert rows["Pb"]["tc_allen_dynes_K"] == pytest.approx(
+        allen_dynes_tc(pb.lambda_, pb.omega_log_K, pb.omega_2_K, 0.15))
+    assert rows["Pb"]["tc_allen_dynes_K"] < pb.tc_allen_dynes_K
+    cut = (rows["Pb"]["tc_allen_dynes_K"] + pb.tc_allen_dynes_K) / 2  # between new and stored
+    stored_filter = _json(capsys, "--store", store, "--tc-min", str(cut))
+    new_filter = _json(capsys, "--store", store, "--mu-star", "0.15", "--tc-min", str(cut))
+    assert "Pb" in {r["formula"] for r in stored_filter}
+    assert "Pb" not in {r["formula"] for r in new_filter}
+
+
 def test_query_csv_and_table(store_dir, capsys):
     store, _ = store_dir
     assert main(["query", "--store", store, "--format", "csv"]) == 0
