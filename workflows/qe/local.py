@@ -92,6 +92,7 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
         if stored is not None:
             say(f"{label}: already in the store ({stored['status']}), not recomputed")
             _say_warnings(say, label, stored)
+            _say_analysis_differences(say, label, stored, maker)
             outcomes.append(ElphOutcome(source_id, formula, key, True, stored))
             continue
         say(f"{label}: running {maker.preset} DFPT el-ph in {maker.workdir(input_set, key)}")
@@ -123,3 +124,15 @@ def _say_warnings(say: Callable[[str], None], label: str, doc: dict | None) -> N
     """Each warning of the document (pressure, stability, q convergence, retries) on stderr."""
     for warning in (doc or {}).get("warnings") or []:
         say(f"{label}: warning: {warning}")
+
+
+def _say_analysis_differences(say: Callable[[str], None], label: str, doc: dict,
+                              maker: ElphFlowMaker) -> None:
+    """A reused document keeps the μ*, reference σ and stability threshold it was built with."""
+    asked = {"mu_star": maker.mu_star, "reference_sigma_Ry": maker.reference_sigma_Ry,
+             "stability_threshold_meV": maker.stability_threshold_meV}
+    differ = [f"{key} {doc.get(key)} (asked {value})" for key, value in asked.items()
+              if doc.get(key) is not None and abs(float(doc[key]) - value) > 1e-9]
+    if differ:
+        say(f"{label}: the stored document was analysed with {', '.join(differ)}; "
+            "`bete query --mu-star` recomputes Tc, --no-reuse (reuse=False) recomputes it")

@@ -55,6 +55,14 @@ def test_warnings_reach_the_progress_lines(fake_qe, tmp_path, pslibrary_dir):
         assert outcome.document["status"] == "unstable"
         warned = [ln for ln in lines if ": warning: dynamically unstable" in ln]
         assert len(warned) == 1 and warned[0].startswith("[1/1] Al (al, ")
+    # reused with another μ*: the stored Tc is not silently passed off as the new one
+    lines = []
+    other = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                          scratch_dir=str(tmp_path / "scratch"), stability_threshold_meV=5.0,
+                          mu_star=0.13)
+    (outcome,) = run_elph([("al", _al())], other, store, progress=lines.append)
+    assert outcome.reused and outcome.document["mu_star"] == pytest.approx(0.10)
+    assert any("analysed with mu_star 0.1 (asked 0.13)" in ln for ln in lines)
 
 
 def test_scratch_is_removed_after_matdyn_unless_kept(fake_qe, tmp_path, pslibrary_dir):
