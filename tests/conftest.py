@@ -13,6 +13,8 @@ FAST_V1 = SHARED / "datasets" / "fast-v1"
 BETE_STRUCTURES = SHARED / "structures" / "bete-net"
 PSLIBRARY = SHARED / "pseudo" / "pslibrary-1.0.0-pbe-us"
 DATA = Path(__file__).resolve().parent / "data"
+# the grids tests/data/qe/pb-standard was computed with (`standard` before its q grid went to 5³)
+PB_STANDARD_4Q = {"q_grid": [4, 4, 4], "k_grid": [8, 8, 8], "k_grid_dense": [16, 16, 16]}
 
 
 def _need(path: Path) -> Path:

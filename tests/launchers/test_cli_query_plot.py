@@ -14,7 +14,7 @@ from pymatgen.core import Lattice, Structure
 from launchers.cli import main
 from stores.config import load_job_store
 from stores.schemas import ScfSummary
-from tests.conftest import DATA
+from tests.conftest import DATA, PB_STANDARD_4Q
 from workflows.qe.documents import elph_document
 from workflows.qe.jobs import ELPH_BLOB_FIELDS
 from workflows.qe.sets import ElphInputGenerator
@@ -34,7 +34,7 @@ def store_dir(tmp_path, pslibrary_dir):
     gen_al = ElphInputGenerator("fast", {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8],
                                          "q_grid": [2, 2, 2], "ecutwfc": 25, "ecutrho": 200},
                                 family=str(pslibrary_dir))
-    gen_pb = ElphInputGenerator("standard", family=str(pslibrary_dir))
+    gen_pb = ElphInputGenerator("standard", PB_STANDARD_4Q, family=str(pslibrary_dir))
     docs = [
         elph_document(al, gen_al.get_input_set(Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC)),
                       "fast", "al-1", "a" * 64, ScfSummary(pressure_kbar=5.0, is_metal=True),
