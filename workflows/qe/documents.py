@@ -28,7 +28,7 @@ from workflows.common.physics import (
     superconductivity,
 )
 from workflows.qe.matdyn_parsers import parse_a2f_dos_files, parse_lambda_file, parse_phonon_dos
-from workflows.qe.qpoints import q_point_lambdas, q_point_min_frequency_meV
+from workflows.qe.qpoints import computed_q_points, q_point_lambdas, q_point_min_frequency_meV
 from workflows.qe.sets import ElphInputSet
 
 HIGH_PRESSURE_KBAR = 100.0
@@ -118,7 +118,8 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
         raise ValueError(f"no a2F.dos* files in {workdir}: matdyn.x did not run with la2F")
     lam_file = parse_lambda_file(workdir / "lambda") if (workdir / "lambda").is_file() else None
     sigma0 = float(input_set.ph.get("el_ph_sigma", 0.005))
-    lam_q = q_point_lambdas(workdir, input_set.q_grid)
+    q_points = computed_q_points(workdir)
+    lam_q = q_point_lambdas(q_points, input_set.q_grid)
     broadenings: list[BroadeningResult] = []
     a2f_spectra: list[A2FSpectrum] = []
     for spec in spectra:
@@ -145,7 +146,7 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
     dense_min = None if isinstance(dense_check, str) else dense_check
     if isinstance(dense_check, str):
         warnings.append(dense_check)
-    q_min = q_point_min_frequency_meV(workdir)
+    q_min = q_point_min_frequency_meV(q_points)
     warnings += _q_sum_warnings(ref, input_set.q_grid)
     if not stable:
         warnings.append(f"dynamically unstable: phonon DOS weight down to {min_freq:.2f} meV "

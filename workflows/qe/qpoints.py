@@ -39,9 +39,11 @@ def computed_q_points(workdir: Path) -> list[PhQPoint] | None:
     return list(found.values()) if needed and len(found) >= needed else None
 
 
-def q_point_min_frequency_meV(workdir: Path) -> float | None:  # noqa: N802
-    """Lowest ph.x frequency at the computed q points, meV (Γ's three acoustic modes left out)."""
-    points = computed_q_points(workdir)
+def q_point_min_frequency_meV(points: list[PhQPoint] | None) -> float | None:  # noqa: N802
+    """Lowest ph.x frequency at the computed q points, meV (Γ's three acoustic modes left out).
+
+    ``points`` is :func:`computed_q_points` of the run (None: no claim).
+    """
     lowest = None
     for q in points or []:
         freqs = np.sort(q.frequencies_meV)
@@ -52,14 +54,13 @@ def q_point_min_frequency_meV(workdir: Path) -> float | None:  # noqa: N802
     return lowest if points else None
 
 
-def q_point_lambdas(workdir: Path, q_grid: list[int]) -> dict[float, float]:
+def q_point_lambdas(points: list[PhQPoint] | None, q_grid: list[int]) -> dict[float, float]:
     """λ(σ) = Σ_q (star_q / N_q) Σ_ν λ_qν over the computed q points, per broadening σ (Ry).
 
-    Empty when a q point is missing, a star was not printed, the stars do not add up to the
-    grid, or the run had no electron-phonon part; a σ is left out where ph.x printed
-    asterisks for a λ_qν.
+    ``points`` is :func:`computed_q_points` of the run. Empty when a q point is missing, a
+    star was not printed, the stars do not add up to the grid, or the run had no
+    electron-phonon part; a σ is left out where ph.x printed asterisks for a λ_qν.
     """
-    points = computed_q_points(workdir)
     n_grid = int(np.prod(q_grid))
     if not points or any(q.star_size is None or not q.elph for q in points):
         return {}
