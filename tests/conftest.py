@@ -13,8 +13,7 @@ FAST_V1 = SHARED / "datasets" / "fast-v1"
 BETE_STRUCTURES = SHARED / "structures" / "bete-net"
 PSLIBRARY = SHARED / "pseudo" / "pslibrary-1.0.0-pbe-us"
 DATA = Path(__file__).resolve().parent / "data"
-# the grids tests/data/qe/pb-standard was computed with (`standard` before its q grid went to 5³)
-PB_STANDARD_4Q = {"q_grid": [4, 4, 4], "k_grid": [8, 8, 8], "k_grid_dense": [16, 16, 16]}
+FCC_SITES = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 
 
 def _need(path: Path) -> Path:
@@ -36,6 +35,44 @@ def bete_structures_dir() -> Path:
 @pytest.fixture
 def pslibrary_dir() -> Path:
     return _need(PSLIBRARY)
+
+
+@pytest.fixture
+def al_run_dir(tmp_path) -> Path:
+    """A copy of the real coarse Al run in tests/data/qe/al, with the flow's file names."""
+    dst = tmp_path / "al"
+    shutil.copytree(DATA / "qe" / "al", dst)
+    # the harvested run used the prefix "al"; the flow's matdyn input names "bete.phdos"
+    shutil.copy(dst / "al.phdos", dst / "bete.phdos")
+    shutil.copy(dst / "al.fc", dst / "bete.fc")
+    return dst
+
+
+@pytest.fixture
+def al_run_input_set(pslibrary_dir):
+    """The input set the run in tests/data/qe/al was computed with (fcc Al, 4³/8³ k, 2³ q)."""
+    from pymatgen.core import Lattice, Structure
+
+    from workflows.qe.sets import ElphInputGenerator
+
+    gen = ElphInputGenerator("fast", {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8],
+                                      "q_grid": [2, 2, 2], "ecutwfc": 25, "ecutrho": 200},
+                             family=str(pslibrary_dir))
+    return gen.get_input_set(Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC_SITES))
+
+
+@pytest.fixture
+def pb_standard_input_set(pslibrary_dir):
+    """The input set of tests/data/qe/pb-standard: fcc Pb with `standard` as it was then
+    (k 8³, dense 16³, q 4³), pinned so the data keeps matching when the preset moves."""
+    from pymatgen.core import Lattice, Structure
+
+    from workflows.qe.sets import ElphInputGenerator
+
+    gen = ElphInputGenerator("standard", {"q_grid": [4, 4, 4], "k_grid": [8, 8, 8],
+                                          "k_grid_dense": [16, 16, 16]},
+                             family=str(pslibrary_dir))
+    return gen.get_input_set(Structure(Lattice.cubic(5.03), ["Pb"] * 4, FCC_SITES))
 
 
 @pytest.fixture

@@ -5,44 +5,30 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 
 import pytest
 from monty.json import jsanitize
-from pymatgen.core import Lattice, Structure
 
 from launchers.cli import main
 from stores.config import load_job_store
 from stores.schemas import ScfSummary
-from tests.conftest import DATA, PB_STANDARD_4Q
+from tests.conftest import DATA
 from workflows.qe.documents import elph_document
 from workflows.qe.jobs import ELPH_BLOB_FIELDS
-from workflows.qe.sets import ElphInputGenerator
 
-FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 REQUIRED = {"formula", "lambda", "omega_log_K", "omega_2_K", "tc_allen_dynes_K",
             "dynamically_stable", "protocol"}
 
 
 @pytest.fixture
-def store_dir(tmp_path, pslibrary_dir):
+def store_dir(tmp_path, al_run_dir, al_run_input_set, pb_standard_input_set):
     """A store with real fast Al (coarse, stable) and standard Pb (unstable) documents."""
-    al = tmp_path / "al"
-    shutil.copytree(DATA / "qe" / "al", al)
-    shutil.copy(al / "al.phdos", al / "bete.phdos")
-    shutil.copy(al / "al.fc", al / "bete.fc")
-    gen_al = ElphInputGenerator("fast", {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8],
-                                         "q_grid": [2, 2, 2], "ecutwfc": 25, "ecutrho": 200},
-                                family=str(pslibrary_dir))
-    gen_pb = ElphInputGenerator("standard", PB_STANDARD_4Q, family=str(pslibrary_dir))
     docs = [
-        elph_document(al, gen_al.get_input_set(Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC)),
-                      "fast", "al-1", "a" * 64, ScfSummary(pressure_kbar=5.0, is_metal=True),
-                      "6.7MaX", "crystal"),
-        elph_document(DATA / "qe" / "pb-standard",
-                      gen_pb.get_input_set(Structure(Lattice.cubic(5.03), ["Pb"] * 4, FCC)),
-                      "standard", "pb-1", "b" * 64,
-                      ScfSummary(pressure_kbar=-1.2, is_metal=True), "6.7MaX", "crystal"),
+        elph_document(al_run_dir, al_run_input_set, "fast", "al-1", "a" * 64,
+                      ScfSummary(pressure_kbar=5.0, is_metal=True), "6.7MaX", "crystal"),
+        elph_document(DATA / "qe" / "pb-standard", pb_standard_input_set, "standard", "pb-1",
+                      "b" * 64, ScfSummary(pressure_kbar=-1.2, is_metal=True), "6.7MaX",
+                      "crystal"),
     ]
     store = load_job_store(tmp_path / "store")
     store.connect()

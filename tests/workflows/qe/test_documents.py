@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
-from pymatgen.core import Lattice, Structure
 
 from stores.schemas import ScfSummary
-from tests.conftest import DATA, PB_STANDARD_4Q
+from tests.conftest import DATA
 from workflows.qe.documents import HIGH_PRESSURE_KBAR, elph_document, scf_warnings
-from workflows.qe.sets import ElphInputGenerator
 
 
-def _al_input_set(pslibrary_dir):
-    s = Structure(Lattice.cubic(4.04), ["Al"] * 4,
-                  [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
-    gen = ElphInputGenerator("fast", {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8],
-                                      "q_grid": [2, 2, 2], "ecutwfc": 25, "ecutrho": 200},
-                             family=str(pslibrary_dir))
-    return gen.get_input_set(s)
-
-
-@pytest.fixture
-def al_dir(tmp_path):
-    src = DATA / "qe" / "al"
-    dst = tmp_path / "al"
-    shutil.copytree(src, dst)
-    # the harvested run used the prefix "al"; the flow's matdyn input names "bete.phdos"
-    shutil.copy(dst / "al.phdos", dst / "bete.phdos")
-    shutil.copy(dst / "al.fc", dst / "bete.fc")
-    return dst
-
-
-def test_document_from_real_al_outputs(al_dir, pslibrary_dir):
-    input_set = _al_input_set(pslibrary_dir)
+def test_document_from_real_al_outputs(al_run_dir, al_run_input_set):
+    input_set = al_run_input_set
     scf = ScfSummary(pressure_kbar=5.0, is_metal=True, band_gap_eV=0.0)
-    doc = elph_document(al_dir, input_set, "fast", "al", "h" * 64, scf, "6.7MaX", "crystal")
+    doc = elph_document(al_run_dir, input_set, "fast", "al", "h" * 64, scf, "6.7MaX", "crystal")
     assert [b.sigma_Ry for b in doc.broadenings] == pytest.approx(
         [0.005 * i for i in range(1, 11)])
     ref = doc.broadenings[3]
@@ -58,14 +34,10 @@ def test_high_pressure_gets_a_warning():
     assert "kbar" in warning and "relax" in warning
 
 
-def test_imaginary_modes_only_between_q_points_are_named(pslibrary_dir):
+def test_imaginary_modes_only_between_q_points_are_named(pb_standard_input_set):
     """Real standard-preset Pb: stable at every computed q, unstable in the interpolation."""
-    s = Structure(Lattice.cubic(5.03), ["Pb"] * 4,
-                  [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
-    input_set = ElphInputGenerator("standard", PB_STANDARD_4Q,
-                                   family=str(pslibrary_dir)).get_input_set(s)
-    doc = elph_document(DATA / "qe" / "pb-standard", input_set, "standard", "pb", "h" * 64,
-                        ScfSummary(pressure_kbar=-1.2, is_metal=True, band_gap_eV=0.0),
+    doc = elph_document(DATA / "qe" / "pb-standard", pb_standard_input_set, "standard", "pb",
+                        "h" * 64, ScfSummary(pressure_kbar=-1.2, is_metal=True, band_gap_eV=0.0),
                         "6.7MaX", "crystal")
     assert doc.status == "unstable" and not doc.dynamically_stable
     assert doc.min_frequency_meV == pytest.approx(-1.07, abs=0.01)
