@@ -170,9 +170,10 @@ def test_presets_are_read_only():
 
 
 @pytest.mark.parametrize(("structure", "k", "q"), [
-    (fcc("Al", 4.04), [12, 12, 12], [4, 4, 4]),
-    (fcc("Pb", 4.95), [8, 8, 8], [4, 4, 4]),
-    (bcc("Nb", 3.30), [12, 12, 12], [4, 4, 4]),
+    (fcc("Al", 4.04), [12, 12, 12], [6, 6, 6]),
+    (fcc("Pb", 4.95), [10, 10, 10], [5, 5, 5]),
+    (fcc("Pb", 5.03), [10, 10, 10], [5, 5, 5]),
+    (bcc("Nb", 3.30), [12, 12, 12], [6, 6, 6]),
 ])
 def test_standard_grids_for_benchmark_metals(pslibrary_dir, structure, k, q):
     inputs = ElphInputGenerator("standard", family=pslibrary_dir).get_input_set(structure)
