@@ -5,8 +5,8 @@ Runs the whole flow with the `standard` preset and the pslibrary family on fcc A
 the flow's reference broadening (σ = 0.02 Ry) against the spread of published values without
 SOC (see docs/pseudopotentials-and-presets.md, "The standard preset against the literature").
 
-Cost on 2 cores (measured, see the doc): Al about 15 min, so it runs with the other slow
-tests; Pb (5³ q) and Nb (6³ q) take about 1.5 h and 2 h, far over the CI budget, so they
+Cost on 2 cores (measured, see the doc): Al about 13 min, so it runs with the other slow
+tests; Pb (5³ q) and Nb (6³ q) take about 1 h 45 min and 2 h, far over the CI budget, so they
 only run with ``BETE_RUN_LITERATURE=1``:
 
     BETE_RUN_LITERATURE=1 pytest tests/workflows/qe/test_standard_preset_literature.py
