@@ -20,12 +20,12 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from stores.config import load_job_store
+from tests.conftest import FCC_SITES
 from workflows.qe.flows import ElphFlowMaker
 from workflows.qe.local import run_elph
 
 pytestmark = [pytest.mark.qe, pytest.mark.slow]
 
-FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 BCC = [[0, 0, 0], [0.5, 0.5, 0.5]]
 LONG = pytest.mark.skipif(os.environ.get("BETE_RUN_LITERATURE") != "1",
                           reason="1.5-2 h of QE on 2 cores; set BETE_RUN_LITERATURE=1")
@@ -34,8 +34,8 @@ LONG = pytest.mark.skipif(os.environ.get("BETE_RUN_LITERATURE") != "1",
 # published scalar-relativistic / non-relativistic DFPT values plus a margin for the
 # functional (PBE here, LDA in most references) and the finite grids; sources in the doc.
 CASES = {
-    "Al": (lambda: Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC), (0.35, 0.50)),
-    "Pb": (lambda: Structure(Lattice.cubic(5.03), ["Pb"] * 4, FCC), (1.0, 1.7)),
+    "Al": (lambda: Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC_SITES), (0.35, 0.50)),
+    "Pb": (lambda: Structure(Lattice.cubic(5.03), ["Pb"] * 4, FCC_SITES), (1.0, 1.7)),
     "Nb": (lambda: Structure(Lattice.cubic(3.30), ["Nb"] * 2, BCC), (0.95, 1.40)),
 }
 
