@@ -3,7 +3,8 @@
 A *store spec* is one of
 
 - a directory: the embedded default, maggma ``MontyStore`` collections with
-  SQLite storage in that directory (created if missing);
+  SQLite storage in that directory (created by writing commands only;
+  reading commands open it read-only and fail on a missing one);
 - a MongoDB connection string (``mongodb://`` or ``mongodb+srv://``, the
   database in the path): ``MongoStore`` for documents and ``GridFSStore``
   for the ``data`` blobs, both on that server;
@@ -30,10 +31,12 @@ store).  Whatever this module prints or raises goes through
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import re
+import sqlite3
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -43,6 +46,8 @@ from urllib.parse import urlsplit
 import yaml
 from jobflow import JobStore
 from maggma.stores import MontyStore
+from montydb import MontyClient
+from montydb.storage.sqlite import SQLiteKVEngine, SQLiteStorage
 
 logger = logging.getLogger(__name__)
 
@@ -72,12 +77,51 @@ SECRET_KEYS = frozenset(
 REMOTE_STORE_TYPES = frozenset(
     {"MongoStore", "MongoURIStore", "GridFSStore", "GridFSURIStore", "S3Store"}
 )
+#: File montydb writes into the folder of every store it set up.
+MONTY_MARKER = ".monty.storage"
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _URI_PASSWORD = re.compile(r"(mongodb(?:\+srv)?://[^:/@\s]*:)([^@\s]*)(@)")
 
 
 class StoreConfigError(ValueError):
     """A store spec that cannot be read or built; the message is masked."""
+
+
+class _ReadOnlySQLiteEngine(SQLiteKVEngine):
+    """montydb's SQLite engine opening every collection file read-only.
+
+    montydb applies its ``journal_mode=WAL`` pragma on every connection, which
+    needs write access.  Here files open with ``mode=ro``; on a read-only
+    file system, where SQLite cannot create the WAL index of a WAL database,
+    with ``immutable=1`` (nothing can change the file there anyway).
+    """
+
+    def _connect(self, db_file: str, wconcern: Any = None) -> contextlib.closing:
+        flags = "mode=ro"
+        if not os.access(os.path.dirname(db_file) or ".", os.W_OK):
+            flags += "&immutable=1"
+        conn = sqlite3.connect(f"{Path(db_file).resolve().as_uri()}?{flags}", uri=True)
+        conn.text_factory = str
+        return contextlib.closing(conn)
+
+
+class ReadOnlyMontyStore(MontyStore):
+    """A maggma ``MontyStore`` that never writes: for queries of an existing store.
+
+    ``MontyStore.connect`` rewrites montydb's storage files in the folder on
+    every connection; this one reads the existing set-up and opens the SQLite
+    files read-only, so it works on a read-only file system.  Updates fail.
+    """
+
+    def connect(self, force_reset: bool = False) -> None:
+        """Open the collection without writing into the store's folder."""
+        if self._coll is not None and not force_reset:
+            return
+        client = MontyClient(self.database_path, **self.client_kwargs)
+        storage = client._storage  # noqa: SLF001 (montydb has no public hook for this)
+        if isinstance(storage, SQLiteStorage):
+            storage._conn = _ReadOnlySQLiteEngine(storage._config)  # noqa: SLF001
+        self._coll = client[self.database_name][self.collection_name]
 
 
 # --------------------------------------------------------------------------- masking
@@ -376,13 +420,46 @@ def _require_store(value: Any, where: str, source: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- building
-def embedded_store(directory: str | os.PathLike[str]) -> JobStore:
-    """A JobStore on MontyStore/SQLite in ``directory`` (created if missing)."""
+def is_embedded_store_dir(directory: str | os.PathLike[str]) -> bool:
+    """Whether ``directory`` already holds an embedded (montydb) store."""
+    return (Path(directory).expanduser() / MONTY_MARKER).is_file()
+
+
+def embedded_store(directory: str | os.PathLike[str], *, create: bool = True,
+                   read_only: bool = False) -> JobStore:
+    """A JobStore on MontyStore/SQLite in ``directory``.
+
+    Parameters
+    ----------
+    directory
+        The store's folder.
+    create
+        Create the folder when it is missing (writing commands).  With False a
+        folder that is not an embedded store raises :class:`StoreConfigError`
+        naming it, and nothing is created.
+    read_only
+        Open every collection read-only: nothing is written into the folder,
+        so a store on a read-only file system (or a snapshot) can be queried.
+        Implies ``create=False``.
+    """
     path = Path(directory).expanduser().resolve()
-    path.mkdir(parents=True, exist_ok=True)
-    docs = MontyStore(DOCS_COLLECTION, database_path=str(path), storage="sqlite", key="uuid")
-    blobs = MontyStore(BLOBS_COLLECTION, database_path=str(path), storage="sqlite",
-                       key="blob_uuid")
+    if read_only or not create:
+        if not path.is_dir():
+            raise StoreConfigError(
+                f"store {path} does not exist; check the path (--store or BETE_STORE), or "
+                "create it with a writing command such as `bete dfpt run`")
+        if not is_embedded_store_dir(path):
+            raise StoreConfigError(
+                f"{path} is not a bete store (no {MONTY_MARKER} in it); check the path "
+                "(--store or BETE_STORE)")
+    else:
+        if not path.exists():
+            logger.info("creating the embedded store %s", path)
+        path.mkdir(parents=True, exist_ok=True)
+    cls = ReadOnlyMontyStore if read_only else MontyStore
+    docs = cls(DOCS_COLLECTION, database_path=str(path), storage="sqlite", key="uuid")
+    blobs = cls(BLOBS_COLLECTION, database_path=str(path), storage="sqlite",
+                key="blob_uuid")
     return JobStore(docs, additional_stores={"data": blobs})
 
 
@@ -416,7 +493,8 @@ def with_server_timeout(spec: Mapping[str, Any], timeout_s: float) -> dict[str, 
 
 
 def load_job_store(spec: str | os.PathLike[str] | Mapping[str, Any] | None = None, *,
-                   server_timeout_s: float | None = None) -> JobStore:
+                   server_timeout_s: float | None = None, create: bool = True,
+                   read_only: bool = False) -> JobStore:
     """Build the JobStore a spec names (None = the settings' default).
 
     Parameters
@@ -427,6 +505,10 @@ def load_job_store(spec: str | os.PathLike[str] | Mapping[str, Any] | None = Non
     server_timeout_s
         If given, MongoDB clients give up selecting a server after this many
         seconds (pymongo's default is 30 s).
+    create, read_only
+        For an embedded store: see :func:`embedded_store` (reading commands
+        pass ``create=False``, queries ``read_only=True``).  A server-backed
+        store is opened as configured; reading it writes nothing.
 
     Returns
     -------
@@ -441,7 +523,7 @@ def load_job_store(spec: str | os.PathLike[str] | Mapping[str, Any] | None = Non
     """
     resolved = resolve_store_spec(spec)
     if resolved.get("type") == "embedded":
-        return embedded_store(resolved["path"])
+        return embedded_store(resolved["path"], create=create, read_only=read_only)
     if server_timeout_s is not None:
         resolved = with_server_timeout(resolved, server_timeout_s)
     try:

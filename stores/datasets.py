@@ -413,9 +413,12 @@ def load_records(source: str | os.PathLike[str], *,
                                  "(the structures/bete-net folder)")
             structures_dir = found[0]
         return load_betenet_database(path, structures_dir, site_dos=site_dos)
-    from stores.config import load_job_store
+    from stores.config import is_embedded_store_dir, load_job_store
 
-    records = load_store_records(load_job_store(path), protocol=protocol)
+    if path.is_dir() and not is_embedded_store_dir(path):
+        raise ValueError(f"{path} holds no fast-v1 JSON records (*.json with "
+                         "a2F_frequency_meV) and is not a bete store")
+    records = load_store_records(load_job_store(path, read_only=True), protocol=protocol)
     if not records:
         raise ValueError(f"store {path} holds no completed, dynamically stable "
                          f"electron-phonon task of protocol {protocol!r}")

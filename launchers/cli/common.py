@@ -64,12 +64,23 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def open_store(spec: str | None):  # noqa: ANN201 (JobStore; imported lazily)
-    """Connect the JobStore a ``--store`` value names; user errors become UserError."""
+def open_store(spec: str | None, *, write: bool):  # noqa: ANN201 (JobStore; imported lazily)
+    """Connect the JobStore a ``--store`` value names; user errors become UserError.
+
+    Parameters
+    ----------
+    spec
+        ``--store`` value (None = the settings' store).
+    write
+        True for commands that add documents: a missing embedded store is
+        created (logged once).  False for reading commands: a missing store is
+        an error naming the path, and an embedded store is opened read-only
+        (nothing is written into its folder; read-only file systems work).
+    """
     from stores.config import load_job_store
 
     try:
-        store = load_job_store(spec)
+        store = load_job_store(spec, create=write, read_only=not write)
         store.connect()
     except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from exc

@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     structures = read_structures(args.structures)
     maker = maker_from_args(args)
-    store = open_store(args.store)
+    store = open_store(args.store, write=True)
     try:
         outcomes = run_elph(structures, maker, store, reuse=not args.no_reuse,
                             progress=progress, keep_going=args.keep_going,

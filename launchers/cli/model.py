@@ -208,7 +208,7 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
     if cfg.members < 1 or cfg.jobs < 1:
         raise UserError("--members and --jobs must be at least 1")
     if cfg.store is not None:  # a bad --store fails now, not after the training
-        open_store(cfg.store).close()
+        open_store(cfg.store, write=True).close()
     records = load_data(cfg.data, variant)
     progress(f"training {cfg.members} {variant} member(s) on {len(records)} structures "
              f"({', '.join(r.formula for r in records)}) -> {cfg.out}")
@@ -235,7 +235,7 @@ def put_model(model_dir: str, store_spec: str | None) -> str:
     """Put an ensemble folder into the store ``store_spec``; returns the model id."""
     from stores.models import put_ensemble
 
-    store = open_store(store_spec)
+    store = open_store(store_spec, write=True)
     try:
         return put_ensemble(store, model_dir)
     except (FileNotFoundError, ValueError) as exc:
@@ -259,7 +259,7 @@ def resolve_model(model: str | None, store_spec: str | None) -> str | None:
         raise UserError(f"--model: {exc}") from exc
     if model_id is None:
         return model
-    store = open_store(store_spec)
+    store = open_store(store_spec, write=False)
     try:
         folder = get_ensemble_dir(store, model_id)
     except (OSError, ValueError) as exc:
@@ -339,7 +339,7 @@ def run_model_list(cfg: ModelListCommand) -> list[dict[str, Any]]:
     """One row per model document of the store."""
     from stores.models import list_models
 
-    store = open_store(cfg.store)
+    store = open_store(cfg.store, write=False)
     try:
         docs = list_models(store)
     finally:

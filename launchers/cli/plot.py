@@ -37,7 +37,7 @@ def run_a2f(args: argparse.Namespace) -> int:
     from launchers.plots import plot_a2f
 
     crit = {"protocol": args.protocol} if args.protocol else {}
-    store = open_store(args.store)
+    store = open_store(args.store, write=False)
     try:
         docs = [d for d in iter_elph_documents(store, crit, load=True)
                 if _matches(d, args.selector)]

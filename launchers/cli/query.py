@@ -86,7 +86,7 @@ def row(doc: dict[str, Any], mu_star: float | None = None) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Print the matching rows."""
-    store = open_store(args.store)
+    store = open_store(args.store, write=False)
     try:
         rows = [row(d, args.mu_star)
                 for d in iter_elph_documents(store, criteria_from_args(args))]

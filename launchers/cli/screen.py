@@ -203,7 +203,7 @@ def screen_command(args: argparse.Namespace) -> int:
         model_id = model_id_for(model_dir)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise UserError(f"--model: {exc}; train one with `bete train`") from exc
-    store = open_store(args.store)
+    store = open_store(args.store, write=True)
     try:
         try:
             found = read_candidates(args.candidates, store=store)
@@ -358,7 +358,7 @@ def run_rounds(config: Any, store_spec: str | None, verbose: bool = False,
     )
 
     torch.set_num_threads(1)
-    store = open_store(store_spec)
+    store = open_store(store_spec, write=True)
     try:
         verifier = verifier_factory(store) if verifier_factory else None
         try:
@@ -388,7 +388,7 @@ def al_run_command(args: argparse.Namespace) -> int:
 def _rounds(args: argparse.Namespace) -> list[dict[str, Any]]:
     from workflows.screening.records import load_rounds
 
-    store = open_store(args.store)
+    store = open_store(args.store, write=False)
     try:
         return load_rounds(store, args.campaign)
     finally:

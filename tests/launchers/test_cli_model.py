@@ -136,3 +136,13 @@ def test_train_into_a_store_then_predict_from_it(tmp_path, capsys):
     assert main(["predict", str(cif), "--model", "store:cso-nothing", "--store", store]) == 2
     err = capsys.readouterr().err
     assert "no model 'cso-nothing'" in err and model_id in err
+
+
+def test_train_on_an_empty_folder_writes_nothing_into_it(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["train", "--data", str(empty), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert str(empty) in err and "no fast-v1 JSON records" in err
+    assert list(empty.iterdir()) == []
+    assert not (tmp_path / "m").exists()

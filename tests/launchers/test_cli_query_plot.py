@@ -105,3 +105,59 @@ def test_plot_a2f_writes_png(store_dir, tmp_path, capsys):
     assert len(list(tmp_path.glob("a2f-*.png"))) == 2
     assert main(["plot", "a2f", "Xx", "--store", store, "--out", str(out)]) == 2
     assert "no stored calculation matches" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- store access (issue 14)
+def test_query_of_a_missing_store_is_an_error_and_creates_nothing(tmp_path, capsys):
+    missing = tmp_path / "typo" / "path"
+    assert main(["query", "--store", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "does not exist" in err
+    assert not (tmp_path / "typo").exists()
+
+
+def test_query_opens_the_store_without_writing_into_it(store_dir, capsys):
+    """A query leaves every file of the store bit-identical (montydb's set-up included).
+
+    A read-only SQLite reader of a WAL database may leave the ``-shm``/``-wal``
+    index files SQLite itself manages; nothing else may change.
+    """
+    from pathlib import Path
+
+    store, _ = store_dir
+    before = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in Path(store).rglob("*")
+              if p.is_file()}
+    assert {r["formula"] for r in _json(capsys, "--store", store)} == {"Al", "Pb"}
+    after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in Path(store).rglob("*")
+             if p.is_file() and not p.name.endswith(("-shm", "-wal"))}  # SQLite's WAL index
+    assert after == before
+
+
+def _unshare_works() -> bool:
+    import shutil
+    import subprocess
+
+    return shutil.which("unshare") is not None and subprocess.run(
+        ["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _unshare_works(), reason="needs user+mount namespaces (unshare -rm) "
+                    "to mount the store read-only")
+def test_query_of_a_store_on_a_read_only_file_system(store_dir):
+    """The store's folder is bind-mounted read-only in a private mount namespace."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.launchers.conftest import REPO
+
+    store, _ = store_dir
+    script = (f'mount --bind "{store}" "{store}" && mount -o remount,bind,ro "{store}" && '
+              f'! touch "{store}/probe" 2>/dev/null && "{sys.executable}" -c '
+              '"import sys; from launchers.cli import main; sys.exit(main(sys.argv[1:]))" '
+              f'query --store "{store}" --format json')
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    run = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert {r["formula"] for r in json.loads(run.stdout)} == {"Al", "Pb"}
