@@ -4,12 +4,15 @@ Depends on numpy, torch and e3nn only (nothing else of the project).
 """
 
 from .batch import GraphBatch, GraphSample, collate, make_sample
+from .elements import descriptor_names, element_descriptors
 from .features import (
     ATOMIC_MASSES,
     DOS_BINS,
+    NODE_FEATURES,
     NUM_SPECIES,
     VARIANTS,
     atomic_masses,
+    check_node_features,
     input_dim,
     node_inputs,
 )
@@ -33,6 +36,7 @@ __all__ = [
     "DOS_BINS",
     "GRID_MEV",
     "GRID_STEP_MEV",
+    "NODE_FEATURES",
     "NUM_SPECIES",
     "VARIANTS",
     "BeteNet",
@@ -47,8 +51,11 @@ __all__ = [
     "ScalarAttrTensorProduct",
     "atomic_masses",
     "build_graph",
+    "check_node_features",
     "collate",
+    "descriptor_names",
     "edge_embedding",
+    "element_descriptors",
     "input_dim",
     "load_reference_state_dict",
     "make_sample",

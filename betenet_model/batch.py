@@ -115,6 +115,7 @@ def make_sample(
     variant: str = "CSO",
     config: NetworkConfig | None = None,
     dtype: torch.dtype = torch.float64,
+    node_features: str = "onehot_mass",
 ) -> GraphSample:
     """Node inputs and cached edge embeddings of one crystal.
 
@@ -129,6 +130,8 @@ def make_sample(
         Supplies cutoff, lmax, num_basis of the cached edge embeddings; ``None``: defaults.
     dtype : torch.dtype
         Floating dtype of the sample (embeddings are computed in float64 first).
+    node_features : {"onehot_mass", "descriptors"}
+        Species encoding (:func:`betenet_model.node_inputs`).
 
     Returns
     -------
@@ -139,7 +142,10 @@ def make_sample(
         raise ValueError(
             f"The graph was built with cutoff {graph.cutoff} Å but the network uses {cfg.cutoff} Å."
         )
-    feats, attrs = node_inputs(graph.atomic_numbers, site_dos, variant)
+    feats, attrs = node_inputs(graph.atomic_numbers, site_dos, variant, node_features)
+    if config is not None and feats.shape[1] != cfg.input_dim:
+        raise ValueError(f"The {variant} {node_features} inputs have width {feats.shape[1]} but "
+                         f"the network expects input_dim = {cfg.input_dim}.")
     vec = torch.from_numpy(np.ascontiguousarray(graph.edge_vec, dtype=np.float64))
     attr, basis = edge_embedding(vec, cfg.cutoff, cfg.lmax, cfg.num_basis)
     return GraphSample(

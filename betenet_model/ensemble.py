@@ -36,7 +36,8 @@ import torch
 from betenet_model import checkpoint as ckpt
 from betenet_model.batch import GraphBatch, collate, make_sample
 from betenet_model.dataset import CrystalSample, dataset_hash, elements_seen, targets_array
-from betenet_model.features import input_dim
+from betenet_model.elements import descriptor_table_hash
+from betenet_model.features import check_node_features, input_dim
 from betenet_model.graph import build_graph
 from betenet_model.network import BeteNet, NetworkConfig
 from betenet_model.training import TrainConfig, TrainingInterrupted, train_model, versions
@@ -65,7 +66,8 @@ def build_model(config: NetworkConfig) -> torch.nn.Module:
 
 
 def build_inputs(samples: Sequence[CrystalSample], config: NetworkConfig, variant: str = "cso",
-                 dtype: torch.dtype = torch.float32, device: str = "cpu") -> GraphBatch:
+                 dtype: torch.dtype = torch.float32, device: str = "cpu",
+                 node_features: str = "onehot_mass") -> GraphBatch:
     """Graphs, node inputs and cached edge embeddings of ``samples``, collated into one batch.
 
     Parameters
@@ -77,12 +79,15 @@ def build_inputs(samples: Sequence[CrystalSample], config: NetworkConfig, varian
     variant : {"cso", "cpd", "fpd"}
     dtype, device
         Floating dtype and device of the batch.
+    node_features : {"onehot_mass", "descriptors"}
+        Species encoding of the node inputs.
     """
     graph_samples = []
     for s in samples:
         graph = build_graph(s.lattice, s.positions, s.atomic_numbers, cutoff=config.cutoff)
         graph_samples.append(make_sample(graph, s.site_dos if variant.lower() != "cso" else None,
-                                         variant.upper(), config=config, dtype=dtype))
+                                         variant.upper(), config=config, dtype=dtype,
+                                         node_features=node_features))
     return collate(graph_samples, device=device, dtype=dtype)
 
 
@@ -107,6 +112,10 @@ class EnsembleConfig:
         Train each member on a bootstrap resample (else on all rows, validated on all rows).
     keep_checkpoints : bool
         Keep each member's resumable checkpoint after it finished.
+    node_features : str
+        ``"onehot_mass"`` (the paper's species encoding) or ``"descriptors"`` (element
+        descriptors, :mod:`betenet_model.elements`); must match ``network.input_dim``.
+        A manifest without this key was trained with ``"onehot_mass"``.
     """
 
     network: NetworkConfig
@@ -116,6 +125,7 @@ class EnsembleConfig:
     seed: int = 0
     bootstrap: bool = True
     keep_checkpoints: bool = False
+    node_features: str = "onehot_mass"
 
     def __post_init__(self) -> None:
         if int(self.members) < 1:
@@ -123,17 +133,20 @@ class EnsembleConfig:
         self.variant = str(self.variant).lower()
         if self.variant not in ("cso", "cpd", "fpd"):
             raise ValueError(f"unknown variant {self.variant!r}; use cso, cpd or fpd")
-        expected = input_dim(self.variant.upper())
+        self.node_features = check_node_features(self.node_features)
+        expected = input_dim(self.variant.upper(), self.node_features)
         if self.network.input_dim != expected:
-            raise ValueError(f"the {self.variant} variant needs NetworkConfig.input_dim = "
-                             f"{expected}, got {self.network.input_dim}")
+            raise ValueError(f"the {self.variant} variant with {self.node_features} node inputs "
+                             f"needs NetworkConfig.input_dim = {expected}, "
+                             f"got {self.network.input_dim}")
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {"network": network_config_to_dict(self.network), "variant": self.variant,
                 "training": self.training.as_dict(), "members": int(self.members),
                 "seed": int(self.seed), "bootstrap": bool(self.bootstrap),
-                "keep_checkpoints": bool(self.keep_checkpoints)}
+                "keep_checkpoints": bool(self.keep_checkpoints),
+                "node_features": self.node_features}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EnsembleConfig:
@@ -143,7 +156,8 @@ class EnsembleConfig:
                    training=TrainConfig.from_dict(data["training"]),
                    members=int(data["members"]), seed=int(data["seed"]),
                    bootstrap=bool(data.get("bootstrap", True)),
-                   keep_checkpoints=bool(data.get("keep_checkpoints", False)))
+                   keep_checkpoints=bool(data.get("keep_checkpoints", False)),
+                   node_features=str(data.get("node_features", "onehot_mass")))
 
 
 def member_seeds(seed: int, member_index: int) -> tuple[np.random.Generator, int]:
@@ -178,6 +192,9 @@ def make_manifest(dataset: Sequence[CrystalSample], config: EnsembleConfig,
     return {
         "format": ckpt.ENSEMBLE_FORMAT,
         "variant": config.variant,
+        "node_features": config.node_features,
+        "descriptor_table_sha256": (descriptor_table_hash()
+                                    if config.node_features == "descriptors" else None),
         "members": int(config.members),
         "config": config.as_dict(),
         "versions": versions(),
@@ -307,11 +324,12 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
     targets = torch.as_tensor(targets_array(dataset), dtype=dtype)
     train_samples = [dataset[i] for i in train_rows]
     train_inputs = build_inputs(train_samples, config.network, config.variant, dtype=dtype,
-                                device=tcfg.device)
+                                device=tcfg.device, node_features=config.node_features)
     val_inputs = val_targets = None
     if len(val_rows):
         val_inputs = build_inputs([dataset[i] for i in val_rows], config.network,
-                                  config.variant, dtype=dtype, device=tcfg.device)
+                                  config.variant, dtype=dtype, device=tcfg.device,
+                                  node_features=config.node_features)
         val_targets = targets[torch.as_tensor(val_rows)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
@@ -482,6 +500,11 @@ class Ensemble:
         if manifest.get("format") != ckpt.ENSEMBLE_FORMAT:
             raise ValueError(f"{path} is not a bete ensemble manifest ({manifest.get('format')})")
         config = EnsembleConfig.from_dict(manifest["config"])
+        table = manifest.get("descriptor_table_sha256")
+        if config.node_features == "descriptors" and table != descriptor_table_hash():
+            raise ValueError(f"{folder} was trained with another element-descriptor table "
+                             f"(sha256 {str(table)[:12]}, this package has "
+                             f"{descriptor_table_hash()[:12]}); retrain it with this version")
         names = manifest.get("member_files") or sorted(p.name for p in folder.glob("member_*.pt"))
         models: list[torch.nn.Module] = []
         template = build_model(config.network)
@@ -529,7 +552,7 @@ class Ensemble:
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]
             inputs = build_inputs(chunk, self.config.network, self.variant, dtype=self.dtype,
-                                  device=self.device)
+                                  device=self.device, node_features=self.config.node_features)
             with torch.no_grad():
                 out.append(np.stack([m(inputs).detach().cpu().double().numpy()
                                      for m in self.models]))

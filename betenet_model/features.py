@@ -14,6 +14,18 @@ Variants
     Each site's DOS is used as given (per-site normalisation is the data importer's choice; the
     bete-net records integrate to ≈ 3 states per site over frequency).
 
+Node-feature modes (``node_features``)
+--------------------------------------
+``"onehot_mass"`` (the paper's, default)
+    as above: the species enters only through its one-hot column, so an element absent from
+    training keeps its untrained (random) embedding column.
+``"descriptors"``
+    features = attributes = the standardised element descriptors of
+    :func:`betenet_model.elements.element_descriptors` (D = 21: group, row, block,
+    electronegativity, radii, valence electrons, mass, ...) in place of the one-hot blocks;
+    CPD/FPD append the site DOS to the features and zeros to the attributes as above. Chemically
+    similar elements get nearby inputs, so an unseen element is embedded next to its relatives.
+
 Masses are the IUPAC 2016 standard atomic weights (most stable isotope mass for elements
 without one), the table ASE uses — the one the reference implementation used.
 """
@@ -22,12 +34,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from .elements import descriptor_names, element_descriptors
+
 __all__ = [
     "ATOMIC_MASSES",
     "NUM_SPECIES",
     "DOS_BINS",
+    "NODE_FEATURES",
     "VARIANTS",
     "atomic_masses",
+    "check_node_features",
     "input_dim",
     "node_inputs",
 ]
@@ -38,6 +54,8 @@ NUM_SPECIES = 118
 DOS_BINS = 51
 #: Model variants.
 VARIANTS = ("CSO", "CPD", "FPD")
+#: Node-feature modes: the paper's one-hot × mass, or standardised element descriptors.
+NODE_FEATURES = ("onehot_mass", "descriptors")
 
 # IUPAC 2016 standard atomic weights (amu) for Z = 1..118 (as in ase.data.atomic_masses_iupac2016).
 _MASSES_Z1_TO_Z118 = (
@@ -186,10 +204,24 @@ def atomic_masses(atomic_numbers) -> np.ndarray:
     return ATOMIC_MASSES[_check_z(atomic_numbers)]
 
 
-def input_dim(variant: str = "CSO") -> int:
-    """Width of the node features/attributes of a variant: 118 (CSO) or 169 (CPD, FPD)."""
+def input_dim(variant: str = "CSO", node_features: str = "onehot_mass") -> int:
+    """Width of the node features/attributes.
+
+    118 (CSO) or 169 (CPD, FPD) for ``"onehot_mass"``; D or D + 51 for ``"descriptors"``.
+    """
     v = _check_variant(variant)
-    return NUM_SPECIES if v == "CSO" else NUM_SPECIES + DOS_BINS
+    species = NUM_SPECIES if check_node_features(node_features) == "onehot_mass" else len(
+        descriptor_names())
+    return species if v == "CSO" else species + DOS_BINS
+
+
+def check_node_features(node_features: str) -> str:
+    """The canonical node-feature mode name, or ValueError naming the choices."""
+    mode = str(node_features).lower().replace("-", "_")
+    if mode not in NODE_FEATURES:
+        raise ValueError(f"Unknown node-feature mode {node_features!r}; choose one of "
+                         f"{', '.join(NODE_FEATURES)}.")
+    return mode
 
 
 def _check_variant(variant: str) -> str:
@@ -200,7 +232,7 @@ def _check_variant(variant: str) -> str:
 
 
 def node_inputs(
-    atomic_numbers, site_dos=None, variant: str = "CSO"
+    atomic_numbers, site_dos=None, variant: str = "CSO", node_features: str = "onehot_mass"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Node features and attributes of one structure.
 
@@ -212,11 +244,13 @@ def node_inputs(
         ``(n, 51)`` site-projected phonon DOS on :data:`betenet_model.GRID_MEV`; required for
         CPD/FPD, must be omitted for CSO.
     variant : {"CSO", "CPD", "FPD"}
+    node_features : {"onehot_mass", "descriptors"}
+        Species block: one-hot × mass / one-hot (the paper), or element descriptors for both.
 
     Returns
     -------
     features, attributes : numpy.ndarray
-        ``(n, 118)`` each for CSO, ``(n, 169)`` each for CPD/FPD (float64).
+        ``(n, input_dim(variant, node_features))`` each (float64).
 
     Examples
     --------
@@ -225,11 +259,16 @@ def node_inputs(
     ((2, 118), 15.999, 1.0)
     """
     v = _check_variant(variant)
+    mode = check_node_features(node_features)
     z = _check_z(atomic_numbers)
     n = z.size
-    onehot = np.zeros((n, NUM_SPECIES))
-    onehot[np.arange(n), z - 1] = 1.0
-    feats = onehot * ATOMIC_MASSES[z][:, None]
+    if mode == "descriptors":
+        onehot = element_descriptors(z)
+        feats = onehot.copy()
+    else:
+        onehot = np.zeros((n, NUM_SPECIES))
+        onehot[np.arange(n), z - 1] = 1.0
+        feats = onehot * ATOMIC_MASSES[z][:, None]
     if v == "CSO":
         if site_dos is not None:
             raise ValueError("The CSO variant takes no site DOS; use CPD or FPD for DOS inputs.")

@@ -111,11 +111,16 @@ class NetworkConfig:
         return cls(**data)
 
     @classmethod
-    def for_variant(cls, variant: str = "CSO", **overrides) -> NetworkConfig:
-        """Config of a variant (``CSO`` 118 inputs; ``CPD``/``FPD`` 169) with optional overrides."""
+    def for_variant(cls, variant: str = "CSO", node_features: str = "onehot_mass",
+                    **overrides) -> NetworkConfig:
+        """Config of a variant and node-feature mode with optional overrides.
+
+        ``CSO`` 118 inputs, ``CPD``/``FPD`` 169 with ``"onehot_mass"``; 21 / 72 with
+        ``"descriptors"`` (:func:`betenet_model.input_dim`).
+        """
         from .features import input_dim
 
-        return cls(input_dim=input_dim(variant), **overrides)
+        return cls(input_dim=input_dim(variant, node_features), **overrides)
 
 
 def smooth_cutoff(x: torch.Tensor) -> torch.Tensor:

@@ -74,6 +74,7 @@ class TrainCommand:
     device: str = "cpu"
     network: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
+    node_features: str = "onehot-mass"
 
 
 @dataclass
@@ -167,7 +168,8 @@ def canonical_command(cfg: TrainCommand) -> str:
     """The ``bete train`` command line that reproduces ``cfg``."""
     d = cfg.data
     parts = ["bete", "train", "--data", d.source, "--variant", cfg.variant,
-             "--members", str(cfg.members), "--out", cfg.out, "--seed", str(cfg.seed),
+             "--node-features", cfg.node_features, "--members", str(cfg.members),
+             "--out", cfg.out, "--seed", str(cfg.seed),
              "--schedule", cfg.schedule.replace("_", "-"), "--lr", str(cfg.lr),
              "--weight-decay", str(cfg.weight_decay), "--patience", str(cfg.patience),
              "--peak-window", str(cfg.peak_window), "--patience-stage3",
@@ -219,7 +221,8 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
         ensemble = train_from_records(
             records, cfg.out, variant=variant, members=cfg.members, seed=cfg.seed,
             training=tcfg, network_options=cfg.network, jobs=cfg.jobs,
-            callback=EpochPrinter(cfg.members, cfg.progress_every), metadata=metadata)
+            callback=EpochPrinter(cfg.members, cfg.progress_every), metadata=metadata,
+            node_features=cfg.node_features)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     m = ensemble.manifest.get("metrics", {})
@@ -405,7 +408,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         weight_decay=args.weight_decay, patience=args.patience, peak_window=args.peak_window,
         patience_stage3=args.patience_stage3, max_epochs=args.max_epochs,
         checkpoint_every=args.checkpoint_every, progress_every=args.progress_every,
-        device=args.device, network=parse_network(args.network), store=args.store)
+        device=args.device, network=parse_network(args.network), store=args.store,
+        node_features=args.node_features)
     run(cfg)
     return 0
 
@@ -469,6 +473,12 @@ def register(subparsers: Any) -> None:
                     "Rerunning the same command resumes unfinished members.")
     _add_data_args(p)
     p.add_argument("--variant", choices=("cso", "cpd", "fpd"), default="cso")
+    p.add_argument("--node-features", choices=("onehot-mass", "descriptors"),
+                   default="onehot-mass",
+                   help="species encoding: the paper's one-hot × mass (default) or standardised "
+                        "element descriptors (group, row, block, electronegativity, radii, "
+                        "valence electrons, mass, ...), which give elements unseen in training "
+                        "a meaningful input")
     p.add_argument("--members", type=int, default=5, help="ensemble size (5)")
     p.add_argument("--out", required=True, metavar="DIR", help="ensemble folder")
     p.add_argument("--seed", type=int, default=0)

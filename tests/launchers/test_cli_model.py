@@ -146,3 +146,19 @@ def test_train_on_an_empty_folder_writes_nothing_into_it(tmp_path, capsys):
     assert str(empty) in err and "no fast-v1 JSON records" in err
     assert list(empty.iterdir()) == []
     assert not (tmp_path / "m").exists()
+
+
+def test_train_with_descriptor_node_features(tmp_path, capsys):
+    out = tmp_path / "d"
+    rc = main(["train", "--data", "fast-v1", "--members", "1", "--max-epochs", "2",
+               "--node-features", "descriptors", "--out", str(out), *TINY])
+    assert rc == 0
+    manifest = json.loads((out / "ensemble.json").read_text())
+    assert manifest["node_features"] == "descriptors"
+    assert "--node-features descriptors" in manifest["metadata"]["command"]
+    cif = tmp_path / "Nb.cif"       # no fast-v1 record is elemental Nb
+    Structure(Lattice.cubic(3.3), ["Nb", "Nb"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(cif))
+    capsys.readouterr()
+    assert main(["predict", str(cif), "--model", str(out), "--format", "json"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["formula"] == "Nb" and row["lambda"] is not None

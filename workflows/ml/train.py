@@ -20,7 +20,7 @@ from workflows.ml.data import check_variant, records_to_samples
 
 
 def network_config(variant: str = "cso", options: Mapping[str, Any] | None = None,
-                   ) -> NetworkConfig:
+                   node_features: str = "onehot_mass") -> NetworkConfig:
     """``NetworkConfig`` for a variant (its input width), with field overrides.
 
     Parameters
@@ -28,6 +28,8 @@ def network_config(variant: str = "cso", options: Mapping[str, Any] | None = Non
     variant : {"cso", "cpd", "fpd"}
     options : dict, optional
         ``NetworkConfig`` field values, e.g. ``{"mul": 8}`` for a smaller network.
+    node_features : {"onehot_mass", "descriptors"}
+        Species encoding of the node inputs (fixes the input width with the variant).
 
     Raises
     ------
@@ -40,8 +42,8 @@ def network_config(variant: str = "cso", options: Mapping[str, Any] | None = Non
     if unknown:
         raise ValueError(f"unknown network option(s) {unknown}; known: {sorted(names)}")
     if "input_dim" in opts:
-        raise ValueError("input_dim follows from the variant; do not set it")
-    return NetworkConfig.for_variant(check_variant(variant).upper(), **opts)
+        raise ValueError("input_dim follows from the variant and node features; do not set it")
+    return NetworkConfig.for_variant(check_variant(variant).upper(), node_features, **opts)
 
 
 def train_from_records(
@@ -56,6 +58,7 @@ def train_from_records(
     jobs: int = 1,
     callback: MemberCallback | None = None,
     metadata: Mapping[str, Any] | None = None,
+    node_features: str = "onehot_mass",
 ) -> Ensemble:
     """Train an ensemble on ``records`` and write it to ``out_dir``.
 
@@ -77,12 +80,15 @@ def train_from_records(
         Per-epoch progress ``callback(member, epoch, train_loss, val_loss, stage)``.
     metadata : dict, optional
         Stored in ``ensemble.json`` (data source, command line ...).
+    node_features : {"onehot_mass", "descriptors"}
+        The paper's one-hot × mass species encoding, or element descriptors
+        (:mod:`betenet_model.elements`; an element unseen in training is not blank).
     """
     if not records:
         raise ValueError("no training records")
     samples = records_to_samples(records, variant)
-    config = EnsembleConfig(network=network_config(variant, network_options),
+    config = EnsembleConfig(network=network_config(variant, network_options, node_features),
                             variant=check_variant(variant), training=training or TrainConfig(),
-                            members=members, seed=seed)
+                            members=members, seed=seed, node_features=node_features)
     meta = {"formulas": [r.formula for r in records], **dict(metadata or {})}
     return train_ensemble(samples, config, out_dir, jobs=jobs, callback=callback, metadata=meta)
