@@ -5,7 +5,7 @@ Writes commented templates for FireWorks (``my_launchpad.yaml``,
 results store (``bete_store.yaml``, MongoDB + GridFS with S3 commented), the
 job-name → queue mapping (``bete_resources.yaml``) and bete's own settings
 (``bete_settings.yaml``, every field of
-:class:`workflows.settings.BeteSettings` with its description).
+:class:`stores.settings.BeteSettings` with its description).
 
 The templates live in ``launchers/templates``; ``@CONFIG_DIR@`` is replaced by
 the absolute target directory, so queue scripts find the files from any
@@ -69,7 +69,7 @@ def _yaml_value(value: Any) -> str:
 
 def settings_text(config_dir: Path, scheduler: str = "slurm") -> str:
     """``bete_settings.yaml``: every BeteSettings field, its description, a cluster value."""
-    from workflows.settings import BeteSettings
+    from stores.settings import BeteSettings
 
     overrides = dict(CLUSTER_SETTINGS)
     if scheduler == "pbs":

@@ -41,7 +41,7 @@ from jobflow import Flow, Job, JobStore
 from jobflow.managers.fireworks import flow_to_workflow
 
 from stores.config import StoreConfigError, expand_env, mask_text
-from workflows.settings import pinned_config_file
+from stores.settings import pinned_config_file
 
 logger = logging.getLogger(__name__)
 
@@ -590,7 +590,7 @@ def launch_rapidfire(launchpad: Any, *, fworker: Any = None, store: JobStore | N
     -----
     The bete settings file is looked up once, here (``BETE_CONFIG_FILE``,
     else ``./bete_settings.yaml``), and kept for the jobs, which run in
-    ``launcher_*`` directories (:func:`workflows.settings.pinned_config_file`).
+    ``launcher_*`` directories (:func:`stores.settings.pinned_config_file`).
     """
     from fireworks.core.rocket_launcher import rapidfire
 

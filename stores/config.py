@@ -49,6 +49,8 @@ from maggma.stores import MontyStore
 from montydb import MontyClient
 from montydb.storage.sqlite import SQLiteKVEngine, SQLiteStorage
 
+from stores.settings import get_settings
+
 logger = logging.getLogger(__name__)
 
 DOCS_COLLECTION = "outputs"
@@ -300,8 +302,6 @@ def _merge_credentials(store_spec: dict[str, Any], creds: Mapping[str, Any] | No
 # ----------------------------------------------------------------------- resolving
 def default_store_spec() -> str:
     """The store spec from the settings (``BETE_STORE`` or the YAML file)."""
-    from workflows.settings import get_settings  # settings live with the flows
-
     return get_settings().store
 
 

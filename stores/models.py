@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from stores.schemas import ModelDocument
+from stores.settings import get_settings
 
 STORE_PREFIX = "store:"
 """``--model store:MODEL_ID`` names an ensemble in a store (a folder never starts so)."""
@@ -240,8 +241,6 @@ def default_cache_dir() -> Path:
     The settings' ``scratch_dir`` (``BETE_SCRATCH_DIR``, default ``~/.bete/scratch``)
     is per machine and may be wiped: a missing cache is fetched again.
     """
-    from workflows.settings import get_settings
-
     return Path(get_settings().scratch_dir).expanduser() / "models"
 
 

@@ -7,7 +7,7 @@ Configuration files are looked up like FireWorks does: an explicit
 ``--launchpad/--fworker/--qadapter FILE``, else ``./my_launchpad.yaml`` (...)
 in the working directory, else FireWorks' own lookup (``FW_CONFIG_FILE``,
 ``~/.fireworks``).  bete's settings come from ``BETE_CONFIG_FILE``, else
-``./bete_settings.yaml`` (see :func:`workflows.settings.config_file`), the store
+``./bete_settings.yaml`` (see :func:`stores.settings.config_file`), the store
 from ``--store``, else the settings.
 """
 

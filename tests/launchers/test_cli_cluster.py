@@ -28,7 +28,7 @@ def _run(capsys, *argv: str) -> tuple[int, str, str]:
 # (h) config init ---------------------------------------------------------------------
 def test_config_init_writes_parseable_templates(tmp_path, capsys, monkeypatch):
     from stores.config import describe_store_spec
-    from workflows.settings import get_settings
+    from stores.settings import get_settings
 
     target = tmp_path / "cluster"
     code, out, err = _run(capsys, "config", "init", target, "--name", "mycluster")

@@ -33,7 +33,7 @@ def settings_probe() -> dict:
     """What a job sees of the settings, and where it runs."""
     import os
 
-    from workflows.settings import get_settings
+    from stores.settings import get_settings
 
     return {"nprocs": get_settings().nprocs, "cwd": os.getcwd()}
 

@@ -23,7 +23,7 @@ from workflows.qe.jobs import (
 )
 from workflows.qe.pseudos import PseudoFamily
 from workflows.qe.sets import ElphInputGenerator, ElphInputSet
-from workflows.settings import get_settings
+from stores.settings import get_settings
 
 
 def calculation_dir(scratch_dir: str | None, input_set: ElphInputSet, key: str,

@@ -457,7 +457,7 @@ class PseudoFamily(MSONable):
 
 def default_family() -> PseudoFamily:
     """The family named by the ``pseudo_family`` setting (read now), else Debian LDA."""
-    from workflows.settings import get_settings
+    from stores.settings import get_settings
 
     spec = get_settings().pseudo_family
     return PseudoFamily.from_path(spec) if spec else PseudoFamily.debian()

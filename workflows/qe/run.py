@@ -1,7 +1,7 @@
 """Run one Quantum ESPRESSO executable (pw.x, ph.x, q2r.x, matdyn.x).
 
 The executable, the MPI launcher and the core count come from
-:func:`workflows.settings.get_settings`, read when :func:`run_qe` is called
+:func:`stores.settings.get_settings`, read when :func:`run_qe` is called
 (never frozen into default argument values).  Success is judged from the
 output text (:func:`workflows.qe.handlers.check_output`), not only from the
 exit code: QE can exit 0 after an error.
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from workflows.qe.errors import QEError, QENotInstalledError
 from workflows.qe.handlers import check_output
-from workflows.settings import get_settings
+from stores.settings import get_settings
 
 QE_CODES: dict[str, str] = {
     "pw": "pw_cmd", "ph": "ph_cmd", "q2r": "q2r_cmd", "matdyn": "matdyn_cmd",

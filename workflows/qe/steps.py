@@ -18,7 +18,7 @@ from workflows.qe import handlers
 from workflows.qe import run as qe_run
 from workflows.qe.errors import QEError
 from workflows.qe.inputs import QEInput
-from workflows.settings import get_settings
+from stores.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

@@ -160,7 +160,7 @@ def prepare_structure(structure: Structure, max_atoms: int | None = None,
         See :func:`validate_structure`; also when the symmetry analysis fails.
     """
     if max_atoms is None:
-        from workflows.settings import get_settings
+        from stores.settings import get_settings
 
         max_atoms = get_settings().max_atoms
     validate_structure(structure, max_atoms=None)

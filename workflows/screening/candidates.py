@@ -387,7 +387,7 @@ def check_candidate(candidate: Candidate, max_atoms: int | None = None,
     except BeteInputError as exc:
         return Rejection(candidate.id, candidate.source, "invalid", str(exc), formula)
     if max_atoms is None:
-        from workflows.settings import get_settings
+        from stores.settings import get_settings
 
         max_atoms = get_settings().max_atoms
     if len(prepared) > max_atoms:

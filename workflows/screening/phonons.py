@@ -74,7 +74,7 @@ class PhononDosMaker(Maker):
 
     def recipe(self) -> dict[str, Any]:
         """JSON-ready recipe (the el-ph recipe with the coarse q grid)."""
-        from workflows.settings import get_settings
+        from stores.settings import get_settings
 
         family = self.pseudo_family or get_settings().pseudo_family
         return {"preset": self.preset,

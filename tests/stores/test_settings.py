@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workflows.settings import DEFAULT_CONFIG_FILE, config_file, get_settings, pinned_config_file
+from stores.settings import DEFAULT_CONFIG_FILE, config_file, get_settings, pinned_config_file
 
 
 @pytest.fixture
