@@ -13,7 +13,7 @@ JobStore as
   Files are a list (not a name → content mapping) because their names hold
   dots, which MongoDB field names should not;
 - one :class:`~stores.schemas.ModelDocument` (``doc_type`` "model") in the docs
-  store, written by :func:`workflows.screening.records.write_model_document`,
+  store, written by :func:`stores.records.write_model_document`,
   with ``blob_uuid`` and ``files`` (name, sha256, size) and ``path`` None.
 
 Weights stay ``state_dict`` files (never pickled modules); the manifest holds the
@@ -45,6 +45,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stores.records import write_model_document
 from stores.schemas import ModelDocument
 from stores.settings import get_settings
 
@@ -193,8 +194,6 @@ def put_ensemble(store: Any, model_dir: str | os.PathLike[str],
         The model id (:func:`model_id_from_manifest`); ``store:<id>`` loads it.
         Putting the same ensemble again replaces the blob and the document.
     """
-    from workflows.screening.records import write_model_document
-
     files = ensemble_files(model_dir)
     manifest = json.loads(files[0].read_text())
     model_id = model_id_from_manifest(manifest)

@@ -7,7 +7,7 @@ from typing import Any
 
 from jobflow import JobStore
 
-from stores.schemas import ELPH_DOC_TYPE
+from stores.schemas import ELPH_DOC_TYPE, PHDOS_DOC_TYPE
 
 FINAL_ELPH_STATUSES = ("completed", "unstable", "insulator")
 """Statuses of an electron-phonon document that make a rerun unnecessary."""
@@ -45,3 +45,17 @@ def iter_elph_documents(store: JobStore, criteria: dict[str, Any] | None = None,
         seen.add(key)
         out["_job_uuid"] = doc.get("uuid")
         yield out
+
+
+def find_phonon_dos(store: JobStore, input_hash: str, load: bool = True,
+                    ) -> dict[str, Any] | None:
+    """The stored ``coarse_phdos`` document with this input hash, or None."""
+    doc = store.query_one({"output.doc_type": PHDOS_DOC_TYPE, "output.input_hash": input_hash},
+                          load=load)
+    return doc["output"] if doc else None
+
+
+def iter_phonon_dos_documents(store: JobStore, load: bool = True) -> Iterator[dict[str, Any]]:
+    """Every stored ``coarse_phdos`` document (the job outputs), blobs loaded by default."""
+    for doc in store.query({"output.doc_type": PHDOS_DOC_TYPE}, load=load):
+        yield doc["output"]

@@ -80,6 +80,31 @@ class PhononDos(BaseModel):
         description="Per-site DOS (states/cm⁻¹), same order as the structure.")
 
 
+PHDOS_DOC_TYPE: Literal["coarse_phdos"] = "coarse_phdos"
+PHDOS_SCHEMA_VERSION = "1.0"
+
+
+class PhononDosDocument(BaseModel):
+    """Phonon-only DFPT run on a coarse q grid: the site-projected DOS CPD/FPD screening reads."""
+
+    doc_type: Literal["coarse_phdos"] = PHDOS_DOC_TYPE
+    schema_version: str = PHDOS_SCHEMA_VERSION
+    input_hash: str = Field(description="sha256 of the phonon-only run (from the el-ph hash).")
+    source_id: str | None = Field(None, description="User's identifier (file name, database id).")
+    formula: str = Field(description="Reduced formula.")
+    nsites: int = Field(description="Sites of the structure given.")
+    structure: dict[str, Any] = Field(description="pymatgen dict of the computed cell.")
+    protocol: str = Field(description="Preset name (fast, standard, accurate).")
+    q_grid: list[int]
+    k_grid: list[int]
+    min_frequency_meV: float = Field(description="Lowest frequency with DOS weight.")
+    dynamically_stable: bool
+    stability_threshold_meV: float = Field(description="DOS weight below → unstable.")
+    wall_times_s: dict[str, float] = Field(default_factory=dict, description="Per QE step (s).")
+    workdir: str = Field(description="Where QE ran.")
+    phdos: PhononDos = Field(description="Blob: phonon DOS and per-site DOS.")
+
+
 class ElphTaskDocument(BaseModel):
     """Electron-phonon task document: one structure, one protocol."""
 

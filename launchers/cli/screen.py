@@ -180,7 +180,7 @@ def screen_command(args: argparse.Namespace) -> int:
     from pymatgen.core import Structure
 
     from launchers.cli.model import resolve_model
-    from workflows.screening import records as rec
+    from stores import records as rec
     from workflows.screening.active_learning import (
         ActiveLearningConfig,
         local_verifier,
@@ -386,7 +386,7 @@ def al_run_command(args: argparse.Namespace) -> int:
 
 
 def _rounds(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from workflows.screening.records import load_rounds
+    from stores.records import load_rounds
 
     store = open_store(args.store, write=False)
     try:

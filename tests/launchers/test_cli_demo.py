@@ -21,7 +21,7 @@ def test_demo_candidates_are_small_and_covered_by_debian():
 
 def test_demo_runs_one_round(model, tmp_path, capsys, monkeypatch):  # noqa: F811
     fake = FakeDFPT()
-    monkeypatch.setattr("workflows.qe.local.run_locally", fake)
+    monkeypatch.setattr("workflows.qe.local.run_flow_locally", fake)
     png = tmp_path / "demo.png"
     rc = main(["demo", "--store", str(tmp_path / "store"), "--model", str(model),
                "--out", str(png)])

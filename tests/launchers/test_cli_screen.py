@@ -48,7 +48,7 @@ def cands(tmp_path):
 @pytest.fixture
 def fake(monkeypatch):
     f = FakeDFPT()
-    monkeypatch.setattr("workflows.qe.local.run_locally", f)
+    monkeypatch.setattr("workflows.qe.local.run_flow_locally", f)
     return f
 
 

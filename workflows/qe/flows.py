@@ -12,6 +12,7 @@ from typing import Any, cast
 from jobflow import Flow, Job, Maker, OutputReference
 from pymatgen.core import Structure
 
+from stores.settings import get_settings
 from workflows.common.physics import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
 from workflows.qe.jobs import (
     matdyn_job,
@@ -23,7 +24,6 @@ from workflows.qe.jobs import (
 )
 from workflows.qe.pseudos import PseudoFamily
 from workflows.qe.sets import ElphInputGenerator, ElphInputSet
-from stores.settings import get_settings
 
 
 def calculation_dir(scratch_dir: str | None, input_set: ElphInputSet, key: str,

@@ -10,16 +10,15 @@ calculation directory (see :mod:`workflows.qe.steps`).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from jobflow import JobStore, run_locally
+from jobflow import JobStore
 from pymatgen.core import Structure
 
 from stores.queries import find_elph_by_hash
+from workflows.local import run_flow_locally
 from workflows.qe.flows import ElphFlowMaker
 
 logger = logging.getLogger(__name__)
@@ -35,19 +34,6 @@ class ElphOutcome:
     reused: bool
     document: dict[str, Any] | None
     error: str | None = None
-
-
-@contextmanager
-def _quiet_jobflow(verbose: bool):
-    """Jobflow's run_locally logs every job at INFO; keep stderr for our progress lines."""
-    log = logging.getLogger("jobflow")
-    old = log.level
-    if not verbose:
-        log.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        log.setLevel(old)
 
 
 def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlowMaker,
@@ -98,19 +84,14 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
         say(f"{label}: running {maker.preset} DFPT el-ph in {maker.workdir(input_set, key)}")
         flow = maker.make(structure, source_id=source_id)
         try:
-            with _quiet_jobflow(verbose):
-                responses = run_locally(flow, store=store, raise_immediately=True,
-                                        root_dir=os.getcwd(), log=verbose)
+            last = run_flow_locally(flow, store, verbose)
         except Exception as exc:  # QEError and friends: report with QE's own line
             if not keep_going:
                 raise
             say(f"{label}: FAILED: {exc}")
             outcomes.append(ElphOutcome(source_id, formula, key, False, None, str(exc)))
             continue
-        doc_uuid = flow.jobs[-1].uuid
-        result = responses.get(doc_uuid, {})
-        last = result[max(result)] if result else None
-        doc = last.output.model_dump(mode="json") if last is not None else None
+        doc = last.model_dump(mode="json") if last is not None else None
         status = doc["status"] if doc else "?"
         extra = (f": λ = {doc['lambda_']:.3f}, Tc = {doc['tc_allen_dynes_K']:.2f} K"
                  if doc and doc.get("lambda_") is not None else "")

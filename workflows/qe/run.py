@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from stores.settings import get_settings
 from workflows.qe.errors import QEError, QENotInstalledError
 from workflows.qe.handlers import check_output
-from stores.settings import get_settings
 
 QE_CODES: dict[str, str] = {
     "pw": "pw_cmd", "ph": "ph_cmd", "q2r": "q2r_cmd", "matdyn": "matdyn_cmd",

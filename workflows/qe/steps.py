@@ -14,11 +14,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from stores.settings import get_settings
 from workflows.qe import handlers
 from workflows.qe import run as qe_run
 from workflows.qe.errors import QEError
 from workflows.qe.inputs import QEInput
-from stores.settings import get_settings
 
 logger = logging.getLogger(__name__)
 

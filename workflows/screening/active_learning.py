@@ -33,9 +33,9 @@ from typing import Any
 
 from pymatgen.core import Structure
 
+from stores import records as rec
 from stores.schemas import ActiveLearningRound, ModelDocument
 from workflows.common.physics import HIT_TC_K
-from workflows.screening import records as rec
 from workflows.screening.candidates import read_candidates, screen_candidates
 from workflows.screening.flows import ScreeningFlowMaker, model_manifest, run_screening
 

@@ -276,7 +276,7 @@ def store_candidates(store: Any) -> list[Candidate]:
     One candidate per ``candidate_id`` (newest document); those already computed are
     removed later by :func:`screen_candidates` (``already_computed``).
     """
-    from workflows.screening.records import iter_screening_documents
+    from stores.records import iter_screening_documents
 
     out: dict[str, Candidate] = {}
     for doc in iter_screening_documents(store):

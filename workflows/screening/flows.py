@@ -25,6 +25,7 @@ from typing import Any
 from jobflow import Flow, Maker
 
 from workflows.common.physics import DEFAULT_MU_STAR, HIT_TC_K
+from workflows.local import run_flow_locally
 from workflows.screening.acquisition import ACQUISITIONS
 from workflows.screening.candidates import Candidate, Rejection
 from workflows.screening.jobs import predict_chunk_job, rank_job
@@ -149,14 +150,12 @@ def site_dos_from_store(candidates: Sequence[Candidate], store: Any,
     """
     from pymatgen.core import Structure
 
-    from stores.queries import iter_elph_documents
+    from stores.queries import iter_elph_documents, iter_phonon_dos_documents
     from workflows.screening.candidates import _fit, _matcher
-    from workflows.screening.phonons import PHDOS_DOC_TYPE
 
     matcher = _matcher()
     stored: dict[str, list[dict[str, Any]]] = {}
-    for doc in store.query({"output.doc_type": PHDOS_DOC_TYPE}, load=True):
-        out = doc["output"]
+    for out in iter_phonon_dos_documents(store):
         if out.get("phdos"):
             stored.setdefault(out["formula"], []).append(out)
     for doc in iter_elph_documents(store, {"status": {"$in": ["completed", "unstable"]}},
@@ -190,20 +189,13 @@ def run_screening(candidates: Sequence[Candidate], store: Any, maker: ScreeningF
     The screening documents are written to the store by the ranking job; the summary
     (``n_screened``, ``ranked`` ...) is returned.
     """
-    from jobflow import run_locally
-
-    from workflows.qe.local import _quiet_jobflow
-
     if not candidates:
         return {"n_screened": 0, "n_ranked": 0, "written": 0, "ranked": [],
                 "model_id": model_id or model_id_for(model_dir),
                 "acquisition": maker.acquisition}
     flow = maker.make(candidates, model_dir, model_id=model_id, round_number=round_number,
                       campaign=campaign, site_dos=site_dos)
-    with _quiet_jobflow(verbose):
-        responses = run_locally(flow, store=store, raise_immediately=True,
-                                root_dir=os.getcwd(), log=verbose)
-    result = responses.get(flow.jobs[-1].uuid, {})
-    if not result:
+    summary = run_flow_locally(flow, store, verbose)
+    if summary is None:
         raise RuntimeError("the ranking job returned nothing")
-    return result[max(result)].output
+    return summary

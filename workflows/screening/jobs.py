@@ -144,7 +144,7 @@ def rank_job(chunks: list[dict[str, Any]], acquisition: str, model_id: str,
     written = 0
     store = getattr(CURRENT_JOB, "store", None)
     if write and store is not None:
-        from workflows.screening.records import write_screening_documents
+        from stores.records import write_screening_documents
 
         written = write_screening_documents(store, docs)
     top = [d.model_dump(mode="json", exclude={"a2f_mean", "a2f_std"})

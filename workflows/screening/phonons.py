@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,11 +24,13 @@ from typing import Any
 from jobflow import Flow, Maker, job
 from pymatgen.core import Structure
 
+from stores.queries import find_phonon_dos
+from stores.schemas import PHDOS_DOC_TYPE, PhononDos, PhononDosDocument
 from workflows.common.physics import DEFAULT_STABILITY_THRESHOLD_MEV, lowest_frequency_meV
+from workflows.local import run_flow_locally
 
 logger = logging.getLogger(__name__)
 
-PHDOS_DOC_TYPE = "coarse_phdos"
 _ELPH_PH_KEYS = ("electron_phonon", "el_ph_sigma", "el_ph_nsigma", "fildvscf", "trans")
 
 
@@ -130,35 +131,22 @@ def phonon_dos_job(structure: Structure, recipe: dict[str, Any], workdir: str, i
     dos = parse_phonon_dos(wd / str(inputs["matdyn"].get("fldos")))
     min_freq = lowest_frequency_meV(dos.frequencies_meV, dos.total)
     comp = input_set.structure.composition
-    return {
-        "doc_type": PHDOS_DOC_TYPE, "schema_version": "1.0", "input_hash": input_hash,
-        "source_id": source_id, "formula": comp.reduced_formula, "nsites": len(structure),
-        "structure": input_set.structure.as_dict(), "protocol": recipe["preset"],
-        "q_grid": list(input_set.q_grid), "k_grid": list(input_set.k_grid),
-        "min_frequency_meV": float(min_freq),
-        "dynamically_stable": bool(min_freq >= stability_threshold_meV),
-        "stability_threshold_meV": stability_threshold_meV, "wall_times_s": walls,
-        "workdir": str(wd),
-        "phdos": {"frequencies_meV": dos.frequencies_meV.tolist(), "total": dos.total.tolist(),
-                  "site_dos": [list(map(float, row)) for row in dos.per_site]},
-    }
-
-
-def find_phonon_dos(store: Any, input_hash: str, load: bool = True) -> dict[str, Any] | None:
-    """The stored ``coarse_phdos`` document with this input hash, or None."""
-    doc = store.query_one({"output.doc_type": PHDOS_DOC_TYPE, "output.input_hash": input_hash},
-                          load=load)
-    return doc["output"] if doc else None
+    return PhononDosDocument(
+        input_hash=input_hash, source_id=source_id, formula=comp.reduced_formula,
+        nsites=len(structure), structure=input_set.structure.as_dict(),
+        protocol=recipe["preset"], q_grid=list(input_set.q_grid),
+        k_grid=list(input_set.k_grid), min_frequency_meV=float(min_freq),
+        dynamically_stable=bool(min_freq >= stability_threshold_meV),
+        stability_threshold_meV=stability_threshold_meV, wall_times_s=walls, workdir=str(wd),
+        phdos=PhononDos(frequencies_meV=dos.frequencies_meV.tolist(), total=dos.total.tolist(),
+                        site_dos=[list(map(float, row)) for row in dos.per_site]),
+    ).model_dump(mode="json")
 
 
 def run_phonon_dos(structures: Sequence[tuple[str | None, Structure]], maker: PhononDosMaker,
                    store: Any, reuse: bool = True,
                    progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Run (or reuse) the phonon-only flow of every structure here; returns the documents."""
-    from jobflow import run_locally
-
-    from workflows.qe.local import _quiet_jobflow
-
     say = progress or (lambda _m: None)
     out = []
     for source_id, structure in structures:
@@ -173,9 +161,5 @@ def run_phonon_dos(structures: Sequence[tuple[str | None, Structure]], maker: Ph
         say(f"{formula} ({source_id}): phonon-only DFPT (q {list(maker.q_grid)}) in "
             f"{maker.workdir(input_set, key)}")
         flow = maker.make(structure, source_id)
-        with _quiet_jobflow(False):
-            responses = run_locally(flow, store=store, raise_immediately=True,
-                                    root_dir=os.getcwd(), log=False)
-        res = responses[flow.jobs[-1].uuid]
-        out.append(res[max(res)].output)
+        out.append(run_flow_locally(flow, store))
     return out

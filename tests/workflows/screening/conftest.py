@@ -1,8 +1,6 @@
-"""Fixtures: a tiny ensemble, candidate folders, and a fake DFPT run at the run_locally seam."""
+"""Fixtures: a tiny ensemble, candidate folders, and a fake DFPT run at the local-runner seam."""
 
 from __future__ import annotations
-
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -64,7 +62,7 @@ FAKE_TC = {"Al": (30.0, 0.45), "Cu": (25.0, 0.15), "Nb": (20.0, 1.0), "Li": (40.
 
 
 class FakeDFPT:
-    """Replaces jobflow's run_locally inside run_elph: writes a task document, counts runs.
+    """Replaces the local runner inside run_elph: writes a task document, counts runs.
 
     ``interrupt_after``: raise KeyboardInterrupt at the start of that many-th run (1-based).
     """
@@ -74,7 +72,7 @@ class FakeDFPT:
         self.interrupt_at: int | None = None
         self.unstable = unstable
 
-    def __call__(self, flow, store, **kwargs):
+    def __call__(self, flow, store, verbose=False):
         if self.interrupt_at is not None and len(self.calls) + 1 == self.interrupt_at:
             self.interrupt_at = None
             raise KeyboardInterrupt
@@ -104,11 +102,11 @@ class FakeDFPT:
         store.update({"uuid": last.uuid, "index": 1, "output": doc.model_dump(mode="json"),
                       "completed_at": f"2026-01-01T00:00:{len(self.calls):02d}",
                       "metadata": {}}, key=["uuid", "index"])
-        return {last.uuid: {1: SimpleNamespace(output=doc)}}
+        return doc
 
 
 @pytest.fixture
 def fake_dfpt(monkeypatch):
     fake = FakeDFPT()
-    monkeypatch.setattr("workflows.qe.local.run_locally", fake)
+    monkeypatch.setattr("workflows.qe.local.run_flow_locally", fake)
     return fake

@@ -13,7 +13,7 @@ from launchers.cli import main
 from tests.conftest import PSLIBRARY
 from tests.workflows.screening.conftest import TINY_NETWORK, bcc, fcc
 from workflows.screening.active_learning import ActiveLearningConfig, run_active_learning
-from workflows.screening.records import iter_screening_documents, load_rounds
+from stores.records import iter_screening_documents, load_rounds
 
 pytestmark = [pytest.mark.qe, pytest.mark.slow]
 
