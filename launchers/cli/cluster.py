@@ -18,17 +18,16 @@ import contextlib
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from launchers.cli.common import UserError, format_rows, progress
+from launchers.cli.elph_args import add_elph_arguments, maker_from_args, read_structures
 
 logger = logging.getLogger(__name__)
 
 RESOURCES_FILE = "bete_resources.yaml"
-STRUCTURE_SUFFIXES = {".cif", ".vasp", ".poscar", ".json", ".xsf", ".cssr"}
-MakeFlow = Callable[[Any, str], Any]
 
 
 # ----------------------------------------------------------------------- helpers
@@ -221,78 +220,20 @@ def _cmd_rerun(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------- submit
-def read_structures(paths: list[str]) -> list[tuple[str, Any]]:
-    """(label, pymatgen Structure) for files and directories of structure files.
-
-    Raises
-    ------
-    UserError
-        For a missing or unreadable file.
-    """
-    from pymatgen.core import Structure
-
-    files: list[Path] = []
-    for item in paths:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in STRUCTURE_SUFFIXES
-                           or p.name.upper().startswith(("POSCAR", "CONTCAR")))
-            if not found:
-                raise UserError(f"{path} holds no structure files (.cif, POSCAR, .json, ...)")
-            files += found
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UserError(f"{path} does not exist")
-    out = []
-    for path in files:
-        try:
-            out.append((str(path), Structure.from_file(str(path))))
-        except Exception as exc:  # noqa: BLE001 - pymatgen raises many kinds
-            raise UserError(f"cannot read a structure from {path}: {exc}") from None
-    return out
-
-
-def default_make_flow(structure: Any, protocol: str) -> Any:
-    """The DFPT electron-phonon flow for one structure (``ElphFlowMaker``).
-
-    ``protocol`` names a preset (``fast``, ``standard``, ``accurate``); a
-    versioned name such as ``fast-v1`` uses its preset part.
-    """
-    from workflows.qe.flows import ElphFlowMaker
-
-    preset = protocol.split("-v")[0]
-    return ElphFlowMaker(preset=preset).make(structure)
-
-
-def _flows_from_args(args: argparse.Namespace, make_flow: MakeFlow | None
-                     ) -> list[tuple[str, Any]]:
-    """(label, flow) per structure: the ``dfpt`` group's maker, else ``make_flow``."""
-    from launchers.cli import dfpt
-
-    shared = hasattr(dfpt, "maker_from_args") and hasattr(dfpt, "read_structures")
-    if make_flow is None and shared:
-        structures = dfpt.read_structures(args.structures)
-        maker = dfpt.maker_from_args(args)
-
-        def make(structure: Any, label: str) -> Any:
-            return maker.make(structure, source_id=label)
-    else:
-        structures = read_structures(args.structures)
-        chosen = make_flow or default_make_flow
-
-        def make(structure: Any, label: str) -> Any:
-            return chosen(structure, args.protocol)
+def _flows_from_args(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(label, flow) per structure, from the arguments ``bete dfpt run`` takes too."""
+    structures = read_structures(args.structures)
+    maker = maker_from_args(args)
     flows = []
     for label, structure in structures:
         try:
-            flows.append((label, make(structure, label)))
+            flows.append((label, maker.make(structure, source_id=label)))
         except (ValueError, OSError) as exc:  # BeteInputError is a ValueError
             raise UserError(f"{label}: {exc}") from None
     return flows
 
 
-def submit_command(args: argparse.Namespace, make_flow: MakeFlow | None = None) -> int:
+def submit_command(args: argparse.Namespace) -> int:
     """``bete dfpt submit``: make one flow per structure and add them to the LaunchPad."""
     from launchers import fireworks as fw
     from launchers.configs import load_resources
@@ -327,7 +268,7 @@ def submit_command(args: argparse.Namespace, make_flow: MakeFlow | None = None) 
                 "Firework on the LaunchPad; configure the store on the workers instead "
                 "(`store:` in bete_settings.yaml or BETE_STORE) and submit without --store"
             )
-    flows = _flows_from_args(args, make_flow)
+    flows = _flows_from_args(args)
     dedup = None if args.no_dedup else args.dedup_key
     if args.dry_run:
         rows = []
@@ -363,19 +304,13 @@ def submit_command(args: argparse.Namespace, make_flow: MakeFlow | None = None) 
     return 0
 
 
-def add_submit_parser(dfpt_subparsers: argparse._SubParsersAction,
-                      make_flow: MakeFlow | None = None) -> argparse.ArgumentParser:
-    """Add ``submit`` to the ``bete dfpt`` group.
+def add_submit_parser(dfpt_subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add ``submit`` to the ``bete dfpt`` group (the arguments of ``bete dfpt run``).
 
     Parameters
     ----------
     dfpt_subparsers
         The sub-parsers action of the ``dfpt`` command.
-    make_flow
-        ``make_flow(structure, protocol) -> jobflow.Flow``.  Default: the
-        ``dfpt`` group's own arguments and maker (``add_elph_arguments``,
-        ``maker_from_args``: the same flow ``bete dfpt run`` runs), else
-        :func:`default_make_flow`.
 
     Returns
     -------
@@ -388,23 +323,11 @@ def add_submit_parser(dfpt_subparsers: argparse._SubParsersAction,
         "LaunchPad; a structure whose flow (same input hash) is already there is not added "
         "again. Workers run them with `bete launch`; they write to the store configured on "
         "the worker unless --store names a store without credentials.")
-    shared_arguments: Callable[[argparse.ArgumentParser], None] | None
-    try:
-        from launchers.cli.dfpt import add_elph_arguments as shared_arguments
-    except ImportError:
-        shared_arguments = None
-    if make_flow is None and shared_arguments is not None:
-        shared_arguments(p)
-        for action in p._actions:  # same flag, submit-specific meaning
-            if action.dest == "store":
-                action.help = ("embed this store in the workflows (only stores without "
-                               "credentials); default: each worker uses its configured store")
-    else:
-        p.add_argument("structures", nargs="+", metavar="STRUCTURE",
-                       help="structure files (CIF, POSCAR, pymatgen JSON) or directories")
-        p.add_argument("--protocol", default="fast", help="preset: fast, standard, accurate")
-        p.add_argument("--store", help="embed this store in the workflows (only stores "
-                       "without credentials); default: each worker's configured store")
+    add_elph_arguments(p)
+    for action in p._actions:  # same flag, submit-specific meaning
+        if action.dest == "store":
+            action.help = ("embed this store in the workflows (only stores without "
+                           "credentials); default: each worker uses its configured store")
     _add_launchpad_arg(p)
     p.add_argument("--resources", metavar="FILE",
                    help=f"job-name pattern -> queue/category file (default ./{RESOURCES_FILE} "
@@ -415,7 +338,7 @@ def add_submit_parser(dfpt_subparsers: argparse._SubParsersAction,
     p.add_argument("--dry-run", action="store_true",
                    help="list the jobs and their queues; submit nothing")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    p.set_defaults(func=lambda a: submit_command(a, make_flow))
+    p.set_defaults(func=submit_command)
     return p
 
 

@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def demo_command(args: argparse.Namespace) -> int:
     """Run the demo round and print its summary."""
     from launchers.al_plots import plot_campaign, summary_text
-    from launchers.cli.dfpt import load_overrides
+    from launchers.cli.elph_args import load_overrides
     from launchers.cli.screen import run_rounds
     from launchers.demo_data import candidates_dir
     from workflows.screening.active_learning import ActiveLearningConfig

@@ -131,7 +131,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # --------------------------------------------------------------------------- helpers
 def _overrides(value: str | None) -> dict[str, Any]:
-    from launchers.cli.dfpt import load_overrides
+    from launchers.cli.elph_args import load_overrides
 
     return load_overrides(value)
 

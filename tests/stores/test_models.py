@@ -81,8 +81,8 @@ def test_second_put_replaces_in_place(ens_dir, store):
 
 def test_folder_only_model_document_keeps_the_stored_files(ens_dir, store, tmp_path):
     """``bete al run`` writes a folder-only document of the same model: the blob stays linked."""
-    from workflows.screening.active_learning import model_document
     from stores.records import write_model_document
+    from workflows.screening.active_learning import model_document
 
     model_id = put_ensemble(store, ens_dir)
     write_model_document(store, model_document(ens_dir, {"source": "al"}))

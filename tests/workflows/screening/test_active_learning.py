@@ -1,5 +1,6 @@
 import pytest
 
+from stores.records import iter_screening_documents, load_rounds
 from tests.conftest import PSLIBRARY
 from tests.workflows.screening.conftest import TINY_NETWORK
 from workflows.screening.active_learning import (
@@ -8,7 +9,6 @@ from workflows.screening.active_learning import (
     run_active_learning,
     status_rows,
 )
-from stores.records import iter_screening_documents, load_rounds
 
 COARSE = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
           "ecutwfc": 25, "ecutrho": 200}

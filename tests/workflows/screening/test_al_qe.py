@@ -10,10 +10,10 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from launchers.cli import main
+from stores.records import iter_screening_documents, load_rounds
 from tests.conftest import PSLIBRARY
 from tests.workflows.screening.conftest import TINY_NETWORK, bcc, fcc
 from workflows.screening.active_learning import ActiveLearningConfig, run_active_learning
-from stores.records import iter_screening_documents, load_rounds
 
 pytestmark = [pytest.mark.qe, pytest.mark.slow]
 

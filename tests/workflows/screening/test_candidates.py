@@ -68,9 +68,9 @@ def test_json_jsonl_and_betenet_folder(tmp_path):
 
 
 def test_store_source_and_dedup_against_store(store, fake_dfpt, tmp_path):
+    from stores.records import write_screening_documents
     from workflows.qe.flows import ElphFlowMaker
     from workflows.qe.local import run_elph
-    from stores.records import write_screening_documents
 
     doc = {"doc_type": "screening", "candidate_id": "cu1", "formula": "Cu", "model_id": "m",
            "acquisition": "mean", "score": 1.0, "rank": 1,

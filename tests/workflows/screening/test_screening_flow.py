@@ -1,10 +1,10 @@
 import pytest
 
+from stores.records import iter_screening_documents
 from tests.workflows.screening.conftest import bcc, fcc
 from workflows.screening.candidates import Candidate
 from workflows.screening.flows import ScreeningFlowMaker, model_id_for, run_screening
 from workflows.screening.jobs import rank_predictions
-from stores.records import iter_screening_documents
 
 CANDS = [Candidate("al", fcc("Al", 4.04)), Candidate("cu", fcc("Cu", 3.61)),
          Candidate("nb", bcc("Nb", 3.3)), Candidate("v", bcc("V", 3.0)),
