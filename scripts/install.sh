@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Install everything the project needs on a Debian machine (Python >= 3.10, root or sudo):
-# Quantum ESPRESSO from apt, then a virtual environment in .venv with torch 2.13.0 (CPU wheel)
-# installed first and the project (editable, with its dev tools) on top.
+# Quantum ESPRESSO and Debian's pseudopotentials from apt, then a virtual environment in .venv
+# with torch 2.13.0 (CPU wheel) installed first and the project (editable, with its dev tools).
 # Idempotent: a second call only checks.  BETE_VENV overrides the venv location.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 venv="${BETE_VENV:-.venv}"
 python="${PYTHON:-python3}"
 
-if ! command -v pw.x >/dev/null 2>&1; then
-    echo "installing Quantum ESPRESSO (apt-get install quantum-espresso) ..." >&2
+# quantum-espresso-data holds Debian's pseudopotentials (/usr/share/espresso/pseudo), the default
+# pseudo_family; it is only a Recommends of quantum-espresso, so it is named.
+if ! command -v pw.x >/dev/null 2>&1 \
+        || { [ ! -d /usr/share/espresso/pseudo ] && command -v apt-get >/dev/null 2>&1; }; then
+    echo "installing Quantum ESPRESSO (apt-get install quantum-espresso quantum-espresso-data) ..." >&2
     sudo_cmd=""
     if [ "$(id -u)" != "0" ]; then sudo_cmd="sudo"; fi
     $sudo_cmd apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq quantum-espresso >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq quantum-espresso \
+        quantum-espresso-data >/dev/null
 fi
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -1,9 +1,9 @@
 """A real one-node SLURM (munge + slurmctld + slurmd on localhost) running queue jobs.
 
-Needs Debian's ``slurm-wlm`` and ``munge`` (``apt-get install slurm-wlm munge``) and
-root (slurmd starts jobs as their user).  Everything runs from a private
-configuration in the test's directory on free ports, so a site SLURM is not
-touched; the daemons are stopped afterwards.
+Needs Debian's ``slurm-wlm`` and ``munge`` and root (slurmd starts jobs as their user):
+``scripts/install-test-deps.sh`` (which ``scripts/test.sh`` runs) installs them as root.
+Everything runs from a private configuration in the test's directory on free ports, so a
+site SLURM is not touched; the daemons are stopped afterwards.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from tests.launchers.sample_jobs import two_job_flow
 
 pytestmark = pytest.mark.slow
 
-DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol")
+DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo")
 
 
 def _free_port() -> int:
@@ -41,13 +41,14 @@ def slurm(tmp_path_factory, monkeypatch):
     """Start a private SLURM; yield the environment that talks to it."""
     missing = [d for d in DAEMONS if _which(d) is None]
     if missing:
-        pytest.skip(f"SLURM not installed ({', '.join(missing)} missing): "
-                    "apt-get install slurm-wlm munge")
+        pytest.skip(f"SLURM not installed ({', '.join(missing)} missing): as root, "
+                    "apt-get install slurm-wlm munge (scripts/install-test-deps.sh does)")
     if os.geteuid() != 0:
-        pytest.skip("the private slurmd must run as root")
+        pytest.skip("the private slurmd must run as root: run the tests as root (CI does)")
     key = Path("/etc/munge/munge.key")
     if not key.is_file():
-        pytest.skip("no /etc/munge/munge.key (the munge package creates it)")
+        pytest.skip("no /etc/munge/munge.key: as root, mungekey --create "
+                    "--keyfile=/etc/munge/munge.key (scripts/install-test-deps.sh does)")
     # short path: munge's socket path must stay under the UNIX socket limit
     base = Path(tmp_path_factory.mktemp("slurm"))
     for sub in ("state", "spool", "log", "munge"):

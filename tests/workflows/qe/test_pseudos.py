@@ -193,7 +193,8 @@ def test_family_default_cutoffs(tmp_path):
 
 def _need_debian() -> None:
     if not DEBIAN_PSEUDO_DIR.is_dir():
-        pytest.skip("Debian's quantum-espresso-data is not installed")
+        pytest.skip("Debian's pseudopotentials are not installed: apt-get install "
+                    "quantum-espresso-data (scripts/install.sh does)")
 
 
 def test_debian_lda_family():

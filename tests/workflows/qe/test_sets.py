@@ -352,7 +352,8 @@ def test_hash_tracks_physics_not_paths(al_fast, pslibrary_dir):
 def test_fast_scf_runs_with_pw(require_qe, tmp_path):
     """The generated coarse scf for fcc Al (Debian LDA family) runs with pw.x."""
     if not Path("/usr/share/espresso/pseudo/Al.pz-vbc.UPF").is_file():
-        pytest.skip("Debian pseudopotentials not installed")
+        pytest.skip("Debian's pseudopotentials are not installed: apt-get install "
+                    "quantum-espresso-data (scripts/install.sh does)")
     inputs = ElphInputGenerator("fast", family="debian").get_input_set(fcc("Al", 4.04))
     inputs.write(tmp_path)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
