@@ -141,6 +141,8 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if config.option.collectonly:
+        return
     listed = "; ".join(f"{nodeid} ({reason})" for nodeid, reason, _ in _skipped) or "none"
     terminalreporter.write_line(f"skipped ({len(_skipped)}): {listed}")
     bad = [nodeid for nodeid, _, allowed in _skipped if not allowed]
