@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install the Debian packages that only the tests need, so that no test skips for lack of one:
 #   slurm-wlm, munge   tests/launchers/test_slurm.py starts a private one-node SLURM
-#                      (and needs /etc/munge/munge.key, created here when missing).
+#                      (and needs /etc/munge/munge.key, created here when missing);
+#   slurm-wlm-torque   SLURM's qsub/qstat wrappers, which run the PBS variant of the queue
+#                      script there (Debian has no PBS or Torque server).
 # Runs as root on Debian only (what CI is); elsewhere it installs nothing and says what is missing
 # (the tests that need it then skip with the same command in their reason).
 # Quiet and idempotent: no apt work when everything is installed.
 set -euo pipefail
 
-packages=(slurm-wlm munge)
+packages=(slurm-wlm munge slurm-wlm-torque)
 missing=()
 for pkg in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \

@@ -136,19 +136,20 @@ def _submitted_ids(block_root: Path) -> list[str]:
 
 
 def _prepare_qadapter(tmp_path: Path, lp_file: Path, worker_env: dict[str, str],
-                      gate: Path, singleshot: bool = False) -> Path:
-    """``bete config init``'s SLURM adapter, pointed at the test LaunchPad and store."""
+                      gate: Path, singleshot: bool = False, scheduler: str = "slurm") -> Path:
+    """``bete config init``'s queue adapter, pointed at the test LaunchPad and store."""
     from launchers.configs import init_configs
 
     cfg = tmp_path / "cluster"
-    init_configs(cfg)
+    init_configs(cfg, scheduler=scheduler)
     qa_file = cfg / "my_qadapter.yaml"
     qadapter = yaml.safe_load(qa_file.read_text())
     # `#!/bin/bash -l` resets PATH from /etc/profile: set up the environment the way a
     # user's pre_rocket does (`source venv/bin/activate`, module load ...)
     exports = "".join(f"export {k}={worker_env[k]}\n" for k in
                       ("PATH", "PYTHONPATH", "BETE_STORE", "MONGOMOCK_SERVERSTORE_FILE"))
-    qadapter.update(ntasks=1, walltime="00:10:00",
+    qadapter.update({"slurm": {"ntasks": 1}, "pbs": {"nnodes": 1, "ppnode": 1}}[scheduler])
+    qadapter.update(walltime="00:10:00",
                     pre_rocket=f"while [ ! -e {gate} ]; do sleep 0.2; done\n" + exports
                     + qadapter["pre_rocket"])
     if singleshot:  # the commented alternative of the template
@@ -219,3 +220,44 @@ def test_reservation_mode_uses_each_jobs_resources(slurm, launchpad, mongomock_l
     lp = fw.load_launchpad(mongomock_lp_file)
     assert [s["state"] for s in fw.workflow_status(lp)] == ["COMPLETED"]
     fw.close_launchpad(lp)
+
+
+def test_generated_pbs_script_runs_through_slurms_torque_wrappers(slurm, launchpad,
+                                                                  mongomock_lp_file, tmp_path,
+                                                                  worker_env):
+    """The PBS variant through the ``qsub`` of Debian's ``slurm-wlm-torque``.
+
+    Debian has no PBS or Torque server; these wrappers take PBS's qsub command line, and
+    ``sbatch`` reads the script's ``#PBS`` directives.  So this checks the generated PBS script
+    (its directives and shell), FireWorks' PBS submission and job-id parsing, and the run to
+    COMPLETED; it is not a test against a PBS server.
+    """
+    if _which("qsub") is None:
+        pytest.skip("qsub missing: as root, apt-get install slurm-wlm-torque "
+                    "(scripts/install-test-deps.sh does)")
+    gate = tmp_path / "launchpad-flushed"
+    qa_file = _prepare_qadapter(tmp_path, mongomock_lp_file, worker_env, gate, scheduler="pbs")
+    fw.submit_flows(two_job_flow(5.0), launchpad)
+    blocks = tmp_path / "blocks"
+    fw.launch_queue(launchpad, fw.load_qadapter(qa_file), nlaunches=1, launch_dir=blocks,
+                    sleep_time_s=0)
+    fw.close_launchpad(launchpad)  # mongomock: the queue job must see what we wrote
+    [script] = list(blocks.rglob("FW_submit.script"))
+    text = script.read_text()
+    assert "#PBS -l nodes=1:ppn=1" in text and "#PBS -l walltime=00:10:00" in text
+    # the job waits at the gate: SLURM took the name and time limit from the #PBS lines
+    queued = subprocess.run([_which("squeue"), "-h", "-o", "%i %j %l"], capture_output=True,
+                            text=True, check=True).stdout.split()
+    assert queued[1:] == ["bete", "10:00"], queued
+    gate.write_text("")
+    _wait_for_queue([queued[0]])
+
+    lp = fw.load_launchpad(mongomock_lp_file)
+    status = fw.workflow_status(lp)
+    fw.close_launchpad(lp)
+    logs = "".join(p.read_text()[-1500:] for p in blocks.rglob("FW_job.error"))
+    assert [s["state"] for s in status] == ["COMPLETED"], logs
+    from stores.check import check_store
+
+    report = check_store(worker_env["BETE_STORE"])
+    assert report.counts == {"elph_task": 1, "summary": 1}
