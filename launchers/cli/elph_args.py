@@ -53,14 +53,18 @@ def load_overrides(value: str | None) -> dict[str, Any]:
 
 
 def read_structures(paths: list[str]) -> list[tuple[str, Any]]:
-    """(source id, Structure) for every file; unreadable files raise UserError."""
+    """(source id, Structure) for every file, each checked before any calculation starts.
+
+    Unreadable files and structures refused by the shared check
+    (:func:`workflows.structures.check_structure`) raise UserError.
+    """
     from workflows.qe.errors import BeteInputError
-    from workflows.qe.structures import read_structure
+    from workflows.structures import load_structure
 
     out = []
     for p in paths:
         try:
-            out.append((Path(p).stem if Path(p).suffix else Path(p).name, read_structure(p)))
+            out.append((Path(p).stem if Path(p).suffix else Path(p).name, load_structure(p)))
         except (BeteInputError, OSError) as exc:
             raise UserError(str(exc)) from exc
     return out

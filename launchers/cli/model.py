@@ -288,9 +288,9 @@ def _load_model(path: str | None, store_spec: str | None = None) -> Any:
 
 def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
     """Predict every structure file; returns the output rows."""
-    from pymatgen.core import Structure
-
     from workflows.ml.predict import predict_structures
+    from workflows.qe.errors import BeteInputError
+    from workflows.structures import load_structure
 
     ensemble = _load_model(cfg.model, cfg.store)
     if ensemble.variant != "cso":
@@ -299,15 +299,51 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
     structures, ids = [], []
     for name in cfg.structures:
         try:
-            structures.append(Structure.from_file(name))
-        except Exception as exc:  # pymatgen raises many types for unreadable files
-            raise UserError(f"cannot read a structure from {name}: {exc}") from exc
+            structures.append(load_structure(name))
+        except BeteInputError as exc:
+            raise UserError(str(exc)) from exc
         ids.append(Path(name).name)
+    label = model_label(cfg.model, ensemble)
+    progress(f"model: {label}")
     try:
         preds = predict_structures(structures, ensemble, ids=ids, mu_star=cfg.mu_star)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
-    return [p.row(spectra=cfg.spectra) for p in preds]
+    return [{**p.row(spectra=cfg.spectra), "model": label} for p in preds]
+
+
+def model_label(model: str | None, ensemble: Any) -> str:
+    """Which ensemble a command used: where it came from, variant, members, training size."""
+    where = model if model else "shipped fast-v1-cso"
+    n_train = len(ensemble.manifest.get("training_set", {}).get("ids") or [])
+    return (f"{where} ({ensemble.variant}, {len(ensemble)} members, trained on {n_train} "
+            "structures)")
+
+
+#: Resolution of each predicted quantity in the table (λ, ω in K, Tc in K).
+TABLE_RESOLUTION = {"lambda": 0.001, "omega_log_K": 0.1, "omega_2_K": 0.1, "tc_K": 0.01}
+
+
+def format_mean_std(mean: float, std: float, resolution: float) -> str:
+    """``mean ± std`` rounded to the uncertainty (2 significant digits), never below ``resolution``.
+
+    Examples
+    --------
+    >>> format_mean_std(1.09e-14, 2.4e-14, 0.01)
+    '< 0.01'
+    >>> format_mean_std(7.4312, 1.234, 0.01)
+    '7.4 ± 1.2'
+    >>> format_mean_std(0.41234, 0.0312, 0.001)
+    '0.412 ± 0.031'
+    """
+    import math
+
+    if abs(mean) < resolution and std < resolution:
+        return f"< {resolution:g}"
+    decimals = max(0, -math.floor(math.log10(resolution)))
+    if std > 0:
+        decimals = min(decimals, max(0, 1 - math.floor(math.log10(std))))
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
 def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
@@ -424,7 +460,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         keys = ("lambda", "omega_log_K", "omega_2_K", "tc_K")
         for r in rows:
             t = {"id": r["id"], "formula": r["formula"], "warnings": r["warnings"]}
-            t.update({key: f"{r[key]:.3g} ± {r[f'{key}_std']:.2g}" for key in keys})
+            t.update({key: format_mean_std(r[key], r[f"{key}_std"], TABLE_RESOLUTION[key])
+                      for key in keys})
             table.append(t)
         print(format_rows(table, "table", columns=[*cols, *keys, "warnings"]))
     else:

@@ -127,7 +127,10 @@ def test_train_into_a_store_then_predict_from_it(tmp_path, capsys):
     assert main(["predict", str(cif), "--model", f"store:{model_id}", "--store", store,
                  "--format", "json"]) == 0
     captured = capsys.readouterr()
-    assert json.loads(captured.out) == from_folder
+    from_store = json.loads(captured.out)
+    assert from_store[0].pop("model").startswith(f"store:{model_id} (cso, 1 members")
+    assert from_folder[0].pop("model").startswith(f"{out} (cso, 1 members")
+    assert from_store == from_folder
     assert f"model {model_id} from the store" in captured.err
     metrics = run(EvaluateCommand(model=f"store:{model_id}", store=store,
                                   data=DataOptions(source="fast-v1")))
@@ -162,3 +165,21 @@ def test_train_with_descriptor_node_features(tmp_path, capsys):
     assert main(["predict", str(cif), "--model", str(out), "--format", "json"]) == 0
     row = json.loads(capsys.readouterr().out)[0]
     assert row["formula"] == "Nb" and row["lambda"] is not None
+
+
+def test_predict_names_its_model_and_prints_tc_without_exponents(tmp_path, capsys):
+    """The shipped ensemble gives Al a Tc of ~1e-14 K: the table says '< 0.01', not 1.1e-14."""
+    import re
+
+    from launchers.cli.model import format_mean_std
+
+    cif = tmp_path / "Al.cif"
+    Structure(Lattice.cubic(4.04), ["Al"] * 4,
+              [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]).to(filename=str(cif))
+    assert main(["predict", str(cif)]) == 0
+    out, err = capsys.readouterr()
+    assert "model: shipped fast-v1-cso (cso, 5 members, trained on" in err
+    assert not re.search(r"\de[-+]\d", out), out
+    assert "< 0.01" in out.splitlines()[1]
+    assert format_mean_std(12.3456, 0.0, 0.01) == "12.35 ± 0.00"
+    assert format_mean_std(3.0, 12.0, 0.1) == "3 ± 12"

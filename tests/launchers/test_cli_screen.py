@@ -140,6 +140,12 @@ def test_errors_are_one_line(tmp_path, capsys, cands):
                "--store", str(tmp_path / "s")])
     assert rc == 2 and "ensemble" in capsys.readouterr().err
     rc = main(["al", "report", "--store", str(tmp_path / "s"), "--out", str(tmp_path / "x.png")])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()  # a report never creates a store
+    from stores.config import load_job_store
+
+    load_job_store(tmp_path / "s").connect()  # an empty store: no round yet
+    rc = main(["al", "report", "--store", str(tmp_path / "s"), "--out", str(tmp_path / "x.png")])
     assert rc == 2 and "bete al run" in capsys.readouterr().err
 
 
@@ -158,3 +164,63 @@ def test_screen_with_a_stored_model(model, cands, tmp_path, capsys):
     assert rc == 0
     ranked = [r for r in out if r["status"] == "ranked"]
     assert ranked and {r["model_id"] for r in ranked} == {model_id}
+
+
+# ------------------------------------------- one structure check for every command (issue 14)
+def _bad_cells():
+    from pymatgen.core import Lattice, Structure
+
+    cubic = Lattice.cubic(4.0)
+    magnetic = fcc("Al", 4.04)
+    magnetic.add_site_property("magmom", [1.0] * len(magnetic))
+    return {
+        "close": Structure(cubic, ["Al", "Al"], [[0, 0, 0], [0.025, 0, 0]]),
+        "oganesson": Structure(cubic, ["Og"], [[0, 0, 0]]),
+        "alloy": Structure(cubic, [{"Al": 0.5, "Mg": 0.5}], [[0, 0, 0]]),
+        "magnetic": magnetic,
+    }
+
+
+@pytest.fixture
+def bad_cells(tmp_path):
+    """Four cells every structure-reading command must refuse, and the shared verdicts."""
+    from workflows.structures import StructureCheckError, check_structure
+
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    verdicts = {}
+    for name, cell in _bad_cells().items():
+        (folder / f"{name}.json").write_text(cell.to_json())
+        with pytest.raises(StructureCheckError) as info:
+            check_structure(cell)
+        verdicts[name] = (info.value.reason, str(info.value))
+    assert {r for r, _ in verdicts.values()} == {"overlapping_atoms", "unsupported_element",
+                                                 "disordered", "magnetic"}
+    return folder, verdicts
+
+
+@pytest.mark.parametrize("command", [["dfpt", "run"], ["predict"]])
+def test_file_commands_refuse_bad_cells_with_the_shared_message(command, bad_cells, tmp_path,
+                                                                capsys):
+    folder, verdicts = bad_cells
+    for name, (_, message) in verdicts.items():
+        path = folder / f"{name}.json"
+        extra = ["--store", str(tmp_path / "s")] if command[0] == "dfpt" else []
+        assert main([*command, str(path), *extra]) == 2, name
+        out, err = capsys.readouterr()
+        assert out == "" and err.strip() == f"bete: error: {path}: {message}"
+    assert not (tmp_path / "s").exists() or command[0] == "dfpt"
+
+
+def test_screen_rejects_bad_cells_with_the_shared_reason_and_message(model, cands, bad_cells,
+                                                                     tmp_path, capsys):
+    folder, verdicts = bad_cells
+    for name in verdicts:
+        (cands / f"{name}.json").write_text((folder / f"{name}.json").read_text())
+    rc = main(["screen", str(cands), "--model", str(model), "--store", str(tmp_path / "s"),
+               "--format", "json", "--pseudos", str(PSLIBRARY)])
+    assert rc == 0
+    rejected = {r["candidate_id"]: (r["reason"], r["detail"])
+                for r in json.loads(capsys.readouterr().out) if r["status"] == "rejected"}
+    for name, verdict in verdicts.items():
+        assert rejected[name] == verdict

@@ -10,7 +10,9 @@ Sources (:func:`read_candidates`):
   electron-phonon task document yet.
 
 :func:`screen_candidates` then rejects what cannot be screened and verified, keeping
-the reason of every rejection: unreadable, disordered, too many atoms, an element the
+the reason of every rejection: unreadable, one of the shared structure checks
+(:func:`workflows.structures.check_structure`: disordered, unsupported element, magnetic,
+overlapping atoms), too many atoms, an element the
 pseudopotential family lacks (the DFPT step would fail), duplicate of another candidate
 or of a structure the store already holds (pymatgen ``StructureMatcher``, comparisons only
 within one reduced formula).
@@ -37,8 +39,9 @@ STRUCTURE_SUFFIXES = (".cif", ".vasp", ".json", ".poscar", ".mcif")
 STORE_SOURCE = "store"
 """``read_candidates`` source name for the store's own screening documents."""
 
-REASONS = ("unreadable", "disordered", "too_many_atoms", "missing_pseudopotential",
-           "invalid", "duplicate", "already_computed", "needs_phonon_dos")
+REASONS = ("unreadable", "invalid", "disordered", "unsupported_element", "magnetic",
+           "overlapping_atoms", "too_many_atoms", "missing_pseudopotential", "duplicate",
+           "already_computed", "needs_phonon_dos")
 """Rejection reasons (the ``reason`` of a :class:`Rejection`)."""
 
 
@@ -376,14 +379,15 @@ def check_candidate(candidate: Candidate, max_atoms: int | None = None,
     """
     from workflows.qe.errors import BeteInputError, MissingPseudopotentialError
     from workflows.qe.structures import prepare_structure
+    from workflows.structures import StructureCheckError, check_structure
 
     s = candidate.structure
     formula = s.composition.reduced_formula if len(s) else None
-    if len(s) and not s.is_ordered:
-        return Rejection(candidate.id, candidate.source, "disordered",
-                         "partial occupancies: give an ordered representative", formula)
     try:
+        check_structure(s)  # the check every structure-reading command shares
         prepared = prepare_structure(s, max_atoms=10**6)
+    except StructureCheckError as exc:
+        return Rejection(candidate.id, candidate.source, exc.reason, str(exc), formula)
     except BeteInputError as exc:
         return Rejection(candidate.id, candidate.source, "invalid", str(exc), formula)
     if max_atoms is None:
