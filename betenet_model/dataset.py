@@ -32,6 +32,9 @@ class CrystalSample:
         α²F on the model grid (training rows only).
     site_dos : ndarray, shape (n, n_bins), optional
         Site-projected phonon DOS on the model grid (CPD/FPD variants).
+    tc_K : float, optional
+        A Tc label (K) for a row without a spectrum: training then supervises the
+        Allen–Dynes Tc of the predicted α²F (:mod:`betenet_model.tc`).
     """
 
     id: str
@@ -40,6 +43,7 @@ class CrystalSample:
     atomic_numbers: np.ndarray
     target: np.ndarray | None = field(default=None, repr=False)
     site_dos: np.ndarray | None = field(default=None, repr=False)
+    tc_K: float | None = None  # noqa: N815 (unit in the name)
 
     def __post_init__(self) -> None:
         self.lattice = np.asarray(self.lattice, dtype=np.float64)
@@ -60,6 +64,36 @@ def targets_array(samples: Sequence[CrystalSample]) -> np.ndarray:
     if missing:
         raise ValueError(f"samples {missing[:5]} have no target spectrum; cannot train on them")
     return np.stack([s.target for s in samples])  # type: ignore[misc]
+
+
+def supervision_arrays(samples: Sequence[CrystalSample]) -> tuple[np.ndarray, np.ndarray]:
+    """Spectrum targets ``(n, n_bins)`` and Tc labels ``(n,)``, NaN where a row has none.
+
+    A row with a spectrum is supervised by it (its ``tc_K``, if any, is not used); a row
+    without one by its ``tc_K``.
+
+    Raises
+    ------
+    ValueError
+        A row has neither, or no row has a spectrum (the mean training spectrum is the
+        baseline every evaluation compares with).
+    """
+    bare = [s.id for s in samples if s.target is None and s.tc_K is None]
+    if bare:
+        raise ValueError(f"samples {bare[:5]} have neither a target spectrum nor a Tc label")
+    with_spectrum = [s for s in samples if s.target is not None]
+    if not with_spectrum:
+        raise ValueError("no training row has an α²F spectrum; add spectrum rows (e.g. "
+                         "fast-v1) to the Tc-only rows")
+    n_bins = np.asarray(with_spectrum[0].target).shape[-1]
+    targets = np.full((len(samples), n_bins), np.nan)
+    tc = np.full(len(samples), np.nan)
+    for i, s in enumerate(samples):
+        if s.target is not None:
+            targets[i] = s.target
+        else:
+            tc[i] = float(s.tc_K)  # type: ignore[arg-type]
+    return targets, tc
 
 
 def elements_seen(samples: Sequence[CrystalSample]) -> list[int]:
@@ -88,4 +122,6 @@ def dataset_hash(samples: Sequence[CrystalSample]) -> str:
                 h.update(b"-")
             else:
                 h.update(np.round(np.asarray(arr, dtype=np.float64), 8).astype("<f8").tobytes())
+        if s.tc_K is not None and s.target is None:     # only Tc-only rows: old hashes stay
+            h.update(f"tc{float(s.tc_K):.8g}".encode())
     return h.hexdigest()

@@ -35,7 +35,12 @@ import torch
 
 from betenet_model import checkpoint as ckpt
 from betenet_model.batch import GraphBatch, collate, make_sample
-from betenet_model.dataset import CrystalSample, dataset_hash, elements_seen, targets_array
+from betenet_model.dataset import (
+    CrystalSample,
+    dataset_hash,
+    elements_seen,
+    supervision_arrays,
+)
 from betenet_model.elements import descriptor_table_hash
 from betenet_model.features import check_node_features, input_dim
 from betenet_model.graph import build_graph
@@ -188,7 +193,8 @@ def _utcnow() -> str:
 def make_manifest(dataset: Sequence[CrystalSample], config: EnsembleConfig,
                   metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The ``ensemble.json`` content known before any member trains."""
-    targets = targets_array(dataset)
+    targets, tc = supervision_arrays(dataset)
+    spectrum_rows = ~np.isnan(targets[:, 0])
     return {
         "format": ckpt.ENSEMBLE_FORMAT,
         "variant": config.variant,
@@ -201,10 +207,12 @@ def make_manifest(dataset: Sequence[CrystalSample], config: EnsembleConfig,
         "training_set": {
             "hash": dataset_hash(dataset),
             "n": len(dataset),
+            "n_spectrum": int(spectrum_rows.sum()),
+            "n_tc_only": int((~spectrum_rows).sum()),
             "ids": [s.id for s in dataset],
             "elements_Z": elements_seen(dataset),
         },
-        "baseline_spectrum": targets.mean(axis=0).tolist(),
+        "baseline_spectrum": targets[spectrum_rows].mean(axis=0).tolist(),
         "created": _utcnow(),
         "metadata": dict(metadata or {}),
     }
@@ -241,7 +249,10 @@ def write_manifest(dataset: Sequence[CrystalSample], config: EnsembleConfig,
 
 def _same_config(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     def strip(c: Mapping[str, Any]) -> dict[str, Any]:
-        c = dict(c)
+        try:   # fill keys added since the config was saved with their defaults
+            c = EnsembleConfig.from_dict(c).as_dict()
+        except (KeyError, TypeError, ValueError):
+            c = dict(c)
         c["training"] = {k: v for k, v in dict(c.get("training", {})).items()
                          if k not in ("checkpoint_every", "device")}
         c.pop("keep_checkpoints", None)
@@ -321,7 +332,10 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
     val_rows = [int(i) for i in np.nonzero(counts == 0)[0]]
     tcfg = replace(config.training, seed=init_seed)
     dtype = tcfg.torch_dtype
-    targets = torch.as_tensor(targets_array(dataset), dtype=dtype)
+    target_array, tc_array = supervision_arrays(dataset)
+    targets = torch.as_tensor(target_array, dtype=dtype)
+    tc_all = (torch.as_tensor(tc_array, dtype=dtype) if np.isnan(target_array[:, 0]).any()
+              else None)           # None: every row has a spectrum, the plain α²F MSE
     train_samples = [dataset[i] for i in train_rows]
     train_inputs = build_inputs(train_samples, config.network, config.variant, dtype=dtype,
                                 device=tcfg.device, node_features=config.node_features)
@@ -331,6 +345,8 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
                                   config.variant, dtype=dtype, device=tcfg.device,
                                   node_features=config.node_features)
         val_targets = targets[torch.as_tensor(val_rows)]
+    train_tc = None if tc_all is None else tc_all[torch.as_tensor(train_rows)]
+    val_tc = None if tc_all is None or not val_rows else tc_all[torch.as_tensor(val_rows)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = build_model(config.network)
@@ -340,6 +356,7 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
         model, train_inputs, targets[torch.as_tensor(train_rows)], val_inputs,
         val_targets if val_targets is not None else targets[torch.as_tensor(train_rows)],
         tcfg, train_weights=torch.as_tensor(counts[train_rows], dtype=dtype),
+        train_tc=train_tc, val_tc=val_tc,
         checkpoint_path=ckpt.member_checkpoint_path(out, member_index), callback=cb)
     ckpt.save_state_dict(weights_path, model)
     info = {

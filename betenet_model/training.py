@@ -36,6 +36,9 @@ from typing import Any
 
 import torch
 
+from .targets import GRID_MEV
+from .tc import DEFAULT_MU_STAR, allen_dynes_tc, log_tc_loss
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "bete-train-checkpoint-v1"
@@ -76,6 +79,11 @@ class TrainConfig:
         Use AdamW's fused implementation where torch has one (same update rule, faster;
         rounding differs from the for-loop version). A saved configuration without this key
         was trained without it.
+    tc_loss_weight : float
+        Weight of the Tc term for rows with a Tc label but no spectrum (see
+        :func:`supervised_loss`); unused when every row has a spectrum.
+    mu_star : float
+        μ* of the Allen–Dynes Tc in that term.
     """
 
     lr: float = 5e-3
@@ -90,6 +98,8 @@ class TrainConfig:
     dtype: str = "float32"
     device: str = "cpu"
     fused_optimizer: bool = True
+    tc_loss_weight: float = 0.01
+    mu_star: float = 0.10
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -103,6 +113,11 @@ class TrainConfig:
         for name in ("patience", "peak_window", "patience_stage3", "max_epochs"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (self.tc_loss_weight >= 0 and math.isfinite(self.tc_loss_weight)):
+            raise ValueError(f"tc_loss_weight must be a finite number >= 0, "
+                             f"got {self.tc_loss_weight}")
+        if not 0 <= self.mu_star < 1:
+            raise ValueError(f"mu_star must be in [0, 1), got {self.mu_star}")
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every}")
 
@@ -123,6 +138,11 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown training options {sorted(unknown)}")
         return cls(**{"fused_optimizer": False, **dict(data)})
+
+    @classmethod
+    def normalized_dict(cls, data: Mapping[str, Any]) -> dict[str, Any]:
+        """:meth:`as_dict` of :meth:`from_dict`: a saved config with today's defaults filled in."""
+        return cls.from_dict(data).as_dict()
 
 
 # --------------------------------------------------------------------------- schedules
@@ -377,6 +397,43 @@ def weighted_mse(pred: torch.Tensor, target: torch.Tensor,
     return (weights * err).sum() / weights.sum()
 
 
+def supervised_loss(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor | None = None,
+                    weights: torch.Tensor | None = None, tc_loss_weight: float = 0.01,
+                    mu_star: float = DEFAULT_MU_STAR) -> torch.Tensor:
+    """Mixed supervision: α²F MSE where a spectrum exists, a Tc loss where only Tc does.
+
+    ``L = MSE_α²F(spectrum rows) + tc_loss_weight · L_Tc(Tc-only rows)``, each term a
+    multiplicity-weighted mean over its own rows (0 when a term has no row), with
+    ``L_Tc`` = :func:`betenet_model.tc.log_tc_loss` of the Allen–Dynes Tc of the predicted
+    spectrum on :data:`betenet_model.GRID_MEV` (μ* = ``mu_star``). Without ``tc`` this is
+    exactly :func:`weighted_mse`.
+
+    Parameters
+    ----------
+    pred : Tensor, shape (n, n_bins)
+    target : Tensor, shape (n, n_bins)
+        NaN rows for Tc-only rows.
+    tc : Tensor, shape (n,), optional
+        Tc labels (K), NaN for rows supervised by their spectrum.
+    weights : Tensor, shape (n,), optional
+        Row multiplicities.
+    tc_loss_weight, mu_star : float
+    """
+    if tc is None:
+        return weighted_mse(pred, target, weights)
+    w = torch.ones_like(tc) if weights is None else weights
+    spectrum_rows = ~torch.isnan(target[:, 0])
+    tc_rows = ~spectrum_rows & ~torch.isnan(tc)
+    loss = pred.new_zeros(())
+    if bool(spectrum_rows.any()):
+        loss = loss + weighted_mse(pred[spectrum_rows], target[spectrum_rows], w[spectrum_rows])
+    if bool(tc_rows.any()) and tc_loss_weight > 0:
+        grid = torch.as_tensor(GRID_MEV, dtype=pred.dtype, device=pred.device)
+        tc_pred = allen_dynes_tc(grid, pred[tc_rows], mu_star)
+        loss = loss + tc_loss_weight * log_tc_loss(tc_pred, tc[tc_rows], w[tc_rows])
+    return loss
+
+
 def versions() -> dict[str, str]:
     """Versions of the libraries that shape a checkpoint."""
     out = {"torch": str(torch.__version__)}
@@ -402,6 +459,10 @@ def _state_copy(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def _resume_compatible(saved: Mapping[str, Any], config: TrainConfig) -> bool:
     ignore = {"max_epochs", "checkpoint_every", "device"}
     now = config.as_dict()
+    try:
+        saved = TrainConfig.normalized_dict(saved)
+    except (TypeError, ValueError):
+        return False
     return all(saved.get(k) == v for k, v in now.items() if k not in ignore)
 
 
@@ -442,6 +503,8 @@ def train_model(
     config: TrainConfig,
     *,
     train_weights: torch.Tensor | None = None,
+    train_tc: torch.Tensor | None = None,
+    val_tc: torch.Tensor | None = None,
     checkpoint_path: str | os.PathLike[str] | None = None,
     callback: Callable[[int, float, float, int], None] | None = None,
 ) -> TrainResult:
@@ -463,6 +526,9 @@ def train_model(
     config : TrainConfig
     train_weights : Tensor, shape (n_train,), optional
         Row multiplicities (bootstrap resample).
+    train_tc, val_tc : Tensor, shape (n,), optional
+        Tc labels (K) of rows without a spectrum (their target rows are NaN), NaN elsewhere;
+        the loss is then :func:`supervised_loss` (training and validation alike).
     checkpoint_path : path, optional
         Where to write checkpoints; if a compatible one exists there, training
         resumes from it.
@@ -477,12 +543,18 @@ def train_model(
     start = time.perf_counter()
     if val_inputs is None:
         logger.warning("no validation rows: the schedule watches the training loss")
-        val_inputs, val_targets = train_inputs, train_targets
+        val_inputs, val_targets, val_tc = train_inputs, train_targets, train_tc
     model.to(device=config.device, dtype=config.torch_dtype)
     device, dtype = config.device, config.torch_dtype
     train_targets = train_targets.to(device=device, dtype=dtype)
     val_targets = val_targets.to(device=device, dtype=dtype)
     weights = None if train_weights is None else train_weights.to(device=device, dtype=dtype)
+    train_tc = None if train_tc is None else train_tc.to(device=device, dtype=dtype)
+    val_tc = None if val_tc is None else val_tc.to(device=device, dtype=dtype)
+
+    def loss_of(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor | None,
+                w: torch.Tensor | None) -> torch.Tensor:
+        return supervised_loss(pred, target, tc, w, config.tc_loss_weight, config.mu_star)
     optimizer = make_optimizer(model, config)
     schedule = make_schedule(config)
     best_state = _state_copy(model)
@@ -535,12 +607,12 @@ def train_model(
     while not done and epoch < config.max_epochs:
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        loss = weighted_mse(model(train_inputs), train_targets, weights)
+        loss = loss_of(model(train_inputs), train_targets, train_tc, weights)
         loss.backward()
         optimizer.step()
         model.eval()
         with torch.no_grad():
-            val = float(weighted_mse(model(val_inputs), val_targets))
+            val = float(loss_of(model(val_inputs), val_targets, val_tc, None))
         epoch += 1
         history_train.append(float(loss.detach()))
         history_val.append(val)

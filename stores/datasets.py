@@ -24,7 +24,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -45,7 +45,7 @@ SITE_DOS_SOURCES = ("full", "coarse")
 
 @dataclass
 class TrainingRecord:
-    """One labelled structure: α²F(ω) and, optionally, its site-projected phonon DOS.
+    """One labelled structure: α²F(ω) or only a Tc, and optionally its site-projected DOS.
 
     Attributes
     ----------
@@ -53,10 +53,10 @@ class TrainingRecord:
         Identifier in its source (fast-v1/database.json index, or task id).
     structure : pymatgen.core.Structure
         The cell the spectrum was computed for (site order = site DOS order).
-    frequencies_meV : ndarray, shape (k,)
-        Frequency grid of α²F (meV, ascending).
-    a2f : ndarray, shape (k,)
-        Total α²F(ω) (dimensionless).
+    frequencies_meV : ndarray, shape (k,), optional
+        Frequency grid of α²F (meV, ascending); None for a Tc-only record.
+    a2f : ndarray, shape (k,), optional
+        Total α²F(ω) (dimensionless); None for a Tc-only record.
     phdos_frequencies_meV : ndarray, shape (p,), optional
         Frequency grid of the site DOS (meV).
     site_dos : ndarray, shape (n_sites, p), optional
@@ -70,27 +70,38 @@ class TrainingRecord:
         Where the record came from (file or store).
     min_frequency_meV : float, optional
         Lowest phonon frequency with DOS weight (meV), when known.
+    tc_K : float, optional
+        Tc label (K) of a record without a spectrum (e.g. jarvis-tc); a record has a
+        spectrum, a Tc label, or both.
     """
 
     id: str
     structure: Structure = field(repr=False)
-    frequencies_meV: np.ndarray = field(repr=False)
-    a2f: np.ndarray = field(repr=False)
+    frequencies_meV: np.ndarray | None = field(default=None, repr=False)
+    a2f: np.ndarray | None = field(default=None, repr=False)
     phdos_frequencies_meV: np.ndarray | None = field(default=None, repr=False)
     site_dos: np.ndarray | None = field(default=None, repr=False)
     labels: dict[str, float] = field(default_factory=dict)
     formula: str = ""
     source: str = ""
     min_frequency_meV: float | None = None
+    tc_K: float | None = None  # noqa: N815 (unit in the name)
 
     def __post_init__(self) -> None:
-        self.frequencies_meV = np.asarray(self.frequencies_meV, dtype=float)
-        self.a2f = np.asarray(self.a2f, dtype=float)
-        if self.frequencies_meV.ndim != 1 or self.a2f.shape != self.frequencies_meV.shape:
-            raise ValueError(
-                f"record {self.id}: α²F has shape {self.a2f.shape} but its grid has "
-                f"{self.frequencies_meV.shape}; they must be 1-D and equally long"
-            )
+        if self.a2f is None or self.frequencies_meV is None:
+            if self.a2f is not None or self.frequencies_meV is not None:
+                raise ValueError(f"record {self.id}: α²F and its frequency grid go together")
+            if self.tc_K is None or not math.isfinite(float(self.tc_K)) or self.tc_K < 0:
+                raise ValueError(f"record {self.id}: a record without α²F needs a finite "
+                                 f"tc_K >= 0, got {self.tc_K!r}")
+        else:
+            self.frequencies_meV = np.asarray(self.frequencies_meV, dtype=float)
+            self.a2f = np.asarray(self.a2f, dtype=float)
+            if self.frequencies_meV.ndim != 1 or self.a2f.shape != self.frequencies_meV.shape:
+                raise ValueError(
+                    f"record {self.id}: α²F has shape {self.a2f.shape} but its grid has "
+                    f"{self.frequencies_meV.shape}; they must be 1-D and equally long"
+                )
         if self.site_dos is not None:
             self.site_dos = np.atleast_2d(np.asarray(self.site_dos, dtype=float))
             if self.phdos_frequencies_meV is None:
@@ -104,6 +115,11 @@ class TrainingRecord:
                 )
         if not self.formula:
             self.formula = self.structure.composition.reduced_formula
+
+    @property
+    def has_spectrum(self) -> bool:
+        """True when the record carries α²F (else only :attr:`tc_K`)."""
+        return self.a2f is not None
 
     @property
     def elements(self) -> set[str]:
@@ -162,6 +178,7 @@ def load_fast_v1(directory: str | os.PathLike[str] | None = None,
                  sigma_index: int = FAST_V1_REFERENCE_SIGMA_INDEX,
                  drop_unstable: bool = True,
                  stability_threshold_meV: float = STABILITY_THRESHOLD_MEV,  # noqa: N803
+                 report: Callable[[str], None] | None = None,
                  ) -> list[TrainingRecord]:
     """Read every usable fast-v1 record of a folder.
 
@@ -175,6 +192,9 @@ def load_fast_v1(directory: str | os.PathLike[str] | None = None,
         Leave out records whose ``min_frequency_meV`` is below the threshold.
     stability_threshold_meV : float
         Dynamical-stability threshold (meV).
+    report : callable, optional
+        Receives one line naming the records left out and why (default: logged at info
+        level).
 
     Returns
     -------
@@ -185,19 +205,23 @@ def load_fast_v1(directory: str | os.PathLike[str] | None = None,
     if not folder.is_dir():
         raise ValueError(f"{folder} is not a folder of fast-v1 JSON records")
     records = []
+    dropped: list[str] = []
     for path in sorted(folder.glob("*.json")):
         data = json.loads(path.read_text())
         if not isinstance(data, dict) or data.get("status") != "ok" or "a2F" not in data:
             status = data.get("status") if isinstance(data, dict) else None
-            logger.info("skipping %s: not a usable record (status %s)", path.name, status)
+            dropped.append(f"{path.name} status {status}")
             continue
         rec = fast_v1_record(data, sigma_index, source=str(path))
         if drop_unstable and rec.min_frequency_meV is not None \
                 and rec.min_frequency_meV < stability_threshold_meV:
-            logger.info("skipping %s (%s): dynamically unstable, lowest frequency %.2f meV",
-                        path.name, rec.formula, rec.min_frequency_meV)
+            dropped.append(f"{path.name} ({rec.formula}) dynamically unstable, lowest "
+                           f"frequency {rec.min_frequency_meV:.2f} meV")
             continue
         records.append(rec)
+    if dropped:
+        (report or logger.info)(f"{folder}: left out {len(dropped)} record(s): "
+                                + "; ".join(dropped))
     if not records:
         raise ValueError(f"{folder} holds no usable fast-v1 record (status ok)")
     return sorted(records, key=_id_key)
@@ -381,13 +405,16 @@ def load_store_records(store: Any, protocol: str | None = "fast") -> list[Traini
 def load_records(source: str | os.PathLike[str], *,
                  structures_dir: str | os.PathLike[str] | None = None,
                  protocol: str | None = "fast", drop_unstable: bool = True,
-                 site_dos: str = "full") -> list[TrainingRecord]:
-    """Training records from a fast-v1 folder, a ``database.json`` or a store spec.
+                 site_dos: str = "full",
+                 report: Callable[[str], None] | None = None) -> list[TrainingRecord]:
+    """Training records from a fast-v1 or jarvis-tc folder, a ``database.json`` or a store.
 
     Parameters
     ----------
     source : path
-        A folder of fast-v1 JSON records; a ``.json`` file in the BETE-NET
+        A folder of fast-v1 JSON records; a folder holding ``records.jsonl`` (jarvis-tc
+        layout, Tc-only rows: :func:`stores.jarvis_tc.load_jarvis_tc`); a ``.json`` file in
+        the BETE-NET
         ``database.json`` layout; otherwise a store spec (directory of an
         embedded store or a YAML file).
     structures_dir : path, optional
@@ -399,10 +426,16 @@ def load_records(source: str | os.PathLike[str], *,
         fast-v1: leave out dynamically unstable records.
     site_dos : {"full", "coarse"}
         database.json: which site DOS to attach.
+    report : callable, optional
+        Receives a line naming the rows an importer dropped and why (default: a warning).
     """
     path = Path(source).expanduser()
+    from stores.jarvis_tc import is_jarvis_tc_dir, load_jarvis_tc
+
+    if path.is_dir() and is_jarvis_tc_dir(path):
+        return load_jarvis_tc(path, report=report)
     if path.is_dir() and is_fast_v1_dir(path):
-        return load_fast_v1(path, drop_unstable=drop_unstable)
+        return load_fast_v1(path, drop_unstable=drop_unstable, report=report)
     if path.is_file() and path.suffix.lower() == ".json":
         if structures_dir is None:
             guesses = [path.parent / "structures" / "bete-net",

@@ -50,6 +50,8 @@ class DataOptions:
     test_fraction: float = 0.2
     split_seed: int = 0
     split_files: tuple[str, str] | None = None
+    more_sources: tuple[str, ...] = ()
+    """Further ``--data`` values whose rows are added (e.g. Tc-only jarvis-tc rows)."""
 
 
 @dataclass
@@ -75,6 +77,8 @@ class TrainCommand:
     network: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
     node_features: str = "onehot-mass"
+    tc_loss_weight: float = 0.01
+    mu_star: float = 0.10
 
 
 @dataclass
@@ -122,14 +126,29 @@ def load_data(opts: DataOptions, variant: str = "cso") -> list[Any]:
         split_records,
     )
 
+    records: list[Any] = []
+    for source in (opts.source, *opts.more_sources):
+        try:
+            if source == PACKAGED_DATA and not Path(source).exists():
+                progress(f"data: packaged fast-v1 records ({packaged_fast_v1_dir()})")
+                rows = load_fast_v1(None, drop_unstable=not opts.keep_unstable, report=progress)
+            else:
+                rows = load_records(source, structures_dir=opts.structures,
+                                    protocol=opts.protocol, drop_unstable=not opts.keep_unstable,
+                                    site_dos="coarse" if variant == "cpd" else "full",
+                                    report=progress)
+        except (ValueError, OSError, KeyError) as exc:
+            raise UserError(f"cannot read training data from {source}: {exc}") from exc
+        n_tc = sum(1 for r in rows if not r.has_spectrum)
+        progress(f"data: {len(rows)} rows from {source}"
+                 + (f" ({n_tc} with a Tc label only)" if n_tc else ""))
+        records += rows
+    ids = [r.id for r in records]
+    if len(set(ids)) != len(ids):
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        raise UserError(f"row ids {repeated[:5]} occur in more than one --data source; "
+                        "give each source once")
     try:
-        if opts.source == PACKAGED_DATA and not Path(opts.source).exists():
-            progress(f"data: packaged fast-v1 records ({packaged_fast_v1_dir()})")
-            records = load_fast_v1(None, drop_unstable=not opts.keep_unstable)
-        else:
-            records = load_records(opts.source, structures_dir=opts.structures,
-                                   protocol=opts.protocol, drop_unstable=not opts.keep_unstable,
-                                   site_dos="coarse" if variant == "cpd" else "full")
         if opts.split == "all":
             return records
         if opts.split_files:
@@ -137,7 +156,7 @@ def load_data(opts: DataOptions, variant: str = "cso") -> list[Any]:
         else:
             train, test = split_records(records, opts.test_fraction, opts.split_seed)
     except (ValueError, OSError, KeyError) as exc:
-        raise UserError(f"cannot read training data from {opts.source}: {exc}") from exc
+        raise UserError(f"cannot split the data of {opts.source}: {exc}") from exc
     chosen = train if opts.split == "train" else test
     if not chosen:
         raise UserError(f"the {opts.split} split of {opts.source} is empty; change "
@@ -167,13 +186,17 @@ class EpochPrinter:
 def canonical_command(cfg: TrainCommand) -> str:
     """The ``bete train`` command line that reproduces ``cfg``."""
     d = cfg.data
-    parts = ["bete", "train", "--data", d.source, "--variant", cfg.variant,
+    parts = ["bete", "train", "--data", d.source]
+    for more in d.more_sources:
+        parts += ["--data", more]
+    parts += ["--variant", cfg.variant,
              "--node-features", cfg.node_features, "--members", str(cfg.members),
              "--out", cfg.out, "--seed", str(cfg.seed),
              "--schedule", cfg.schedule.replace("_", "-"), "--lr", str(cfg.lr),
              "--weight-decay", str(cfg.weight_decay), "--patience", str(cfg.patience),
              "--peak-window", str(cfg.peak_window), "--patience-stage3",
-             str(cfg.patience_stage3), "--max-epochs", str(cfg.max_epochs)]
+             str(cfg.patience_stage3), "--max-epochs", str(cfg.max_epochs),
+             "--tc-loss-weight", str(cfg.tc_loss_weight), "--mu-star", str(cfg.mu_star)]
     if d.structures:
         parts += ["--structures", d.structures]
     if d.keep_unstable:
@@ -204,7 +227,8 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
                            schedule=cfg.schedule.replace("-", "_"), patience=cfg.patience,
                            peak_window=cfg.peak_window, patience_stage3=cfg.patience_stage3,
                            max_epochs=cfg.max_epochs, checkpoint_every=cfg.checkpoint_every,
-                           device=cfg.device)
+                           device=cfg.device, tc_loss_weight=cfg.tc_loss_weight,
+                           mu_star=cfg.mu_star)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     if cfg.members < 1 or cfg.jobs < 1:
@@ -212,8 +236,11 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
     if cfg.store is not None:  # a bad --store fails now, not after the training
         open_store(cfg.store, write=True).close()
     records = load_data(cfg.data, variant)
+    formulas = [r.formula for r in records]
+    shown = ", ".join(formulas[:20]) + (f", ... ({len(formulas) - 20} more)"
+                                        if len(formulas) > 20 else "")
     progress(f"training {cfg.members} {variant} member(s) on {len(records)} structures "
-             f"({', '.join(r.formula for r in records)}) -> {cfg.out}")
+             f"({shown}) -> {cfg.out}")
     start = time.perf_counter()
     metadata = {"command": canonical_command(cfg), "data_source": cfg.data.source,
                 "split": asdict(cfg.data)}
@@ -413,9 +440,10 @@ def run(cfg: TrainCommand | PredictCommand | EvaluateCommand | ModelListCommand)
 
 # --------------------------------------------------------------------------- argparse
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data", required=True, metavar="SOURCE",
-                   help="fast-v1 JSON folder, database.json, store directory/YAML, or 'fast-v1' "
-                        "(the packaged records)")
+    p.add_argument("--data", required=True, metavar="SOURCE", action="append",
+                   help="fast-v1 JSON folder, jarvis-tc folder (records.jsonl: Tc-only rows), "
+                        "database.json, store directory/YAML, or 'fast-v1' (the packaged "
+                        "records); repeat to combine sources")
     p.add_argument("--structures", metavar="DIR",
                    help="CIF folder for database.json (structures/bete-net)")
     p.add_argument("--protocol", default="fast",
@@ -431,7 +459,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _data_options(args: argparse.Namespace) -> DataOptions:
-    return DataOptions(source=args.data, structures=args.structures, protocol=args.protocol,
+    return DataOptions(source=args.data[0], more_sources=tuple(args.data[1:]),
+                       structures=args.structures, protocol=args.protocol,
                        keep_unstable=args.keep_unstable, split=args.split,
                        test_fraction=args.test_fraction, split_seed=args.split_seed,
                        split_files=tuple(args.split_files) if args.split_files else None)
@@ -445,7 +474,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         patience_stage3=args.patience_stage3, max_epochs=args.max_epochs,
         checkpoint_every=args.checkpoint_every, progress_every=args.progress_every,
         device=args.device, network=parse_network(args.network), store=args.store,
-        node_features=args.node_features)
+        node_features=args.node_features, tc_loss_weight=args.tc_loss_weight,
+        mu_star=args.mu_star)
     run(cfg)
     return 0
 
@@ -516,6 +546,11 @@ def register(subparsers: Any) -> None:
                         "element descriptors (group, row, block, electronegativity, radii, "
                         "valence electrons, mass, ...), which give elements unseen in training "
                         "a meaningful input")
+    p.add_argument("--tc-loss-weight", type=float, default=0.01,
+                   help="weight of the Tc term for rows with a Tc label but no α²F (0.01; "
+                        "loss = α²F MSE + weight × mean [ln(1+Tc_pred/K) − ln(1+Tc/K)]²)")
+    p.add_argument("--mu-star", type=float, default=0.10,
+                   help="μ* of the Allen–Dynes Tc in that term (0.10)")
     p.add_argument("--members", type=int, default=5, help="ensemble size (5)")
     p.add_argument("--out", required=True, metavar="DIR", help="ensemble folder")
     p.add_argument("--seed", type=int, default=0)

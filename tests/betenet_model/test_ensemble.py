@@ -148,3 +148,24 @@ def test_killed_member_resumes_to_the_same_weights(tmp_path):
     got = torch.load(tmp_path / "run" / "member_000.pt", weights_only=True)
     for k in ref:
         torch.testing.assert_close(got[k], ref[k], rtol=1e-6, atol=0)
+
+
+def test_mixed_supervision_trains_on_tc_only_rows(tmp_path):
+    samples = toy_samples(4)
+    tc_only = [CrystalSample(f"tc{i}", np.eye(3) * 3.3, [[0, 0, 0]], [41 + i], tc_K=5.0 * i)
+               for i in range(3)]
+    cfg = tiny_config(members=1, max_epochs=6)
+    ens = train_ensemble(samples + tc_only, cfg, tmp_path / "mixed")
+    manifest = json.loads((tmp_path / "mixed" / "ensemble.json").read_text())
+    assert manifest["training_set"]["n_spectrum"] == 4
+    assert manifest["training_set"]["n_tc_only"] == 3
+    # the baseline is the mean of the spectrum rows only
+    np.testing.assert_allclose(manifest["baseline_spectrum"],
+                               np.mean([s.target for s in samples], axis=0))
+    assert np.isfinite(ens.predict_spectra(tc_only)).all()
+    # Tc-only rows change the training set (hash) and the weights
+    plain = train_ensemble(samples, cfg, tmp_path / "plain")
+    assert plain.training_set_hash != ens.training_set_hash
+    assert not np.allclose(plain.predict_spectra(samples), ens.predict_spectra(samples))
+    with pytest.raises(ValueError, match="no training row has an α²F spectrum"):
+        train_ensemble(tc_only, cfg, tmp_path / "none")

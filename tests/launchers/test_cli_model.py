@@ -183,3 +183,24 @@ def test_predict_names_its_model_and_prints_tc_without_exponents(tmp_path, capsy
     assert "< 0.01" in out.splitlines()[1]
     assert format_mean_std(12.3456, 0.0, 0.01) == "12.35 ± 0.00"
     assert format_mean_std(3.0, 12.0, 0.1) == "3 ± 12"
+
+
+def test_train_on_fast_v1_plus_jarvis_tc_rows(tmp_path, capsys):
+    from pathlib import Path
+
+    jarvis = tmp_path / "jarvis"
+    jarvis.mkdir()
+    lines = (Path(__file__).parents[1] / "data" / "jarvis-tc" / "records.jsonl").read_text()
+    (jarvis / "records.jsonl").write_text(lines + '{"jid": "bad", "poscar": "x"}\n')
+    out = tmp_path / "m"
+    rc = main(["train", "--data", "fast-v1", "--data", str(jarvis), "--members", "1",
+               "--max-epochs", "2", "--out", str(out), "--tc-loss-weight", "0.1", *TINY])
+    err = capsys.readouterr().err
+    assert rc == 0
+    assert "dropped 1 of 7 lines (line 7: bad: no tc_K)" in err
+    assert f"data: 6 rows from {jarvis} (6 with a Tc label only)" in err
+    assert "left out 2 record(s)" in err and "dynamically unstable" in err   # named, not silent
+    manifest = json.loads((out / "ensemble.json").read_text())
+    assert manifest["training_set"]["n_tc_only"] == 6
+    assert manifest["config"]["training"]["tc_loss_weight"] == 0.1
+    assert f"--data fast-v1 --data {jarvis}" in manifest["metadata"]["command"]

@@ -94,10 +94,14 @@ def structure_sample(structure: Structure, ident: str = "",
 
 
 def record_sample(record: TrainingRecord, variant: str = "cso") -> CrystalSample:
-    """A training :class:`CrystalSample` (α²F on the model grid) from a record."""
-    target = grid_values(record.frequencies_meV, record.a2f, "α²F", record.id)
-    return structure_sample(record.structure, record.id, record.phdos_frequencies_meV,
-                            record.site_dos, variant, target=target)
+    """A training :class:`CrystalSample` from a record: α²F on the model grid, or its Tc label."""
+    target = None
+    if record.frequencies_meV is not None and record.a2f is not None:
+        target = grid_values(record.frequencies_meV, record.a2f, "α²F", record.id)
+    sample = structure_sample(record.structure, record.id, record.phdos_frequencies_meV,
+                              record.site_dos, variant, target=target)
+    sample.tc_K = record.tc_K
+    return sample
 
 
 def records_to_samples(records: Sequence[TrainingRecord], variant: str = "cso",
@@ -107,5 +111,13 @@ def records_to_samples(records: Sequence[TrainingRecord], variant: str = "cso",
 
 
 def record_truth(record: TrainingRecord, mu_star: float = DEFAULT_MU_STAR) -> Superconductivity:
-    """λ, ω_log, ω₂ and Tc of a record's own (un-resampled) spectrum."""
+    """λ, ω_log, ω₂ and Tc of a record's own (un-resampled) spectrum.
+
+    Raises
+    ------
+    ValueError
+        The record has only a Tc label (no spectrum).
+    """
+    if record.frequencies_meV is None or record.a2f is None:
+        raise ValueError(f"record {record.id} has only a Tc label, no α²F spectrum")
     return superconductivity(record.frequencies_meV, record.a2f, mu_star=mu_star)
