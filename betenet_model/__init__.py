@@ -1,67 +1,64 @@
 """BETE-NET model core: crystal graphs, node inputs, target grid, the e3nn gate network, batching.
 
 Depends on numpy, torch and e3nn only (nothing else of the project).
+
+The names below load their module on first use (PEP 562), so ``betenet_model.variants``
+and the other light modules import without torch.
 """
 
-from .batch import GraphBatch, GraphSample, collate, make_sample
-from .elements import descriptor_names, element_descriptors
-from .features import (
-    ATOMIC_MASSES,
-    DOS_BINS,
-    NODE_FEATURES,
-    NUM_SPECIES,
-    VARIANTS,
-    atomic_masses,
-    check_node_features,
-    input_dim,
-    node_inputs,
-)
-from .graph import DEFAULT_CUTOFF, CrystalGraph, build_graph, validate_structure
-from .network import (
-    BeteNet,
-    Convolution,
-    EdgeTensorProduct,
-    GatedConvolution,
-    NetworkConfig,
-    ScalarAttrTensorProduct,
-    edge_embedding,
-    load_reference_state_dict,
-    smooth_cutoff,
-)
-from .targets import GRID_MEV, GRID_STEP_MEV, GridSpectrum, resample_to_grid, savgol_smooth
+from __future__ import annotations
 
-__all__ = [
-    "ATOMIC_MASSES",
-    "DEFAULT_CUTOFF",
-    "DOS_BINS",
-    "GRID_MEV",
-    "GRID_STEP_MEV",
-    "NODE_FEATURES",
-    "NUM_SPECIES",
-    "VARIANTS",
-    "BeteNet",
-    "Convolution",
-    "CrystalGraph",
-    "EdgeTensorProduct",
-    "GatedConvolution",
-    "GraphBatch",
-    "GraphSample",
-    "GridSpectrum",
-    "NetworkConfig",
-    "ScalarAttrTensorProduct",
-    "atomic_masses",
-    "build_graph",
-    "check_node_features",
-    "collate",
-    "descriptor_names",
-    "edge_embedding",
-    "element_descriptors",
-    "input_dim",
-    "load_reference_state_dict",
-    "make_sample",
-    "node_inputs",
-    "resample_to_grid",
-    "savgol_smooth",
-    "smooth_cutoff",
-    "validate_structure",
-]
+import importlib
+from typing import Any
+
+_SOURCES = {
+    "ATOMIC_MASSES": "features",
+    "DEFAULT_CUTOFF": "graph",
+    "DOS_BINS": "features",
+    "GRID_MEV": "targets",
+    "GRID_STEP_MEV": "targets",
+    "NODE_FEATURES": "features",
+    "NUM_SPECIES": "features",
+    "VARIANTS": "variants",
+    "BeteNet": "network",
+    "Convolution": "network",
+    "CrystalGraph": "graph",
+    "EdgeTensorProduct": "network",
+    "GatedConvolution": "network",
+    "GraphBatch": "batch",
+    "GraphSample": "batch",
+    "GridSpectrum": "targets",
+    "NetworkConfig": "network",
+    "ScalarAttrTensorProduct": "network",
+    "atomic_masses": "features",
+    "build_graph": "graph",
+    "check_node_features": "features",
+    "collate": "batch",
+    "descriptor_names": "elements",
+    "edge_embedding": "network",
+    "element_descriptors": "elements",
+    "input_dim": "features",
+    "load_reference_state_dict": "network",
+    "make_sample": "batch",
+    "node_inputs": "features",
+    "resample_to_grid": "targets",
+    "savgol_smooth": "targets",
+    "smooth_cutoff": "network",
+    "validate_structure": "graph",
+}
+
+__all__ = sorted(_SOURCES)
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` when it is first asked for."""
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_SOURCES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    """The public names (loaded or not)."""
+    return sorted({*globals(), *_SOURCES})

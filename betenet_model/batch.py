@@ -11,6 +11,7 @@ import torch
 from .features import node_inputs
 from .graph import CrystalGraph
 from .network import NetworkConfig, edge_embedding
+from .variants import DEFAULT_VARIANT
 
 __all__ = ["GraphSample", "GraphBatch", "make_sample", "collate"]
 
@@ -112,7 +113,7 @@ class GraphBatch:
 def make_sample(
     graph: CrystalGraph,
     site_dos=None,
-    variant: str = "CSO",
+    variant: str = DEFAULT_VARIANT,
     config: NetworkConfig | None = None,
     dtype: torch.dtype = torch.float64,
     node_features: str = "onehot_mass",
@@ -125,7 +126,8 @@ def make_sample(
         From :func:`betenet_model.build_graph` (its cutoff should equal ``config.cutoff``).
     site_dos : array_like, optional
         ``(n, 51)`` site-projected phonon DOS on the target grid (CPD/FPD).
-    variant : {"CSO", "CPD", "FPD"}
+    variant : str
+        A name of :data:`betenet_model.variants.VARIANTS` (any case).
     config : NetworkConfig, optional
         Supplies cutoff, lmax, num_basis of the cached edge embeddings; ``None``: defaults.
     dtype : torch.dtype

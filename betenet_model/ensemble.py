@@ -46,6 +46,7 @@ from betenet_model.features import check_node_features, input_dim
 from betenet_model.graph import build_graph
 from betenet_model.network import BeteNet, NetworkConfig
 from betenet_model.training import TrainConfig, TrainingInterrupted, train_model, versions
+from betenet_model.variants import DEFAULT_VARIANT, get_variant
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def build_model(config: NetworkConfig) -> torch.nn.Module:
     return BeteNet(config)
 
 
-def build_inputs(samples: Sequence[CrystalSample], config: NetworkConfig, variant: str = "cso",
+def build_inputs(samples: Sequence[CrystalSample], config: NetworkConfig,
+                 variant: str = DEFAULT_VARIANT,
                  dtype: torch.dtype = torch.float32, device: str = "cpu",
                  node_features: str = "onehot_mass") -> GraphBatch:
     """Graphs, node inputs and cached edge embeddings of ``samples``, collated into one batch.
@@ -81,17 +83,19 @@ def build_inputs(samples: Sequence[CrystalSample], config: NetworkConfig, varian
         At least one; cpd/fpd samples carry ``site_dos`` (n, 51).
     config : NetworkConfig
         Cutoff and edge-embedding sizes.
-    variant : {"cso", "cpd", "fpd"}
+    variant : str
+        A name of :data:`betenet_model.variants.VARIANTS`.
     dtype, device
         Floating dtype and device of the batch.
     node_features : {"onehot_mass", "descriptors"}
         Species encoding of the node inputs.
     """
+    takes_dos = get_variant(variant).takes_site_dos
     graph_samples = []
     for s in samples:
         graph = build_graph(s.lattice, s.positions, s.atomic_numbers, cutoff=config.cutoff)
-        graph_samples.append(make_sample(graph, s.site_dos if variant.lower() != "cso" else None,
-                                         variant.upper(), config=config, dtype=dtype,
+        graph_samples.append(make_sample(graph, s.site_dos if takes_dos else None,
+                                         variant, config=config, dtype=dtype,
                                          node_features=node_features))
     return collate(graph_samples, device=device, dtype=dtype)
 
@@ -106,7 +110,8 @@ class EnsembleConfig:
     network : NetworkConfig
         Architecture (input width, hidden sizes, cutoff ...).
     variant : str
-        ``"cso"``, ``"cpd"`` or ``"fpd"`` (which node inputs; must match ``network.input_dim``).
+        A name of :data:`betenet_model.variants.VARIANTS` (which node inputs; must match
+        ``network.input_dim``).
     training : TrainConfig
         Optimiser and schedule of every member (its ``seed`` is replaced per member).
     members : int
@@ -124,7 +129,7 @@ class EnsembleConfig:
     """
 
     network: NetworkConfig
-    variant: str = "cso"
+    variant: str = DEFAULT_VARIANT
     training: TrainConfig = field(default_factory=TrainConfig)
     members: int = 5
     seed: int = 0
@@ -135,11 +140,9 @@ class EnsembleConfig:
     def __post_init__(self) -> None:
         if int(self.members) < 1:
             raise ValueError(f"an ensemble needs at least one member, got {self.members}")
-        self.variant = str(self.variant).lower()
-        if self.variant not in ("cso", "cpd", "fpd"):
-            raise ValueError(f"unknown variant {self.variant!r}; use cso, cpd or fpd")
+        self.variant = get_variant(self.variant).name
         self.node_features = check_node_features(self.node_features)
-        expected = input_dim(self.variant.upper(), self.node_features)
+        expected = input_dim(self.variant, self.node_features)
         if self.network.input_dim != expected:
             raise ValueError(f"the {self.variant} variant with {self.node_features} node inputs "
                              f"needs NetworkConfig.input_dim = {expected}, "
@@ -157,7 +160,7 @@ class EnsembleConfig:
     def from_dict(cls, data: Mapping[str, Any]) -> EnsembleConfig:
         """Inverse of :meth:`as_dict`."""
         return cls(network=network_config_from_dict(data["network"]),
-                   variant=str(data.get("variant", "cso")),
+                   variant=str(data.get("variant", DEFAULT_VARIANT)),
                    training=TrainConfig.from_dict(data["training"]),
                    members=int(data["members"]), seed=int(data["seed"]),
                    bootstrap=bool(data.get("bootstrap", True)),
@@ -477,8 +480,8 @@ class Ensemble:
 
     @property
     def variant(self) -> str:
-        """Model variant (cso/cpd/fpd)."""
-        return str(self.manifest.get("variant", "cso"))
+        """Model variant (a name of :data:`betenet_model.variants.VARIANTS`)."""
+        return str(self.manifest.get("variant", DEFAULT_VARIANT))
 
     @property
     def elements_seen(self) -> list[int]:

@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from .elements import descriptor_names, element_descriptors
+from .variants import DEFAULT_VARIANT, VARIANTS, get_variant
 
 __all__ = [
     "ATOMIC_MASSES",
@@ -52,8 +53,6 @@ __all__ = [
 NUM_SPECIES = 118
 #: Length of the site-projected DOS block (the 51-bin target grid).
 DOS_BINS = 51
-#: Model variants.
-VARIANTS = ("CSO", "CPD", "FPD")
 #: Node-feature modes: the paper's one-hot × mass, or standardised element descriptors.
 NODE_FEATURES = ("onehot_mass", "descriptors")
 
@@ -204,15 +203,14 @@ def atomic_masses(atomic_numbers) -> np.ndarray:
     return ATOMIC_MASSES[_check_z(atomic_numbers)]
 
 
-def input_dim(variant: str = "CSO", node_features: str = "onehot_mass") -> int:
+def input_dim(variant: str = DEFAULT_VARIANT, node_features: str = "onehot_mass") -> int:
     """Width of the node features/attributes.
 
     118 (CSO) or 169 (CPD, FPD) for ``"onehot_mass"``; D or D + 51 for ``"descriptors"``.
     """
-    v = _check_variant(variant)
     species = NUM_SPECIES if check_node_features(node_features) == "onehot_mass" else len(
         descriptor_names())
-    return species if v == "CSO" else species + DOS_BINS
+    return species + DOS_BINS if get_variant(variant).takes_site_dos else species
 
 
 def check_node_features(node_features: str) -> str:
@@ -224,15 +222,9 @@ def check_node_features(node_features: str) -> str:
     return mode
 
 
-def _check_variant(variant: str) -> str:
-    v = str(variant).upper()
-    if v not in VARIANTS:
-        raise ValueError(f"Unknown model variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
-    return v
-
-
 def node_inputs(
-    atomic_numbers, site_dos=None, variant: str = "CSO", node_features: str = "onehot_mass"
+    atomic_numbers, site_dos=None, variant: str = DEFAULT_VARIANT,
+    node_features: str = "onehot_mass",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Node features and attributes of one structure.
 
@@ -243,7 +235,8 @@ def node_inputs(
     site_dos : array_like, optional
         ``(n, 51)`` site-projected phonon DOS on :data:`betenet_model.GRID_MEV`; required for
         CPD/FPD, must be omitted for CSO.
-    variant : {"CSO", "CPD", "FPD"}
+    variant : str
+        A name of :data:`betenet_model.variants.VARIANTS` (any case).
     node_features : {"onehot_mass", "descriptors"}
         Species block: one-hot × mass / one-hot (the paper), or element descriptors for both.
 
@@ -258,7 +251,7 @@ def node_inputs(
     >>> f.shape, float(f[1, 7]), float(a[1, 7])
     ((2, 118), 15.999, 1.0)
     """
-    v = _check_variant(variant)
+    v = get_variant(variant)
     mode = check_node_features(node_features)
     z = _check_z(atomic_numbers)
     n = z.size
@@ -269,12 +262,14 @@ def node_inputs(
         onehot = np.zeros((n, NUM_SPECIES))
         onehot[np.arange(n), z - 1] = 1.0
         feats = onehot * ATOMIC_MASSES[z][:, None]
-    if v == "CSO":
+    if not v.takes_site_dos:
         if site_dos is not None:
-            raise ValueError("The CSO variant takes no site DOS; use CPD or FPD for DOS inputs.")
+            raise ValueError(f"The {v.name} variant takes no site DOS; use a variant with a site "
+                             "DOS input for DOS inputs.")
         return feats, onehot
     if site_dos is None:
-        raise ValueError(f"The {v} variant needs the site-projected phonon DOS, shape ({n}, 51).")
+        raise ValueError(f"The {v.name} variant needs the site-projected phonon DOS, shape "
+                         f"({n}, 51).")
     dos = np.asarray(site_dos, dtype=np.float64)
     if dos.shape != (n, DOS_BINS):
         raise ValueError(

@@ -29,6 +29,8 @@ import torch
 from e3nn import o3
 from e3nn.math import normalize2mom, soft_one_hot_linspace
 
+from .variants import DEFAULT_VARIANT
+
 __all__ = [
     "NetworkConfig",
     "BeteNet",
@@ -111,7 +113,7 @@ class NetworkConfig:
         return cls(**data)
 
     @classmethod
-    def for_variant(cls, variant: str = "CSO", node_features: str = "onehot_mass",
+    def for_variant(cls, variant: str = DEFAULT_VARIANT, node_features: str = "onehot_mass",
                     **overrides) -> NetworkConfig:
         """Config of a variant and node-feature mode with optional overrides.
 

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from betenet_model.variants import DEFAULT_VARIANT, VARIANTS, get_variant, variants_help
 from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
 
 PACKAGED_DATA = "fast-v1"
@@ -60,7 +61,7 @@ class TrainCommand:
 
     data: DataOptions
     out: str
-    variant: str = "cso"
+    variant: str = DEFAULT_VARIANT
     members: int = 5
     seed: int = 0
     jobs: int = 1
@@ -116,7 +117,7 @@ class ModelListCommand:
 
 
 # --------------------------------------------------------------------------- helpers
-def load_data(opts: DataOptions, variant: str = "cso") -> list[Any]:
+def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
     """Records of ``opts.source`` after the chosen split."""
     from stores.datasets import (
         load_fast_v1,
@@ -135,7 +136,7 @@ def load_data(opts: DataOptions, variant: str = "cso") -> list[Any]:
             else:
                 rows = load_records(source, structures_dir=opts.structures,
                                     protocol=opts.protocol, drop_unstable=not opts.keep_unstable,
-                                    site_dos="coarse" if variant == "cpd" else "full",
+                                    site_dos=get_variant(variant).site_dos or "full",
                                     report=progress)
         except (ValueError, OSError, KeyError) as exc:
             raise UserError(f"cannot read training data from {source}: {exc}") from exc
@@ -320,7 +321,7 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
     from workflows.structures import load_structure
 
     ensemble = _load_model(cfg.model, cfg.store)
-    if ensemble.variant != "cso":
+    if get_variant(ensemble.variant).takes_site_dos:
         raise UserError(f"the {ensemble.variant} ensemble needs site-projected phonon DOS, which "
                         "`bete predict` cannot read; use workflows.ml.predict.predict_structures")
     structures, ids = [], []
@@ -539,7 +540,8 @@ def register(subparsers: Any) -> None:
         description="Train a bootstrap ensemble (tempered schedule) and write it to --out. "
                     "Rerunning the same command resumes unfinished members.")
     _add_data_args(p)
-    p.add_argument("--variant", choices=("cso", "cpd", "fpd"), default="cso")
+    p.add_argument("--variant", choices=tuple(VARIANTS), default=DEFAULT_VARIANT,
+                   help=f"model inputs: {variants_help()}")
     p.add_argument("--node-features", choices=("onehot-mass", "descriptors"),
                    default="onehot-mass",
                    help="species encoding: the paper's one-hot × mass (default) or standardised "

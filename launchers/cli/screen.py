@@ -26,6 +26,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from betenet_model.variants import get_variant
 from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
 
 RANK_COLUMNS = ["rank", "candidate_id", "formula", "score", "tc_K_mean", "tc_K_std",
@@ -48,9 +49,9 @@ def _add_dfpt_options(p: argparse.ArgumentParser) -> None:
 def _add_ranking_options(p: argparse.ArgumentParser, default: str) -> None:
     from workflows.screening.acquisition import ACQUISITIONS
 
-    p.add_argument("--acquisition", choices=ACQUISITIONS, default=default,
-                   help=f"ranking: mean Tc, ucb (mean + kappa*sigma), pi (P(Tc > threshold)), "
-                   f"ei (expected improvement over the best verified Tc); default {default}")
+    described = ", ".join(f"{name} ({a.description})" for name, a in ACQUISITIONS.items())
+    p.add_argument("--acquisition", choices=tuple(ACQUISITIONS), default=default,
+                   help=f"ranking: {described}; default {default}")
     p.add_argument("--kappa", type=float, default=1.0, help="UCB weight (default 1)")
     p.add_argument("--threshold", type=float, default=5.0, help="PI threshold in K (default 5)")
     p.add_argument("--max-per-chemsys", type=int,
@@ -213,7 +214,7 @@ def screen_command(args: argparse.Namespace) -> int:
         checked = screen_candidates(found, max_atoms=args.max_atoms, family=family,
                                     store=store)
         site_dos = None
-        if manifest.get("variant", "cso") != "cso":
+        if get_variant(manifest.get("variant")).takes_site_dos:
             site_dos, missing = site_dos_from_store(checked.accepted, store)
             if missing and args.compute_phonons:
                 _compute_phonons(args, store, [c for c in checked.accepted

@@ -115,7 +115,7 @@ def test_node_inputs_variants():
         node_inputs([1, 2], dos, "CPD")
     with pytest.raises(ValueError, match="takes no site DOS"):
         node_inputs([1, 8, 8], dos, "CSO")
-    with pytest.raises(ValueError, match="Unknown model variant"):
+    with pytest.raises(ValueError, match="unknown model variant"):
         node_inputs([1], None, "XYZ")
 
 

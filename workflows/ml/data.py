@@ -17,22 +17,19 @@ from pymatgen.core import Structure
 
 from betenet_model.dataset import CrystalSample
 from betenet_model.targets import resample_to_grid
+from betenet_model.variants import DEFAULT_VARIANT, get_variant
 from stores.datasets import TrainingRecord
 from workflows.common.physics import DEFAULT_MU_STAR, Superconductivity, superconductivity
 
 logger = logging.getLogger(__name__)
 
-VARIANTS = ("cso", "cpd", "fpd")
 ABOVE_GRID_WARN_FRACTION = 0.01
 """Warn when more than this fraction of a spectrum's weight lies above the model grid."""
 
 
 def check_variant(variant: str) -> str:
-    """Lower-case variant name, or ValueError naming the choices."""
-    v = str(variant).lower()
-    if v not in VARIANTS:
-        raise ValueError(f"unknown model variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    return v
+    """Lower-case variant name (:data:`betenet_model.variants.VARIANTS`), or ValueError."""
+    return get_variant(variant).name
 
 
 def structure_arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -66,7 +63,7 @@ def grid_values(frequencies_meV: ArrayLike, values: ArrayLike, what: str = "spec
 
 def structure_sample(structure: Structure, ident: str = "",
                      site_dos_frequencies_meV: ArrayLike | None = None,  # noqa: N803
-                     site_dos: ArrayLike | None = None, variant: str = "cso",
+                     site_dos: ArrayLike | None = None, variant: str = DEFAULT_VARIANT,
                      target: np.ndarray | None = None) -> CrystalSample:
     """A :class:`CrystalSample` for a structure (and its site DOS for cpd/fpd).
 
@@ -77,23 +74,24 @@ def structure_sample(structure: Structure, ident: str = "",
         Identifier (default: the reduced formula).
     site_dos_frequencies_meV, site_dos : array, optional
         Site-projected phonon DOS, shape (n_sites, k), on its grid (meV); needed for cpd/fpd.
-    variant : {"cso", "cpd", "fpd"}
+    variant : str
+        A name of :data:`betenet_model.variants.VARIANTS`.
     target : ndarray, optional
         α²F already on the model grid.
     """
-    v = check_variant(variant)
+    v = get_variant(variant)
     lattice, positions, numbers = structure_arrays(structure)
     ident = ident or structure.composition.reduced_formula
     dos = None
-    if v != "cso":
+    if v.takes_site_dos:
         if site_dos is None or site_dos_frequencies_meV is None:
-            raise ValueError(f"{ident}: the {v} variant needs the site-projected phonon DOS")
+            raise ValueError(f"{ident}: the {v.name} variant needs the site-projected phonon DOS")
         dos = grid_values(site_dos_frequencies_meV, np.atleast_2d(np.asarray(site_dos, float)),
                           "site DOS", ident)
     return CrystalSample(ident, lattice, positions, numbers, target=target, site_dos=dos)
 
 
-def record_sample(record: TrainingRecord, variant: str = "cso") -> CrystalSample:
+def record_sample(record: TrainingRecord, variant: str = DEFAULT_VARIANT) -> CrystalSample:
     """A training :class:`CrystalSample` from a record: α²F on the model grid, or its Tc label."""
     target = None
     if record.frequencies_meV is not None and record.a2f is not None:
@@ -104,7 +102,7 @@ def record_sample(record: TrainingRecord, variant: str = "cso") -> CrystalSample
     return sample
 
 
-def records_to_samples(records: Sequence[TrainingRecord], variant: str = "cso",
+def records_to_samples(records: Sequence[TrainingRecord], variant: str = DEFAULT_VARIANT,
                        ) -> list[CrystalSample]:
     """:func:`record_sample` for every record."""
     return [record_sample(r, variant) for r in records]

@@ -15,17 +15,19 @@ from typing import Any
 from betenet_model.ensemble import Ensemble, EnsembleConfig, MemberCallback, train_ensemble
 from betenet_model.network import NetworkConfig
 from betenet_model.training import TrainConfig
+from betenet_model.variants import DEFAULT_VARIANT
 from stores.datasets import TrainingRecord
 from workflows.ml.data import check_variant, records_to_samples
 
 
-def network_config(variant: str = "cso", options: Mapping[str, Any] | None = None,
+def network_config(variant: str = DEFAULT_VARIANT, options: Mapping[str, Any] | None = None,
                    node_features: str = "onehot_mass") -> NetworkConfig:
     """``NetworkConfig`` for a variant (its input width), with field overrides.
 
     Parameters
     ----------
-    variant : {"cso", "cpd", "fpd"}
+    variant : str
+        A name of :data:`betenet_model.variants.VARIANTS`.
     options : dict, optional
         ``NetworkConfig`` field values, e.g. ``{"mul": 8}`` for a smaller network.
     node_features : {"onehot_mass", "descriptors"}
@@ -43,14 +45,14 @@ def network_config(variant: str = "cso", options: Mapping[str, Any] | None = Non
         raise ValueError(f"unknown network option(s) {unknown}; known: {sorted(names)}")
     if "input_dim" in opts:
         raise ValueError("input_dim follows from the variant and node features; do not set it")
-    return NetworkConfig.for_variant(check_variant(variant).upper(), node_features, **opts)
+    return NetworkConfig.for_variant(check_variant(variant), node_features, **opts)
 
 
 def train_from_records(
     records: Sequence[TrainingRecord],
     out_dir: str | os.PathLike[str],
     *,
-    variant: str = "cso",
+    variant: str = DEFAULT_VARIANT,
     members: int = 5,
     seed: int = 0,
     training: TrainConfig | None = None,
@@ -67,7 +69,8 @@ def train_from_records(
     records : sequence of TrainingRecord
     out_dir : path
         Ensemble folder; rerunning the same call resumes unfinished members.
-    variant : {"cso", "cpd", "fpd"}
+    variant : str
+        A name of :data:`betenet_model.variants.VARIANTS`.
     members, seed : int
         Ensemble size and seed.
     training : TrainConfig, optional

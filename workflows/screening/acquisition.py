@@ -19,7 +19,8 @@ and can cap the number of picks per chemical system (diversity).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,7 +28,6 @@ from scipy.special import ndtr
 
 from workflows.common.physics import HIT_TC_K
 
-ACQUISITIONS = ("mean", "ucb", "pi", "ei")
 DEFAULT_KAPPA = 1.0
 
 
@@ -66,6 +66,48 @@ def expected_improvement(mean: ArrayLike, std: ArrayLike, incumbent: float) -> n
     return np.where(sd > 0, ei, np.maximum(gain, 0.0))
 
 
+@dataclass(frozen=True)
+class AcquisitionParams:
+    """What an acquisition function may use besides the mean and σ of Tc.
+
+    Attributes
+    ----------
+    kappa : float
+        UCB exploration weight.
+    threshold : float
+        PI threshold (K).
+    incumbent : float
+        EI incumbent f* (K): the best verified Tc (0 K when nothing is verified yet).
+    """
+
+    kappa: float = DEFAULT_KAPPA
+    threshold: float = HIT_TC_K
+    incumbent: float = 0.0
+
+
+ScoreFunction = Callable[[np.ndarray, np.ndarray, AcquisitionParams], np.ndarray]
+"""``score(mean, std, params)`` → one score per candidate (higher = acquire first)."""
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """One acquisition function of the registry."""
+
+    score: ScoreFunction
+    description: str
+
+
+ACQUISITIONS: dict[str, Acquisition] = {
+    "mean": Acquisition(lambda mu, sd, p: mu.copy(), "μ (pure exploitation)"),
+    "ucb": Acquisition(lambda mu, sd, p: mu + float(p.kappa) * sd, "μ + κσ"),
+    "pi": Acquisition(lambda mu, sd, p: probability_above(mu, sd, p.threshold),
+                      "P(Tc > threshold)"),
+    "ei": Acquisition(lambda mu, sd, p: expected_improvement(mu, sd, p.incumbent),
+                      "expected improvement over the best verified Tc"),
+}
+"""Name → :class:`Acquisition`; ``--acquisition`` offers these names, in this order."""
+
+
 def acquisition_scores(mean: ArrayLike, std: ArrayLike, kind: str = "mean", *,
                        kappa: float = DEFAULT_KAPPA, threshold: float = HIT_TC_K,
                        incumbent: float | None = None) -> np.ndarray:
@@ -75,7 +117,8 @@ def acquisition_scores(mean: ArrayLike, std: ArrayLike, kind: str = "mean", *,
     ----------
     mean, std : array_like, shape (n,)
         Ensemble mean and standard deviation of Tc (K).
-    kind : {"mean", "ucb", "pi", "ei"}
+    kind : str
+        A name of :data:`ACQUISITIONS` (any case).
     kappa : float
         UCB exploration weight.
     threshold : float
@@ -94,16 +137,12 @@ def acquisition_scores(mean: ArrayLike, std: ArrayLike, kind: str = "mean", *,
         raise ValueError(f"mean has shape {mu.shape} but std has {sd.shape}")
     if np.any(sd < 0):
         raise ValueError("standard deviations must be >= 0")
-    k = str(kind).lower()
-    if k == "mean":
-        return mu.copy()
-    if k == "ucb":
-        return mu + float(kappa) * sd
-    if k == "pi":
-        return probability_above(mu, sd, threshold)
-    if k == "ei":
-        return expected_improvement(mu, sd, 0.0 if incumbent is None else incumbent)
-    raise ValueError(f"unknown acquisition {kind!r}; choose one of {', '.join(ACQUISITIONS)}")
+    function = ACQUISITIONS.get(str(kind).lower())
+    if function is None:
+        raise ValueError(f"unknown acquisition {kind!r}; choose one of {', '.join(ACQUISITIONS)}")
+    params = AcquisitionParams(kappa=float(kappa), threshold=float(threshold),
+                               incumbent=0.0 if incumbent is None else float(incumbent))
+    return np.asarray(function.score(mu, sd, params), dtype=float)
 
 
 def rank(scores: ArrayLike, *, mean: ArrayLike | None = None,

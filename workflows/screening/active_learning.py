@@ -33,6 +33,7 @@ from typing import Any
 
 from pymatgen.core import Structure
 
+from betenet_model.variants import DEFAULT_VARIANT, get_variant
 from stores import records as rec
 from stores.schemas import ActiveLearningRound, ModelDocument
 from workflows.common.physics import HIT_TC_K
@@ -189,12 +190,12 @@ def train_model(config: ActiveLearningConfig, records: Sequence[Any], models_dir
     from workflows.ml.data import records_to_samples
     from workflows.ml.train import train_from_records
 
-    samples = records_to_samples(records, "cso")
+    samples = records_to_samples(records, DEFAULT_VARIANT)
     data_hash = dataset_hash(samples)
     opts = _train_options(config)
     key = hashlib.sha256(json.dumps({"data": data_hash, **opts}, sort_keys=True).encode()
                          ).hexdigest()[:16]
-    out = models_dir / f"cso-{key}"
+    out = models_dir / f"{DEFAULT_VARIANT}-{key}"
     if (out / "ensemble.json").is_file() and model_manifest(out).get("member_files"):
         say(f"model: {out} already trained on these {len(records)} rows; reused")
         return out
@@ -203,7 +204,8 @@ def train_model(config: ActiveLearningConfig, records: Sequence[Any], models_dir
                            patience=min(15, opts["max_epochs"]),
                            peak_window=min(500, opts["max_epochs"]),
                            patience_stage3=min(5000, opts["max_epochs"]))
-    train_from_records(records, out, variant="cso", members=opts["members"], seed=opts["seed"],
+    train_from_records(records, out, variant=DEFAULT_VARIANT, members=opts["members"],
+                       seed=opts["seed"],
                        training=training, network_options=opts["network"],
                        metadata={"source": "bete al run", "campaign": config.campaign})
     return out
@@ -214,7 +216,8 @@ def model_document(model_dir: Path, training_query: dict[str, Any]) -> ModelDocu
     from workflows.screening.flows import model_id_for
 
     m = model_manifest(model_dir)
-    return ModelDocument(model_id=model_id_for(model_dir), variant=m.get("variant", "cso"),
+    return ModelDocument(model_id=model_id_for(model_dir),
+                         variant=m.get("variant", DEFAULT_VARIANT),
                          hyperparameters=m.get("config", {}), n_members=int(m["members"]),
                          training_query=training_query,
                          training_set_hash=m["training_set"]["hash"],
@@ -360,10 +363,11 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
         mdoc = model_document(Path(model_path), query)
         rec.write_model_document(store, mdoc)
         manifest = model_manifest(model_path)
-        if manifest.get("variant", "cso") != "cso":
+        if get_variant(manifest.get("variant")).takes_site_dos:
             raise ValueError(f"{model_path} is a {manifest.get('variant')} model; active "
-                             "learning runs with cso models only (cpd/fpd need a phonon DOS "
-                             "per candidate, which the DFPT flow cannot make alone yet)")
+                             f"learning runs with {DEFAULT_VARIANT} models only (variants with "
+                             "a site phonon DOS need one per candidate, which the DFPT flow "
+                             "cannot make alone yet)")
         doc.model_id = mdoc.model_id
         doc.training_set_hash = mdoc.training_set_hash
         doc.training_ids = [str(i) for i in manifest["training_set"].get("ids", [])]

@@ -17,6 +17,7 @@ import numpy as np
 from jobflow import job
 from pymatgen.core import Structure
 
+from betenet_model.variants import get_variant
 from stores.schemas import ScreeningDocument
 from workflows.common.physics import DEFAULT_MU_STAR, HIT_TC_K
 from workflows.screening.acquisition import acquisition_scores, probability_above, rank
@@ -54,7 +55,7 @@ def predict_chunk(candidates: Sequence[dict[str, Any]], model_dir: str | None,
     ensemble = load_ensemble(model_dir)
     structures = [_structure(c["structure"]) for c in candidates]
     dos = None
-    if ensemble.variant != "cso":
+    if get_variant(ensemble.variant).takes_site_dos:
         dos = []
         for c in candidates:
             entry = (site_dos or {}).get(c["id"])

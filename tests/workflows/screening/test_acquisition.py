@@ -78,3 +78,16 @@ def test_errors():
         acquisition_scores(MEAN, STD[:2])
     with pytest.raises(ValueError, match=">= 0"):
         acquisition_scores(MEAN, -STD)
+
+
+def test_every_registered_acquisition_scores_and_the_cli_offers_it():
+    from launchers.cli import build_parser
+    from workflows.screening.acquisition import ACQUISITIONS
+
+    mean, std = np.array([1.0, 6.0, 3.0]), np.array([0.5, 0.0, 2.0])
+    for name in ACQUISITIONS:
+        scores = acquisition_scores(mean, std, name, incumbent=2.0)
+        assert scores.shape == (3,) and np.all(np.isfinite(scores)), name
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    option = next(a for a in sub.choices["screen"]._actions if a.dest == "acquisition")
+    assert tuple(option.choices) == tuple(ACQUISITIONS)
