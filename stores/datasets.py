@@ -25,13 +25,15 @@ import logging
 import math
 import os
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pymatgen.core import Structure
+
+from stores.jarvis_tc import is_jarvis_tc_dir, load_jarvis_tc
+from stores.training_record import TrainingRecord
 
 logger = logging.getLogger(__name__)
 
@@ -41,90 +43,6 @@ STABILITY_THRESHOLD_MEV = -0.5
 """Lowest phonon frequency below which a record counts as dynamically unstable (meV)."""
 SITE_DOS_SOURCES = ("full", "coarse")
 """database.json site DOS: the full run (FPD) or the 2×2×2-interpolated one (CPD)."""
-
-
-@dataclass
-class TrainingRecord:
-    """One labelled structure: α²F(ω) or only a Tc, and optionally its site-projected DOS.
-
-    Attributes
-    ----------
-    id : str
-        Identifier in its source (fast-v1/database.json index, or task id).
-    structure : pymatgen.core.Structure
-        The cell the spectrum was computed for (site order = site DOS order).
-    frequencies_meV : ndarray, shape (k,), optional
-        Frequency grid of α²F (meV, ascending); None for a Tc-only record.
-    a2f : ndarray, shape (k,), optional
-        Total α²F(ω) (dimensionless); None for a Tc-only record.
-    phdos_frequencies_meV : ndarray, shape (p,), optional
-        Frequency grid of the site DOS (meV).
-    site_dos : ndarray, shape (n_sites, p), optional
-        Site-projected phonon DOS (states/meV per site).
-    labels : dict
-        Labels as the source gives them, unit in the key (``lambda_``,
-        ``omega_log_K`` or ``omega_log_meV``, ...).
-    formula : str
-        Reduced formula.
-    source : str
-        Where the record came from (file or store).
-    min_frequency_meV : float, optional
-        Lowest phonon frequency with DOS weight (meV), when known.
-    tc_K : float, optional
-        Tc label (K) of a record without a spectrum (e.g. jarvis-tc); a record has a
-        spectrum, a Tc label, or both.
-    """
-
-    id: str
-    structure: Structure = field(repr=False)
-    frequencies_meV: np.ndarray | None = field(default=None, repr=False)
-    a2f: np.ndarray | None = field(default=None, repr=False)
-    phdos_frequencies_meV: np.ndarray | None = field(default=None, repr=False)
-    site_dos: np.ndarray | None = field(default=None, repr=False)
-    labels: dict[str, float] = field(default_factory=dict)
-    formula: str = ""
-    source: str = ""
-    min_frequency_meV: float | None = None
-    tc_K: float | None = None  # noqa: N815 (unit in the name)
-
-    def __post_init__(self) -> None:
-        if self.a2f is None or self.frequencies_meV is None:
-            if self.a2f is not None or self.frequencies_meV is not None:
-                raise ValueError(f"record {self.id}: α²F and its frequency grid go together")
-            if self.tc_K is None or not math.isfinite(float(self.tc_K)) or self.tc_K < 0:
-                raise ValueError(f"record {self.id}: a record without α²F needs a finite "
-                                 f"tc_K >= 0, got {self.tc_K!r}")
-        else:
-            self.frequencies_meV = np.asarray(self.frequencies_meV, dtype=float)
-            self.a2f = np.asarray(self.a2f, dtype=float)
-            if self.frequencies_meV.ndim != 1 or self.a2f.shape != self.frequencies_meV.shape:
-                raise ValueError(
-                    f"record {self.id}: α²F has shape {self.a2f.shape} but its grid has "
-                    f"{self.frequencies_meV.shape}; they must be 1-D and equally long"
-                )
-        if self.site_dos is not None:
-            self.site_dos = np.atleast_2d(np.asarray(self.site_dos, dtype=float))
-            if self.phdos_frequencies_meV is None:
-                raise ValueError(f"record {self.id}: a site DOS needs its frequency grid")
-            self.phdos_frequencies_meV = np.asarray(self.phdos_frequencies_meV, dtype=float)
-            n_sites = len(self.structure)
-            if self.site_dos.shape != (n_sites, self.phdos_frequencies_meV.size):
-                raise ValueError(
-                    f"record {self.id}: site DOS has shape {self.site_dos.shape}, expected "
-                    f"({n_sites} sites, {self.phdos_frequencies_meV.size} frequencies)"
-                )
-        if not self.formula:
-            self.formula = self.structure.composition.reduced_formula
-
-    @property
-    def has_spectrum(self) -> bool:
-        """True when the record carries α²F (else only :attr:`tc_K`)."""
-        return self.a2f is not None
-
-    @property
-    def elements(self) -> set[str]:
-        """Element symbols of the structure."""
-        return {el.symbol for el in self.structure.composition.elements}
 
 
 # --------------------------------------------------------------------------- fast-v1
@@ -430,8 +348,6 @@ def load_records(source: str | os.PathLike[str], *,
         Receives a line naming the rows an importer dropped and why (default: a warning).
     """
     path = Path(source).expanduser()
-    from stores.jarvis_tc import is_jarvis_tc_dir, load_jarvis_tc
-
     if path.is_dir() and is_jarvis_tc_dir(path):
         return load_jarvis_tc(path, report=report)
     if path.is_dir() and is_fast_v1_dir(path):

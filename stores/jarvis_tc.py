@@ -20,7 +20,7 @@ from pathlib import Path
 
 from pymatgen.io.vasp import Poscar
 
-from stores.datasets import TrainingRecord
+from stores.training_record import TrainingRecord
 
 logger = logging.getLogger(__name__)
 
