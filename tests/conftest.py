@@ -140,7 +140,9 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: our line comes last
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    yield  # after pytest's own summaries (failures, -ra, durations): next to the final counts
     if config.option.collectonly:
         return
     listed = "; ".join(f"{nodeid} ({reason})" for nodeid, reason, _ in _skipped) or "none"

@@ -47,7 +47,10 @@ def _run(tmp_path: Path, ci: str | None, unmarked: bool) -> tuple[int, str]:
 
 
 def _summary(out: str) -> str:
-    [line] = [x for x in out.splitlines() if x.startswith("skipped (")]
+    lines = [x for x in out.splitlines() if x.strip()]
+    [line] = [x for x in lines if x.startswith("skipped (")]
+    # the last lines of the run: the skip line (and the CI verdict), then pytest's counts
+    assert lines.index(line) >= len(lines) - 3 and " in " in lines[-1], out
     return line
 
 
@@ -63,6 +66,7 @@ def test_one_line_lists_every_skip_with_its_reason(tmp_path):
 def test_ci_fails_on_a_skip_that_is_not_gpu_or_mongodb(tmp_path):
     code, out = _run(tmp_path, ci="true", unmarked=True)
     assert code == 1, out
+    assert _summary(out).startswith("skipped (3): ")
     assert "CI=true: 1 skip(s) not for a GPU or MongoDB (test_unmarked.py::test_needs_a_package)" \
         in out
 
