@@ -413,6 +413,72 @@ def split_records(records: Sequence[TrainingRecord], test_fraction: float = 0.2,
     return train, test
 
 
+SPLIT_GROUPS = ("random", "chemsys", "element")
+"""How a held-out set is drawn: single rows, whole chemical systems, or one element's rows."""
+
+
+def chemical_system(record: TrainingRecord) -> str:
+    """The record's chemical system, elements sorted and joined by '-' (``Al-Ni-V``)."""
+    return "-".join(sorted(record.elements))
+
+
+def grouped_split(records: Sequence[TrainingRecord], by: str = "chemsys",
+                  test_fraction: float = 0.2, seed: int = 0, element: str | None = None,
+                  ) -> tuple[list[TrainingRecord], list[TrainingRecord]]:
+    """Train/test split that keeps related rows on one side.
+
+    Parameters
+    ----------
+    records : sequence of TrainingRecord
+    by : {"random", "chemsys", "element"}
+        ``random``: :func:`split_records`. ``chemsys``: whole chemical systems go to the test
+        side (seeded order of the systems) until it holds at least ``test_fraction`` of the
+        rows, so no test structure shares its element set with a training structure.
+        ``element``: leave one element out: every row containing ``element`` is held out.
+    test_fraction, seed
+        As in :func:`split_records` (not used by ``element``).
+    element : str, optional
+        The held-out element symbol (``by="element"``).
+
+    Returns
+    -------
+    train, test : list of TrainingRecord
+        Both sorted by id.
+    """
+    if by == "random":
+        return split_records(records, test_fraction, seed)
+    ordered = sorted(records, key=_id_key)
+    if by == "element":
+        if not element:
+            raise ValueError("a leave-one-element-out split needs the element to hold out")
+        test = [r for r in ordered if element in r.elements]
+        if not test or len(test) == len(ordered):
+            raise ValueError(f"holding out {element} leaves an empty side ({len(test)} of "
+                             f"{len(ordered)} rows contain it); choose another element")
+        return [r for r in ordered if element not in r.elements], test
+    if by != "chemsys":
+        raise ValueError(f"unknown split grouping {by!r}; choose one of {', '.join(SPLIT_GROUPS)}")
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test fraction must be in (0, 1), got {test_fraction}")
+    systems = sorted({chemical_system(r) for r in ordered})
+    if len(systems) < 2:
+        raise ValueError("all rows share one chemical system; a grouped split is impossible")
+    order = np.random.default_rng(seed).permutation(len(systems))
+    target = test_fraction * len(ordered)
+    held: set[str] = set()
+    count = 0
+    sizes = {c: 0 for c in systems}
+    for r in ordered:
+        sizes[chemical_system(r)] += 1
+    for i in order:
+        if count >= target or len(held) == len(systems) - 1:
+            break
+        held.add(systems[i])
+        count += sizes[systems[i]]
+    test = [r for r in ordered if chemical_system(r) in held]
+    return [r for r in ordered if chemical_system(r) not in held], test
+
+
 def read_index_file(path: str | os.PathLike[str]) -> list[int]:
     """Integer indices of a BETE-NET split file (floats written as ``%e``)."""
     out = []

@@ -53,6 +53,8 @@ class DataOptions:
     split_files: tuple[str, str] | None = None
     more_sources: tuple[str, ...] = ()
     """Further ``--data`` values whose rows are added (e.g. Tc-only jarvis-tc rows)."""
+    split_by: str = "random"
+    hold_out_element: str | None = None
 
 
 @dataclass
@@ -120,11 +122,11 @@ class ModelListCommand:
 def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
     """Records of ``opts.source`` after the chosen split."""
     from stores.datasets import (
+        grouped_split,
         load_fast_v1,
         load_records,
         packaged_fast_v1_dir,
         split_by_index_files,
-        split_records,
     )
 
     records: list[Any] = []
@@ -155,7 +157,8 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
         if opts.split_files:
             train, test = split_by_index_files(records, *opts.split_files)
         else:
-            train, test = split_records(records, opts.test_fraction, opts.split_seed)
+            train, test = grouped_split(records, opts.split_by, opts.test_fraction,
+                                        opts.split_seed, opts.hold_out_element)
     except (ValueError, OSError, KeyError) as exc:
         raise UserError(f"cannot split the data of {opts.source}: {exc}") from exc
     chosen = train if opts.split == "train" else test
@@ -206,8 +209,12 @@ def canonical_command(cfg: TrainCommand) -> str:
         parts += ["--split", d.split]
         if d.split_files:
             parts += ["--split-files", *d.split_files]
+        elif d.split_by == "element":
+            parts += ["--split-by", "element", "--hold-out-element", str(d.hold_out_element)]
         else:
             parts += ["--test-fraction", str(d.test_fraction), "--split-seed", str(d.split_seed)]
+            if d.split_by != "random":
+                parts += ["--split-by", d.split_by]
     if cfg.device != "cpu":
         parts += ["--device", cfg.device]
     for key, value in cfg.network.items():
@@ -455,12 +462,18 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="use all rows or one side of a split (default all)")
     p.add_argument("--test-fraction", type=float, default=0.2, help="held-out fraction (0.2)")
     p.add_argument("--split-seed", type=int, default=0, help="seed of the split (0)")
+    p.add_argument("--split-by", choices=("random", "chemsys", "element"), default="random",
+                   help="random rows (default); whole chemical systems (chemsys); or leave one "
+                        "element out (element, with --hold-out-element)")
+    p.add_argument("--hold-out-element", metavar="SYMBOL",
+                   help="the element whose rows form the test side (--split-by element)")
     p.add_argument("--split-files", nargs=2, metavar=("TRAIN_IDX", "TEST_IDX"),
                    help="the paper's index lists instead of a seeded split")
 
 
 def _data_options(args: argparse.Namespace) -> DataOptions:
     return DataOptions(source=args.data[0], more_sources=tuple(args.data[1:]),
+                       split_by=args.split_by, hold_out_element=args.hold_out_element,
                        structures=args.structures, protocol=args.protocol,
                        keep_unstable=args.keep_unstable, split=args.split,
                        test_fraction=args.test_fraction, split_seed=args.split_seed,

@@ -204,3 +204,44 @@ def test_train_on_fast_v1_plus_jarvis_tc_rows(tmp_path, capsys):
     assert manifest["training_set"]["n_tc_only"] == 6
     assert manifest["config"]["training"]["tc_loss_weight"] == 0.1
     assert f"--data fast-v1 --data {jarvis}" in manifest["metadata"]["command"]
+
+
+def test_evaluate_on_tc_only_rows(model_dir, capsys):
+    from pathlib import Path
+
+    jarvis = Path(__file__).parents[1] / "data" / "jarvis-tc"
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(model_dir), "--data", str(jarvis),
+                 "--format", "json", "--rows"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == out["n_tc_only"] == 6 and out["n_spectrum"] == 0
+    assert out["n_hits"] == 3 and out["random_average_precision_tc5"] == 0.5
+    for key in ("mae_tc_K", "baseline_mae_tc_K", "average_precision_tc5"):
+        assert isinstance(out[key], float)
+    assert "mae_lambda" not in out          # no spectrum, no λ metric
+    # the baseline is the Tc of the mean training spectrum, the same for every row
+    rows = out["rows"]
+    assert len({r["tc_K_baseline"] for r in rows}) == 1
+    truth = [r["tc_K_true"] for r in rows]
+    assert out["baseline_mae_tc_K"] == pytest.approx(
+        sum(abs(rows[0]["tc_K_baseline"] - t) for t in truth) / 6)
+    assert rows[0]["lambda_true"] is None
+    # both layouts at once: λ metrics over the spectrum rows, Tc metrics over all
+    assert main(["evaluate", "--model", str(model_dir), "--data", "fast-v1", "--data",
+                 str(jarvis), "--format", "json"]) == 0
+    both = json.loads(capsys.readouterr().out)
+    assert both["n_tc_only"] == 6 and both["n_spectrum"] >= 15
+    assert both["n"] == both["n_spectrum"] + 6 and "mae_lambda" in both
+
+
+def test_grouped_split_options(model_dir, capsys):
+    data = ["--data", "fast-v1", "--format", "json", "--model", str(model_dir)]
+    assert main(["evaluate", *data, "--split", "test", "--split-by", "element",
+                 "--hold-out-element", "Tl"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 2          # MgTl and YTl
+    assert main(["evaluate", *data, "--split", "test", "--split-by", "element"]) == 2
+    assert "needs the element" in capsys.readouterr().err
+    assert main(["evaluate", *data, "--split", "test", "--split-by", "chemsys",
+                 "--test-fraction", "0.3"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] >= 4

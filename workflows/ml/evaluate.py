@@ -67,6 +67,10 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Metrics and per-row results of ``ensemble`` on ``records``.
 
+    Rows with α²F are scored on λ, ω_log, ω₂ and Tc (truth from their own spectrum); rows with
+    only a Tc label (jarvis-tc) on Tc alone (truth = the label). The Tc metrics and the
+    average precision cover every row; the others only the rows with a spectrum.
+
     Parameters
     ----------
     ensemble : Ensemble
@@ -80,14 +84,16 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
     Returns
     -------
     metrics : dict
-        ``n``, ``mae_*``/``rmse_*``/``r2_*`` for lambda, omega_log_K, omega_2_K, tc_K,
-        ``baseline_*`` the same for the mean training spectrum, ``grid_floor_mae_*``,
-        ``mse_spectrum`` and ``baseline_mse_spectrum`` (model grid),
+        ``n``, ``n_spectrum``, ``n_tc_only``; ``mae_tc_K``/``rmse_tc_K``/``r2_tc_K`` and
+        ``baseline_*_tc_K`` (the mean training spectrum's Tc for every row);
         ``average_precision_tc5`` (None without a hit), ``random_average_precision_tc5``
-        (the hit fraction), ``coverage_1sigma_lambda`` and ``coverage_1sigma_tc_K``,
-        ``n_hits``, ``members``, ``mu_star``, ``rows_with_unknown_elements``.
+        (the hit fraction), ``n_hits``, ``coverage_1sigma_tc_K``; where spectra exist also
+        ``mae_*``/``rmse_*``/``r2_*`` and ``baseline_*`` for lambda, omega_log_K, omega_2_K,
+        ``grid_floor_mae_*``, ``mse_spectrum``, ``baseline_mse_spectrum``,
+        ``coverage_1sigma_lambda``; ``members``, ``mu_star``, ``variant``,
+        ``rows_with_unknown_elements``.
     rows : list of dict
-        Per record: truth, prediction mean ± σ, baseline.
+        Per record: truth, prediction mean ± σ, baseline (None where unknown).
     """
     if not records:
         raise ValueError("nothing to evaluate: no usable record")
@@ -97,32 +103,44 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
     mean = {k: v.mean(axis=0) for k, v in members.items()}
     std = {k: (v.std(axis=0, ddof=1) if v.shape[0] > 1 else np.zeros(v.shape[1]))
            for k, v in members.items()}
-    truths = [record_truth(r, mu_star) for r in records]
-    true = {k: np.array([getattr(t, _TRUTH_KEYS[k]) for t in truths]) for k in PROPERTIES}
-    targets = np.stack([np.asarray(s.target) for s in samples])
-    floor = spectrum_properties(targets, mu_star)
+    has = np.array([r.has_spectrum for r in records])
+    spec_idx = np.nonzero(has)[0]
+    truths = {int(j): record_truth(records[int(j)], mu_star) for j in spec_idx}
+    true = {k: np.array([getattr(truths[j], _TRUTH_KEYS[k]) if j in truths else np.nan
+                         for j in range(len(records))]) for k in PROPERTIES}
+    true["tc_K"] = np.where(has, true["tc_K"],
+                            [np.nan if r.tc_K is None else float(r.tc_K) for r in records])
     base_spec = ensemble.baseline_spectrum
     base = spectrum_properties(base_spec[None, :], mu_star)
     base = {k: np.full(len(records), float(v[0])) for k, v in base.items()}
 
-    metrics: dict[str, Any] = {"n": len(records), "members": len(ensemble), "mu_star": mu_star,
-                               "variant": ensemble.variant}
+    metrics: dict[str, Any] = {"n": len(records), "n_spectrum": int(has.sum()),
+                               "n_tc_only": int((~has).sum()), "members": len(ensemble),
+                               "mu_star": mu_star, "variant": ensemble.variant}
     for k in PROPERTIES:
+        rows_k = np.arange(len(records)) if k == "tc_K" else spec_idx
+        if rows_k.size == 0:
+            continue
         name = _SHORT[k]
-        for stat, value in _regression(true[k], mean[k]).items():
+        for stat, value in _regression(true[k][rows_k], mean[k][rows_k]).items():
             metrics[f"{stat}_{name}"] = value
-        for stat, value in _regression(true[k], base[k]).items():
+        for stat, value in _regression(true[k][rows_k], base[k][rows_k]).items():
             metrics[f"baseline_{stat}_{name}"] = value
-        metrics[f"grid_floor_mae_{name}"] = float(np.mean(np.abs(floor[k] - true[k])))
-    pred_mean_spec = spectra.mean(axis=0)
-    metrics["mse_spectrum"] = float(np.mean((pred_mean_spec - targets) ** 2))
-    metrics["baseline_mse_spectrum"] = float(np.mean((base_spec[None, :] - targets) ** 2))
+    if spec_idx.size:
+        targets = np.stack([np.asarray(samples[j].target) for j in spec_idx])
+        floor = spectrum_properties(targets, mu_star)
+        for k in PROPERTIES:
+            metrics[f"grid_floor_mae_{_SHORT[k]}"] = float(
+                np.mean(np.abs(floor[k] - true[k][spec_idx])))
+        pred_mean_spec = spectra.mean(axis=0)[spec_idx]
+        metrics["mse_spectrum"] = float(np.mean((pred_mean_spec - targets) ** 2))
+        metrics["baseline_mse_spectrum"] = float(np.mean((base_spec[None, :] - targets) ** 2))
+        metrics["coverage_1sigma_lambda"] = float(np.mean(
+            np.abs(true["lambda"][spec_idx] - mean["lambda"][spec_idx]) <= std["lambda"][spec_idx]))
     hits = true["tc_K"] > hit_tc_K
     metrics["n_hits"] = int(hits.sum())
     metrics["average_precision_tc5"] = average_precision(hits, mean["tc_K"])
     metrics["random_average_precision_tc5"] = float(hits.mean())
-    metrics["coverage_1sigma_lambda"] = float(np.mean(
-        np.abs(true["lambda"] - mean["lambda"]) <= std["lambda"]))
     metrics["coverage_1sigma_tc_K"] = float(np.mean(np.abs(true["tc_K"] - mean["tc_K"])
                                                     <= std["tc_K"]))
     rows = []
@@ -130,7 +148,8 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
         unknown = unknown_elements(rec.structure, ensemble)
         row: dict[str, Any] = {"id": rec.id, "formula": rec.formula}
         for k in PROPERTIES:
-            row[f"{k}_true"] = float(true[k][j])
+            t = float(true[k][j])
+            row[f"{k}_true"] = t if math.isfinite(t) else None
             row[f"{k}_pred"] = float(mean[k][j])
             row[f"{k}_std"] = float(std[k][j])
             row[f"{k}_baseline"] = float(base[k][j])
@@ -169,9 +188,11 @@ def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
         raise ValueError("the ensemble has no member records (member_XXX.json); "
                          "out-of-bag scores need them")
     oob_sets = [set(m.get("out_of_bag_ids", [])) for m in ensemble.member_info]
-    rows = [(j, r) for j, r in enumerate(records) if any(r.id in s for s in oob_sets)]
+    rows = [(j, r) for j, r in enumerate(records)
+            if r.has_spectrum and any(r.id in s for s in oob_sets)]
     if not rows:
-        raise ValueError("no record is out-of-bag for any member (ids do not match?)")
+        raise ValueError("no record with a spectrum is out-of-bag for any member "
+                         "(ids do not match?)")
     samples = [record_sample(r, ensemble.variant) for _, r in rows]
     members = spectrum_properties(ensemble.predict_spectra(samples), mu_star)   # (M, n)
     base = spectrum_properties(ensemble.baseline_spectrum[None, :], mu_star)
@@ -203,9 +224,10 @@ def parity_plot(rows: Sequence[dict[str, Any]], path: str | Path,
               "tc_K": "Tc Allen–Dynes (K)"}
     fig, axes = plt.subplots(1, 4, figsize=(16, 4))
     for ax, key in zip(axes, PROPERTIES, strict=True):
-        t = np.array([r[f"{key}_true"] for r in rows])
-        p = np.array([r[f"{key}_pred"] for r in rows])
-        s = np.array([r[f"{key}_std"] for r in rows])
+        known = [r for r in rows if r[f"{key}_true"] is not None]
+        t = np.array([r[f"{key}_true"] for r in known])
+        p = np.array([r[f"{key}_pred"] for r in known])
+        s = np.array([r[f"{key}_std"] for r in known])
         b = rows[0][f"{key}_baseline"] if rows else 0.0
         ax.errorbar(t, p, yerr=s, fmt="o", ms=4, capsize=2, label="ensemble")
         ax.axhline(b, color="grey", ls=":", label="mean-spectrum baseline")
