@@ -34,6 +34,8 @@ from typing import Any
 
 from betenet_model.variants import DEFAULT_VARIANT, VARIANTS, get_variant, variants_help
 from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
+from launchers.cli.train_progress import MemberBars
+from workflows.ml.budgets import BUDGETS
 
 PACKAGED_DATA = "fast-v1"
 
@@ -82,6 +84,10 @@ class TrainCommand:
     node_features: str = "onehot-mass"
     tc_loss_weight: float = 0.01
     mu_star: float = 0.10
+    budget: str = "paper"
+    output: str = "bars"
+    """``bars`` (a progress bar per member), ``lines`` (one line every ``progress_every``
+    epochs, ``--verbose``) or ``quiet`` (only the summary)."""
 
 
 @dataclass
@@ -251,15 +257,21 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
              f"({shown}) -> {cfg.out}")
     start = time.perf_counter()
     metadata = {"command": canonical_command(cfg), "data_source": cfg.data.source,
-                "split": asdict(cfg.data)}
+                "split": asdict(cfg.data), "budget": cfg.budget}
+    callback = {"bars": MemberBars(cfg.members, cfg.max_epochs, cfg.patience_stage3,
+                                   parallel=cfg.jobs > 1),
+                "lines": EpochPrinter(cfg.members, cfg.progress_every),
+                "quiet": None}[cfg.output]
     try:
         ensemble = train_from_records(
             records, cfg.out, variant=variant, members=cfg.members, seed=cfg.seed,
             training=tcfg, network_options=cfg.network, jobs=cfg.jobs,
-            callback=EpochPrinter(cfg.members, cfg.progress_every), metadata=metadata,
-            node_features=cfg.node_features)
+            callback=callback, metadata=metadata, node_features=cfg.node_features)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    finally:
+        if isinstance(callback, MemberBars):
+            callback.close()
     m = ensemble.manifest.get("metrics", {})
     progress(f"done in {time.perf_counter() - start:.1f} s: {len(ensemble)} member(s), "
              f"mean out-of-bag MSE {m.get('oob_mse_mean')}, written to {cfg.out}")
@@ -480,16 +492,41 @@ def _data_options(args: argparse.Namespace) -> DataOptions:
                        split_files=tuple(args.split_files) if args.split_files else None)
 
 
+def budget_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Schedule values and network options: explicit flags > ``--budget`` > TrainConfig defaults."""
+    from betenet_model.training import TrainConfig
+    from workflows.ml.budgets import get_budget
+
+    try:
+        chosen = get_budget(args.budget)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    defaults = TrainConfig()
+    values = {}
+    for name in BUDGET_FIELDS:
+        given = getattr(args, name)
+        values[name] = (given if given is not None
+                        else chosen.training.get(name, getattr(defaults, name)))
+    return values, {**chosen.network, **parse_network(args.network)}
+
+
+#: ``bete train`` schedule options a ``--budget`` sets unless given explicitly.
+BUDGET_FIELDS = ("lr", "weight_decay", "patience", "peak_window", "patience_stage3",
+                 "max_epochs")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.quiet and args.epoch_lines:
+        raise UserError("--quiet and --verbose exclude each other")
+    values, network = budget_values(args)
+    output = "quiet" if args.quiet else "lines" if args.epoch_lines or args.verbose else "bars"
     cfg = TrainCommand(
         data=_data_options(args), out=args.out, variant=args.variant, members=args.members,
-        seed=args.seed, jobs=args.jobs, schedule=args.schedule, lr=args.lr,
-        weight_decay=args.weight_decay, patience=args.patience, peak_window=args.peak_window,
-        patience_stage3=args.patience_stage3, max_epochs=args.max_epochs,
+        seed=args.seed, jobs=args.jobs, schedule=args.schedule, **values,
         checkpoint_every=args.checkpoint_every, progress_every=args.progress_every,
-        device=args.device, network=parse_network(args.network), store=args.store,
+        device=args.device, network=network, store=args.store,
         node_features=args.node_features, tc_loss_weight=args.tc_loss_weight,
-        mu_star=args.mu_star)
+        mu_star=args.mu_star, budget=args.budget, output=output)
     run(cfg)
     return 0
 
@@ -571,16 +608,29 @@ def register(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="members trained in parallel processes")
     p.add_argument("--schedule", choices=("tempered", "early-stopping"), default="tempered")
-    p.add_argument("--lr", type=float, default=5e-3, help="AdamW learning rate (5e-3)")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--patience", type=int, default=15,
-                   help="stage-1 (or plain early-stopping) patience (15)")
-    p.add_argument("--peak-window", type=int, default=500,
-                   help="stage 2 ends after this many consecutive epochs below its peak (500)")
-    p.add_argument("--patience-stage3", type=int, default=5000, help="stage-3 patience (5000)")
-    p.add_argument("--max-epochs", type=int, default=20000, help="hard cap per member")
+    p.add_argument("--budget", choices=tuple(BUDGETS), default="paper",
+                   help="schedule and network size: "
+                        + "; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values())
+                        + ". Options below override it")
+    p.add_argument("--lr", type=float, help="AdamW learning rate (budget; paper 5e-3)")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (budget; paper 0)")
+    p.add_argument("--patience", type=int,
+                   help="stage-1 (or plain early-stopping) patience (budget; paper 15)")
+    p.add_argument("--peak-window", type=int,
+                   help="stage 2 ends after this many consecutive epochs below its peak "
+                        "(budget; paper 500, small 100)")
+    p.add_argument("--patience-stage3", type=int,
+                   help="stage-3 patience (budget; paper 5000, small 300)")
+    p.add_argument("--max-epochs", type=int,
+                   help="hard cap per member (budget; paper 20000, small 2000)")
     p.add_argument("--checkpoint-every", type=int, default=100, help="epochs between checkpoints")
-    p.add_argument("--progress-every", type=int, default=10, help="epochs between progress lines")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("--quiet", action="store_true",
+                      help="no progress bars; only the start and summary lines")
+    talk.add_argument("--verbose", dest="epoch_lines", action="store_true",
+                      help="one progress line every --progress-every epochs instead of bars")
+    p.add_argument("--progress-every", type=int, default=10,
+                   help="epochs between --verbose progress lines")
     p.add_argument("--device", default="cpu",
                    help="torch device for training, e.g. cuda (weights are saved for the CPU)")
     p.add_argument("--network", action="append", metavar="KEY=VALUE",
