@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shlex
 import time
 from dataclasses import asdict, dataclass, field
@@ -519,6 +520,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.quiet and args.epoch_lines:
         raise UserError("--quiet and --verbose exclude each other")
     values, network = budget_values(args)
+    if args.quiet:  # library INFO records too (``main`` restores the level afterwards)
+        logging.getLogger().setLevel(logging.WARNING)
     output = "quiet" if args.quiet else "lines" if args.epoch_lines or args.verbose else "bars"
     cfg = TrainCommand(
         data=_data_options(args), out=args.out, variant=args.variant, members=args.members,

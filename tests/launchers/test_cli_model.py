@@ -35,11 +35,59 @@ def test_train_writes_the_ensemble(model_dir):
 
 
 def test_train_progress_on_stderr(tmp_path, capsys):
+    """--verbose: one line per --progress-every epochs."""
     rc = main(["train", "--data", "fast-v1", "--members", "1", "--max-epochs", "2",
-               "--out", str(tmp_path / "e"), "--progress-every", "1", *TINY])
+               "--out", str(tmp_path / "e"), "--progress-every", "1", "--verbose", *TINY])
     err = capsys.readouterr()
     assert rc == 0 and err.out == ""
     assert "member 1/1 epoch 2 stage 1" in err.err
+
+
+def test_train_draws_a_bar_per_member_with_an_eta(tmp_path, capsys):
+    rc = main(["train", "--data", "fast-v1", "--members", "2", "--max-epochs", "3",
+               "--out", str(tmp_path / "e"), *TINY])
+    captured = capsys.readouterr()
+    assert rc == 0 and captured.out == ""
+    for member in ("member 1/2", "member 2/2"):
+        final = [s for s in captured.err.replace("\r", "\n").splitlines() if member in s]
+        assert final, captured.err
+        assert "3/3" in final[-1] and "epoch" in final[-1] and "<" in final[-1]  # [elapsed<ETA
+    assert "member 1/2 epoch" not in captured.err
+
+
+def test_train_quiet_prints_only_start_and_summary(tmp_path, capsys):
+    rc = main(["train", "--data", "fast-v1", "--members", "1", "--max-epochs", "2",
+               "--out", str(tmp_path / "e"), "--quiet", *TINY])
+    err = capsys.readouterr().err
+    assert rc == 0 and "member 1/1" not in err
+    assert [line.split()[0] for line in err.strip().splitlines()] == ["data:", "training",
+                                                                        "done"]
+
+
+def test_train_budget_small_and_explicit_overrides(tmp_path, capsys):
+    out = tmp_path / "e"
+    rc = main(["train", "--data", "fast-v1", "--members", "1", "--budget", "small",
+               "--max-epochs", "2", "--network", "mul=4", "--out", str(out), "--quiet"])
+    assert rc == 0
+    manifest = json.loads((out / "ensemble.json").read_text())
+    training, network = manifest["config"]["training"], manifest["config"]["network"]
+    assert (training["peak_window"], training["patience_stage3"]) == (100, 300)
+    assert training["max_epochs"] == 2                      # explicit beats the budget
+    assert (network["mul"], network["embed_dim"], network["radial_neurons"]) == (4, 32, 64)
+    assert manifest["metadata"]["budget"] == "small"
+    assert "--patience-stage3 300" in manifest["metadata"]["command"]
+
+
+def test_member_bar_total_tightens_in_stage_3():
+    from launchers.cli.train_progress import MemberBars
+
+    bars = MemberBars(members=1, max_epochs=1000, patience_stage3=50)
+    bars(0, 1, 1.0, 1.0, 1)
+    assert bars._bars[0].total == 1000
+    bars(0, 100, 1.0, 0.5, 3)       # best stage-3 loss at epoch 100: the run ends by 150
+    bars(0, 101, 1.0, 0.6, 3)
+    assert bars._bars[0].total == 150 and bars._bars[0].n == 101
+    bars.close()
 
 
 def test_evaluate_prints_one_json_object(model_dir, tmp_path, capsys):
