@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from stores.records import write_model_document
-from stores.schemas import ModelDocument
+from stores.schemas import ModelDocument, ModelFile
 from stores.settings import get_settings
 
 STORE_PREFIX = "store:"
@@ -210,15 +210,36 @@ def put_ensemble(store: Any, model_dir: str | os.PathLike[str],
         meta = manifest.get("metadata") or {}
         training_query = {k: meta[k] for k in ("data_source", "split", "source", "campaign")
                           if k in meta}
-    doc = ModelDocument(
-        model_id=model_id, variant=manifest.get("variant", "cso"),
+    write_model_document(store, model_document(manifest, training_query, blob_uuid=blob_uuid,
+                                               files=entries))
+    return model_id
+
+
+def model_document(manifest: Mapping[str, Any], training_query: Mapping[str, Any], *,
+                   path: str | None = None, blob_uuid: str | None = None,
+                   files: list[dict[str, Any]] | None = None) -> ModelDocument:
+    """The model document of an ensemble manifest (the one place one is built).
+
+    Parameters
+    ----------
+    manifest
+        ``ensemble.json`` of the ensemble.
+    training_query
+        What the training rows were selected by.
+    path
+        The ensemble folder, for a document of a folder (``bete al run``).
+    blob_uuid, files
+        Where the files are kept in the store (:func:`put_ensemble`).
+    """
+    return ModelDocument(
+        model_id=model_id_from_manifest(manifest),
+        variant=manifest.get("variant", "cso"),  # manifests without one are structure-only
         hyperparameters=manifest.get("config", {}),
         n_members=len(manifest.get("member_files") or []) or int(manifest["members"]),
         training_query=dict(training_query), training_set_hash=manifest["training_set"]["hash"],
-        metrics=manifest.get("metrics", {}), path=None, blob_uuid=blob_uuid, files=entries,
-        versions=manifest.get("versions", {}), format=manifest.get("format"))
-    write_model_document(store, doc)
-    return model_id
+        metrics=manifest.get("metrics", {}), path=path, blob_uuid=blob_uuid,
+        files=[ModelFile(**f) for f in files or []], versions=manifest.get("versions", {}),
+        format=manifest.get("format"))
 
 
 # --------------------------------------------------------------------------- read

@@ -26,7 +26,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from betenet_model.variants import get_variant
 from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
 
 RANK_COLUMNS = ["rank", "candidate_id", "formula", "score", "tc_K_mean", "tc_K_std",
@@ -178,89 +177,43 @@ def submit_verifier(args: argparse.Namespace, maker: Any, store: Any) -> Any:
 # --------------------------------------------------------------------------- screen
 def screen_command(args: argparse.Namespace) -> int:
     """``bete screen``."""
-    from pymatgen.core import Structure
-
     from launchers.cli.model import resolve_model
-    from stores import records as rec
-    from workflows.screening.active_learning import (
-        ActiveLearningConfig,
-        local_verifier,
-        verification_row,
-    )
-    from workflows.screening.candidates import read_candidates, screen_candidates
-    from workflows.screening.flows import (
-        ScreeningFlowMaker,
-        model_id_for,
-        model_manifest,
-        run_screening,
-        site_dos_from_store,
-    )
+    from workflows.screening import phases
+    from workflows.screening.flows import ScreeningFlowMaker, model_id_for
 
     if args.top_k < 1:
         raise UserError("--top-k must be at least 1")
     model_dir = resolve_model(args.model, args.store)
     try:
-        manifest = model_manifest(model_dir)
         model_id = model_id_for(model_dir)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         raise UserError(f"--model: {exc}; train one with `bete train`") from exc
+    maker = ScreeningFlowMaker(acquisition=args.acquisition, chunk_size=args.chunk_size,
+                               kappa=args.kappa, threshold_K=args.threshold,
+                               max_per_chemsys=args.max_per_chemsys)
     store = open_store(args.store, write=True)
     try:
-        try:
-            found = read_candidates(args.candidates, store=store)
-        except ValueError as exc:
-            raise UserError(str(exc)) from exc
         family = _family(args.pseudos)
-        checked = screen_candidates(found, max_atoms=args.max_atoms, family=family,
-                                    store=store)
-        site_dos = None
-        if get_variant(manifest.get("variant")).takes_site_dos:
-            site_dos, missing = site_dos_from_store(checked.accepted, store)
-            if missing and args.compute_phonons:
-                _compute_phonons(args, store, [c for c in checked.accepted
-                                               if c.id not in site_dos])
-                site_dos, missing = site_dos_from_store(checked.accepted, store)
-            checked.rejected += missing
-            checked.accepted = [c for c in checked.accepted if c.id in site_dos]
-            for c in checked.accepted:
-                c.structure = Structure.from_dict(site_dos[c.id]["structure"])
-        progress(f"{len(checked.accepted)} candidates to screen, {len(checked.rejected)} "
-                 f"left out {checked.reasons() or ''}".rstrip())
-        incumbent = rec.best_verified_tc(store)
-        maker = ScreeningFlowMaker(acquisition=args.acquisition, chunk_size=args.chunk_size,
-                                   kappa=args.kappa, threshold_K=args.threshold,
-                                   incumbent_K=incumbent, max_per_chemsys=args.max_per_chemsys)
+        compute = ((lambda cands: _compute_phonons(args, store, cands))
+                   if args.compute_phonons else None)
         try:
-            summary = run_screening(checked.accepted, store, maker, model_dir,
-                                    model_id=model_id, round_number=args.round,
-                                    campaign=args.campaign, site_dos=site_dos,
-                                    verbose=args.verbose)
+            screened = phases.screen_phase(
+                args.candidates, store, model_dir, maker, model_id=model_id, family=family,
+                max_atoms=args.max_atoms, round_number=args.round, campaign=args.campaign,
+                compute_phonons=compute, say=progress, verbose=args.verbose)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
-        ranked = summary["ranked"]
+        checked, ranked = screened.checked, screened.ranked
         verified: list[dict[str, Any]] = []
         if args.verify or args.submit:
-            config = ActiveLearningConfig(candidates=list(args.candidates), top_k=args.top_k,
-                                          protocol=args.protocol,
-                                          overrides=_overrides(args.override),
-                                          pseudos=args.pseudos, max_atoms=args.max_atoms)
-            from workflows.screening.active_learning import elph_maker
-
-            verify = (submit_verifier(args, elph_maker(config), store) if args.submit
-                      else local_verifier(config, store, progress, args.verbose))
-            for row in ranked[:args.top_k]:
-                outcome = verify(row["candidate_id"], Structure.from_dict(row["structure"]))
-                v = verification_row(row, outcome)
-                verified.append(v)
-                for sdoc in rec.iter_screening_documents(store, {
-                        "candidate_id": row["candidate_id"], "model_id": model_id,
-                        "acquisition": args.acquisition, "round": args.round,
-                        "campaign": args.campaign}):
-                    rec.update_screening_verification(store, sdoc, {
-                        k: v[k] for k in ("status", "input_hash", "dynamically_stable",
-                                          "lambda_computed", "omega_log_K_computed",
-                                          "tc_K_computed", "error")})
-                    break
+            elph = phases.elph_maker(args.protocol, _overrides(args.override), args.pseudos,
+                                     args.max_atoms)
+            verify = (submit_verifier(args, elph, store) if args.submit
+                      else phases.local_verifier(elph, store, progress, args.verbose))
+            verified = phases.verify_phase(
+                ranked[:args.top_k], verify, store,
+                {"model_id": model_id, "acquisition": args.acquisition, "round": args.round,
+                 "campaign": args.campaign})
     finally:
         store.close()
     rows = [{**{k: r.get(k) for k in RANK_COLUMNS}, "acquisition": r["acquisition"],

@@ -81,11 +81,13 @@ def test_second_put_replaces_in_place(ens_dir, store):
 
 def test_folder_only_model_document_keeps_the_stored_files(ens_dir, store, tmp_path):
     """``bete al run`` writes a folder-only document of the same model: the blob stays linked."""
+    from stores.models import model_document
     from stores.records import write_model_document
-    from workflows.screening.active_learning import model_document
 
     model_id = put_ensemble(store, ens_dir)
-    write_model_document(store, model_document(ens_dir, {"source": "al"}))
+    manifest = json.loads((ens_dir / "ensemble.json").read_text())
+    write_model_document(store, model_document(manifest, {"source": "al"},
+                                               path=str(ens_dir.resolve())))
     doc = find_model(store, model_id)
     assert doc["blob_uuid"] == blob_uuid_for(model_id) and doc["files"]
     assert doc["training_query"] == {"source": "al"} and doc["path"] == str(ens_dir.resolve())

@@ -25,26 +25,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pymatgen.core import Structure
-
 from betenet_model.variants import DEFAULT_VARIANT, get_variant
 from stores import records as rec
-from stores.schemas import ActiveLearningRound, ModelDocument
+from stores.models import model_document
+from stores.schemas import ActiveLearningRound
 from workflows.common.physics import HIT_TC_K
-from workflows.screening.candidates import read_candidates, screen_candidates
-from workflows.screening.flows import ScreeningFlowMaker, model_manifest, run_screening
+from workflows.screening import phases
+from workflows.screening.flows import ScreeningFlowMaker, model_manifest
+from workflows.screening.phases import Verifier
 
 logger = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
-Verifier = Callable[[str, Structure], Any]
-"""``verifier(candidate_id, structure) -> ElphOutcome | None`` (None: not finished yet)."""
 
 STATUS_COLUMNS = ["round", "status", "model_id", "n_training", "n_screened", "submitted",
                   "verified", "hits_tc5", "hit_rate", "mae_tc_K_new", "best_tc_K"]
@@ -123,11 +120,8 @@ class ActiveLearningConfig:
 # --------------------------------------------------------------------------- helpers
 def elph_maker(config: ActiveLearningConfig) -> Any:
     """The DFPT el-ph flow maker of the verification step."""
-    from workflows.qe.flows import ElphFlowMaker
-
-    return ElphFlowMaker(preset=config.protocol, overrides=dict(config.overrides),
-                         pseudo_family=config.pseudos, scratch_dir=config.scratch_dir,
-                         max_atoms=config.max_atoms)
+    return phases.elph_maker(config.protocol, config.overrides, config.pseudos,
+                             config.max_atoms, config.scratch_dir)
 
 
 def pseudo_family(config: ActiveLearningConfig) -> Any:
@@ -182,7 +176,7 @@ def _train_options(config: ActiveLearningConfig) -> dict[str, Any]:
             "network": dict(sorted(config.network.items()))}
 
 
-def train_model(config: ActiveLearningConfig, records: Sequence[Any], models_dir: Path,
+def train_or_reuse_ensemble(config: ActiveLearningConfig, records: Sequence[Any], models_dir: Path,
                 say: Say) -> Path:
     """Train (or find, or resume) the ensemble of ``records``; returns its folder."""
     from betenet_model.dataset import dataset_hash
@@ -209,44 +203,6 @@ def train_model(config: ActiveLearningConfig, records: Sequence[Any], models_dir
                        training=training, network_options=opts["network"],
                        metadata={"source": "bete al run", "campaign": config.campaign})
     return out
-
-
-def model_document(model_dir: Path, training_query: dict[str, Any]) -> ModelDocument:
-    """A :class:`ModelDocument` describing an ensemble folder."""
-    from workflows.screening.flows import model_id_for
-
-    m = model_manifest(model_dir)
-    return ModelDocument(model_id=model_id_for(model_dir),
-                         variant=m.get("variant", DEFAULT_VARIANT),
-                         hyperparameters=m.get("config", {}), n_members=int(m["members"]),
-                         training_query=training_query,
-                         training_set_hash=m["training_set"]["hash"],
-                         metrics=m.get("metrics", {}), path=str(Path(model_dir).resolve()))
-
-
-def _finite(x: Any) -> float | None:
-    return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
-
-
-def verification_row(acq: dict[str, Any], outcome: Any) -> dict[str, Any]:
-    """Predicted next to computed values of one acquired candidate."""
-    doc = (outcome.document if outcome is not None else None) or {}
-    status = doc.get("status") or ("failed" if outcome is not None and outcome.error
-                                   else "pending")
-    row = {
-        "candidate_id": acq["candidate_id"], "formula": acq["formula"], "status": status,
-        "input_hash": getattr(outcome, "input_hash", None),
-        "reused": bool(getattr(outcome, "reused", False)),
-        "dynamically_stable": doc.get("dynamically_stable"),
-        "lambda_predicted": acq.get("lambda_mean"), "lambda_std": acq.get("lambda_std"),
-        "lambda_computed": _finite(doc.get("lambda_")),
-        "omega_log_K_predicted": acq.get("omega_log_K_mean"),
-        "omega_log_K_computed": _finite(doc.get("omega_log_K")),
-        "tc_K_predicted": acq.get("tc_K_mean"), "tc_K_std": acq.get("tc_K_std"),
-        "tc_K_computed": _finite(doc.get("tc_allen_dynes_K")),
-        "error": getattr(outcome, "error", None),
-    }
-    return row
 
 
 def is_usable(row: dict[str, Any]) -> bool:
@@ -294,31 +250,19 @@ def round_metrics(rows: Sequence[dict[str, Any]], previous_best: float | None,
     }
 
 
-def local_verifier(config: ActiveLearningConfig, store: Any, say: Say,
-                   verbose: bool = False) -> Verifier:
-    """Run the DFPT el-ph flow here (``run_elph``: stored results are reused)."""
-    from workflows.qe.errors import BeteInputError
-    from workflows.qe.local import ElphOutcome, run_elph
-
-    maker = elph_maker(config)
-
-    def verify(candidate_id: str, structure: Structure) -> Any:
-        try:
-            return run_elph([(candidate_id, structure)], maker, store, reuse=True,
-                            progress=say, keep_going=True, verbose=verbose)[0]
-        except BeteInputError as exc:  # includes MissingPseudopotentialError
-            return ElphOutcome(candidate_id, structure.composition.reduced_formula, "", False,
-                               None, str(exc))
-
-    return verify
-
-
 # --------------------------------------------------------------------------- the loop
 def _load_round(store: Any, campaign: str, number: int) -> dict[str, Any] | None:
     for doc in rec.load_rounds(store, campaign):
         if int(doc["round"]) == number:
             return doc
     return None
+
+
+def screening_maker(config: ActiveLearningConfig) -> ScreeningFlowMaker:
+    """The ranking options of the campaign (the incumbent is set when screening)."""
+    return ScreeningFlowMaker(acquisition=config.acquisition, chunk_size=config.chunk_size,
+                              kappa=config.kappa, threshold_K=config.threshold_K,
+                              max_per_chemsys=config.max_per_chemsys)
 
 
 def _previous_best(store: Any, campaign: str, number: int) -> float | None:
@@ -357,10 +301,11 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
                                      else "shipped or initial data"}
         else:
             rows = training_records(config, store)
-            model_path = str(train_model(config, rows, models_dir, say))
+            model_path = str(train_or_reuse_ensemble(config, rows, models_dir, say))
             query = {"initial": config.initial_data or "fast-v1", "store_protocol":
                      config.protocol, "status": "completed", "dynamically_stable": True}
-        mdoc = model_document(Path(model_path), query)
+        mdoc = model_document(model_manifest(model_path), query,
+                              path=str(Path(model_path).resolve()))
         rec.write_model_document(store, mdoc)
         manifest = model_manifest(model_path)
         if get_variant(manifest.get("variant")).takes_site_dos:
@@ -379,21 +324,15 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
 
     # 2. screen -----------------------------------------------------------------------
     if not doc.acquisitions:
-        found = read_candidates(config.candidates, store=store)
-        checked = screen_candidates(found, max_atoms=config.max_atoms,
-                                    family=pseudo_family(config), store=store)
-        say(f"round {number}: {len(checked.accepted)} candidates to screen, "
-            f"{len(checked.rejected)} left out {checked.reasons() or ''}".rstrip())
+        screened = phases.screen_phase(
+            config.candidates, store, model_path, screening_maker(config),
+            model_id=str(doc.model_id), family=pseudo_family(config),
+            max_atoms=config.max_atoms, protocol=config.protocol, round_number=number,
+            campaign=config.campaign, say=say, label=f"round {number}: ", verbose=verbose)
+        checked, summary, incumbent = screened.checked, screened.summary, screened.incumbent_K
         if not checked.accepted:
             raise ValueError("no candidate left to screen (all rejected or already computed): "
                              + "; ".join(f"{r.id}: {r.reason}" for r in checked.rejected[:10]))
-        incumbent = rec.best_verified_tc(store, config.protocol)
-        maker = ScreeningFlowMaker(acquisition=config.acquisition, chunk_size=config.chunk_size,
-                                   kappa=config.kappa, threshold_K=config.threshold_K,
-                                   incumbent_K=incumbent, max_per_chemsys=config.max_per_chemsys)
-        summary = run_screening(checked.accepted, store, maker, model_path,
-                                model_id=doc.model_id, round_number=number,
-                                campaign=config.campaign, verbose=verbose)
         ranked = summary["ranked"]
         doc.n_screened = int(summary["n_screened"])
         doc.n_rejected = len(checked.rejected)
@@ -412,21 +351,19 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
             f"{a['tc_K_std']:.2f} K)" for a in doc.acquisitions))
 
     # 3. verify -----------------------------------------------------------------------
-    verify = verifier or local_verifier(config, store, say, verbose)
+    verify = verifier or phases.local_verifier(elph_maker(config), store, say, verbose)
     done = {v["candidate_id"]: v for v in doc.verification if v["status"] != "pending"}
-    rows = []
-    for acq in doc.acquisitions:
-        if acq["candidate_id"] in done:
-            rows.append(done[acq["candidate_id"]])
-            continue
-        outcome = verify(acq["candidate_id"], Structure.from_dict(acq["structure"]))
-        row = verification_row(acq, outcome)
-        rows.append(row)
-        doc.verification = rows + [verification_row(a, None) for a in
+
+    def record_progress(rows: list[dict[str, Any]]) -> None:
+        doc.verification = rows + [phases.verification_row(a, None) for a in
                                    doc.acquisitions[len(rows):]]
         doc.verified = [r["candidate_id"] for r in rows if r["status"] != "pending"]
         rec.write_round(store, doc)
-        _mark_screening(store, doc, acq, row)
+
+    rows = phases.verify_phase(doc.acquisitions, verify, store,
+                               {"round": doc.round, "campaign": doc.campaign,
+                                "model_id": doc.model_id}, done=done,
+                               after_each=record_progress)
     doc.verification = rows
     doc.verified = [r["candidate_id"] for r in rows if r["status"] != "pending"]
 
@@ -451,17 +388,6 @@ def _fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def _mark_screening(store: Any, doc: ActiveLearningRound, acq: dict[str, Any],
-                    row: dict[str, Any]) -> None:
-    for sdoc in rec.iter_screening_documents(store, {
-            "candidate_id": acq["candidate_id"], "round": doc.round,
-            "campaign": doc.campaign, "model_id": doc.model_id}):
-        rec.update_screening_verification(store, sdoc, {
-            k: row[k] for k in ("status", "input_hash", "dynamically_stable", "lambda_computed",
-                                "omega_log_K_computed", "tc_K_computed", "error")})
-        break
-
-
 def _round_one_model(config: ActiveLearningConfig, models_dir: Path, say: Say) -> str:
     if config.model:
         if not (Path(config.model) / "ensemble.json").is_file():
@@ -474,7 +400,7 @@ def _round_one_model(config: ActiveLearningConfig, models_dir: Path, say: Say) -
         say(f"model: the shipped ensemble {shipped}")
         return str(shipped)
     say("model: no shipped ensemble here; training one on the initial data")
-    return str(train_model(config, initial_records(config), models_dir, say))
+    return str(train_or_reuse_ensemble(config, initial_records(config), models_dir, say))
 
 
 def run_active_learning(config: ActiveLearningConfig, store: Any, *,
@@ -513,9 +439,3 @@ def status_rows(rounds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "training_set_hash": d.get("training_set_hash"),
         })
     return rows
-
-
-def config_as_dict(config: ActiveLearningConfig) -> dict[str, Any]:
-    """JSON form of a config (for provenance)."""
-    return asdict(config)
-
