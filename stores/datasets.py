@@ -51,6 +51,35 @@ def packaged_fast_v1_dir() -> Path:
     return Path(str(resources.files("stores") / "data" / "fast-v1"))
 
 
+def _field(data: Any, key: str, kinds: type | tuple[type, ...], where: str = "") -> Any:
+    """``data[key]`` checked against ``kinds``; a ValueError naming the field otherwise."""
+    name = f"{where}{key}"
+    if not isinstance(data, dict):
+        raise ValueError(f"{where.rstrip('.') or 'the record'} is {type(data).__name__}, "
+                         "expected a JSON object")
+    if key not in data:
+        raise ValueError(f"field {name!r} is missing")
+    value = data[key]
+    if not isinstance(value, kinds) or isinstance(value, bool) and bool not in (
+            kinds if isinstance(kinds, tuple) else (kinds,)):
+        names = " or ".join(k.__name__ for k in (kinds if isinstance(kinds, tuple) else (kinds,)))
+        shown = json.dumps(value)[:40] if not isinstance(value, str) else repr(value[:40])
+        raise ValueError(f"field {name!r} is {type(value).__name__} {shown}, expected {names}")
+    return value
+
+
+def _numbers(data: dict[str, Any], key: str, where: str = "") -> np.ndarray:
+    """A list of numbers (any nesting) as a float array; a ValueError naming the field."""
+    values = _field(data, key, list, where)
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"field {where}{key!r} must hold numbers only") from None
+
+
+_NUMBER = (int, float)
+
+
 def fast_v1_record(data: dict[str, Any], sigma_index: int = FAST_V1_REFERENCE_SIGMA_INDEX,
                    source: str = "") -> TrainingRecord:
     """One fast-v1 JSON record (already parsed) as a :class:`TrainingRecord`.
@@ -63,33 +92,64 @@ def fast_v1_record(data: dict[str, Any], sigma_index: int = FAST_V1_REFERENCE_SI
         Which broadening is the label (3 = σ 0.020 Ry, the reference).
     source : str
         Recorded in :attr:`TrainingRecord.source`.
+
+    Raises
+    ------
+    ValueError
+        Naming the field that is missing or of the wrong type (``a2F[3].lambda_``).
     """
-    if data.get("status") != "ok":
+    if _field(data, "status", str) != "ok":
         raise ValueError(f"record {data.get('id')} has status {data.get('status')!r}, not 'ok'")
-    broadenings = data["a2F"]
+    ident = _field(data, "id", (str, int))
+    broadenings = _field(data, "a2F", list)
     if not 0 <= sigma_index < len(broadenings):
-        raise ValueError(f"record {data.get('id')} has {len(broadenings)} broadenings; "
+        raise ValueError(f"record {ident} has {len(broadenings)} broadenings; "
                          f"sigma index {sigma_index} does not exist")
+    where = f"a2F[{sigma_index}]."
     ref = broadenings[sigma_index]
-    labels = {k: float(ref[k]) for k in
+    if not isinstance(ref, dict):
+        raise ValueError(f"field 'a2F[{sigma_index}]' is {type(ref).__name__}, expected an "
+                         "object with sigma_Ry, a2F, lambda_, ...")
+    labels = {k: float(_field(ref, k, _NUMBER, where)) for k in
               ("lambda_", "omega_log_K", "omega_2_K", "tc_allen_dynes_K") if k in ref}
-    labels["sigma_Ry"] = float(ref.get("sigma_Ry", float("nan")))
-    structure = Structure.from_dict(data["structure"])
+    sigma = _field(ref, "sigma_Ry", _NUMBER, where) if "sigma_Ry" in ref else float("nan")
+    labels["sigma_Ry"] = float(sigma)
+    try:
+        structure = Structure.from_dict(_field(data, "structure", dict))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if str(exc).startswith("field "):
+            raise
+        raise ValueError(f"field 'structure' is not a pymatgen Structure ({type(exc).__name__}: "
+                         f"{exc})") from None
     site = data.get("phdos_site")
+    formula = data.get("formula")
     return TrainingRecord(
-        id=str(data["id"]),
+        id=str(ident),
         structure=structure,
-        frequencies_meV=np.asarray(data["a2F_frequency_meV"], dtype=float),
-        a2f=np.asarray(ref["a2F"], dtype=float),
-        phdos_frequencies_meV=(np.asarray(data["phdos_frequency_meV"], dtype=float)
+        frequencies_meV=_numbers(data, "a2F_frequency_meV"),
+        a2f=_numbers(ref, "a2F", where),
+        phdos_frequencies_meV=(_numbers(data, "phdos_frequency_meV")
                                if site is not None else None),
-        site_dos=np.asarray(site, dtype=float) if site is not None else None,
+        site_dos=_numbers(data, "phdos_site") if site is not None else None,
         labels=labels,
-        formula=str(data.get("formula") or structure.composition.reduced_formula),
-        source=source or f"fast-v1:{data.get('id')}",
-        min_frequency_meV=(float(data["min_frequency_meV"])
+        formula=str(formula or structure.composition.reduced_formula),
+        source=source or f"fast-v1:{ident}",
+        min_frequency_meV=(float(_field(data, "min_frequency_meV", _NUMBER))
                            if data.get("min_frequency_meV") is not None else None),
     )
+
+
+def read_json_file(path: str | os.PathLike[str]) -> Any:
+    """Parse a JSON file; a ValueError naming the file, line and column when it is not JSON."""
+    path = Path(path)
+    text = path.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        hint = ("the file ends early (truncated): restore it or move it out of the folder"
+                if exc.pos >= len(text.rstrip()) else "fix or remove the file")
+        raise ValueError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno} "
+                         f"({exc.msg}); {hint}") from None
 
 
 def load_fast_v1(directory: str | os.PathLike[str] | None = None,
@@ -125,12 +185,15 @@ def load_fast_v1(directory: str | os.PathLike[str] | None = None,
     records = []
     dropped: list[str] = []
     for path in sorted(folder.glob("*.json")):
-        data = json.loads(path.read_text())
-        if not isinstance(data, dict) or data.get("status") != "ok" or "a2F" not in data:
+        data = read_json_file(path)
+        if not isinstance(data, dict) or data.get("status") != "ok":
             status = data.get("status") if isinstance(data, dict) else None
             dropped.append(f"{path.name} status {status}")
             continue
-        rec = fast_v1_record(data, sigma_index, source=str(path))
+        try:
+            rec = fast_v1_record(data, sigma_index, source=str(path))
+        except ValueError as exc:
+            raise ValueError(f"{path} (record {data.get('id')!r}): {exc}") from None
         if drop_unstable and rec.min_frequency_meV is not None \
                 and rec.min_frequency_meV < stability_threshold_meV:
             dropped.append(f"{path.name} ({rec.formula}) dynamically unstable, lowest "
@@ -203,16 +266,23 @@ def load_betenet_database(path: str | os.PathLike[str],
         if not cif.is_file():
             raise ValueError(f"row {index} of {path}: {cif} is missing")
         structure = Structure.from_file(cif)
-        dos = np.atleast_2d(np.asarray(row[dos_col], dtype=float))
-        labels = {"lambda_": float(row["lambda"]), "omega_log_meV": float(row["w_log"]),
-                  "omega_2_meV": math.sqrt(max(float(row["w_sq"]), 0.0))}
+
+        def column(name: str, scalar: bool = False, row: Any = row, index: Any = index) -> Any:
+            try:
+                return float(row[name]) if scalar else np.asarray(row[name], dtype=float)
+            except (TypeError, ValueError):
+                raise ValueError(f"{path} row {index}: column {name!r} holds "
+                                 f"{str(row[name])[:40]!r}, expected numbers") from None
+
+        labels = {"lambda_": column("lambda", True), "omega_log_meV": column("w_log", True),
+                  "omega_2_meV": math.sqrt(max(column("w_sq", True), 0.0))}
         records.append(TrainingRecord(
             id=str(int(index)),
             structure=structure,
-            frequencies_meV=np.asarray(row["Freq_meV"], dtype=float),
-            a2f=np.asarray(row["a2F"], dtype=float),
-            phdos_frequencies_meV=np.asarray(row[freq_col], dtype=float),
-            site_dos=dos,
+            frequencies_meV=column("Freq_meV"),
+            a2f=column("a2F"),
+            phdos_frequencies_meV=column(freq_col),
+            site_dos=np.atleast_2d(column(dos_col)),
             labels=labels,
             formula=str(row.get("comp") or structure.composition.reduced_formula),
             source=f"{Path(path).name}:{int(index)}",

@@ -169,3 +169,78 @@ def test_paper_index_files(tmp_path):
     train, test = split_by_index_files(recs, train_file, test_file)
     assert [r.id for r in train] == ["0", "15", "21"] and [r.id for r in test] == ["82"]
     json.dumps([r.id for r in train])
+
+
+# ------------------------------------------------ data errors name file, record, field (issue 14)
+@pytest.mark.parametrize(("field", "value", "expected"), [
+    ("a2F", "x", "field 'a2F' is str 'x', expected list"),
+    ("a2F[3]", "broken", "field 'a2F[3]' is str"),
+    ("a2F[3].lambda_", "high", "field 'a2F[3].lambda_' is str 'high', expected int or float"),
+    ("structure", {"lattice": 1}, "field 'structure' is not a pymatgen Structure"),
+    ("a2F_frequency_meV", ["a", "b"], "field 'a2F_frequency_meV' must hold numbers only"),
+    ("min_frequency_meV", "low", "field 'min_frequency_meV' is str 'low'"),
+])
+def test_a_wrong_field_type_names_file_record_and_field(tmp_path, field, value, expected):
+    import shutil
+
+    from stores.datasets import load_records, packaged_fast_v1_dir
+
+    folder = tmp_path / "data"
+    shutil.copytree(packaged_fast_v1_dir(), folder)
+    path = folder / "21.json"
+    data = json.loads(path.read_text())
+    if field.startswith("a2F[3]"):
+        if "." in field:
+            data["a2F"][3][field.split(".")[1]] = value
+        else:
+            data["a2F"][3] = value
+    else:
+        data[field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError) as info:
+        load_records(folder)
+    assert str(info.value) == f"{path} (record '21'): {expected}" or (
+        str(info.value).startswith(f"{path} (record '21'): {expected}"))
+
+
+def test_a_truncated_record_names_the_file_and_position(tmp_path):
+    import shutil
+
+    from stores.datasets import load_records, packaged_fast_v1_dir
+
+    folder = tmp_path / "data"
+    shutil.copytree(packaged_fast_v1_dir(), folder)
+    path = folder / "21.json"
+    text = path.read_text()
+    path.write_text(text[:len(text) // 2])
+    with pytest.raises(ValueError, match=rf"^{path}: not valid JSON at line 1, column \d+ .*"
+                                         "truncated"):
+        load_records(folder)
+
+
+def test_cli_data_error_is_one_line(tmp_path, capsys):
+    import shutil
+
+    from launchers.cli import main
+    from stores.datasets import packaged_fast_v1_dir
+
+    folder = tmp_path / "data"
+    shutil.copytree(packaged_fast_v1_dir(), folder)
+    path = folder / "21.json"
+    data = json.loads(path.read_text())
+    data["a2F"] = [{"sigma_Ry": 0.005}, "b", "c", "d"]
+    path.write_text(json.dumps(data))
+    assert main(["train", "--data", str(folder), "--out", str(tmp_path / "m")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path} (record '21'): field 'a2F[3]' is str" in err
+
+
+def test_a_database_row_with_a_wrong_type_names_file_row_and_column(tmp_path):
+    folder, cells = _structures(tmp_path)
+    path = _database(tmp_path, cells)
+    data = json.loads(path.read_text())
+    data["w_log"]["7"] = "twelve"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=rf"^{path} row 7: column 'w_log' holds 'twelve', "
+                                         "expected numbers$"):
+        load_betenet_database(path, folder)
