@@ -114,6 +114,7 @@ class EvaluateCommand:
     rows: bool = False
     held_out: bool = False
     out_of_bag: bool = False
+    allow_overlap: bool = False
     mu_star: float = 0.10
     store: str | None = None
 
@@ -400,11 +401,23 @@ def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
 
     ensemble = _load_model(cfg.model, cfg.store)
     records = load_data(cfg.data, ensemble.variant)
+    trained = set(ensemble.manifest.get("training_set", {}).get("ids") or [])
+    seen = [r.id for r in records if r.id in trained]
     if cfg.held_out:
-        trained = set(ensemble.manifest["training_set"]["ids"])
         records = [r for r in records if r.id not in trained]
         if not records:
             raise UserError("every row of the data was in the training set (--held-out)")
+        seen = []
+    if seen:
+        what = (f"{len(seen)} of the {len(records)} rows (ids {', '.join(seen[:8])}"
+                f"{', ...' if len(seen) > 8 else ''}) are in the model's training set, so "
+                "their scores are in-sample")
+        if not (cfg.allow_overlap or cfg.out_of_bag):
+            raise UserError(f"{what}; use --held-out to score only the other rows, --out-of-bag "
+                            "for honest scores of training rows, or --allow-overlap to score "
+                            "them anyway")
+        progress(f"warning: {what}" + ("; see the oob_* metrics for out-of-bag scores"
+                                       if cfg.out_of_bag else ""))
     try:
         metrics, rows = evaluate_records(ensemble, records, mu_star=cfg.mu_star)
         if cfg.out_of_bag:
@@ -417,6 +430,7 @@ def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
     metrics["model"] = str(cfg.model) if cfg.model else "shipped:fast-v1-cso"
     metrics["data"] = cfg.data.source
     metrics["split"] = cfg.data.split
+    metrics["rows_in_training_set"] = len(seen)
     if cfg.rows:
         metrics["rows"] = rows
     return metrics
@@ -556,7 +570,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = EvaluateCommand(model=args.model, data=_data_options(args), format=args.format,
                           parity=args.parity, rows=args.rows, held_out=args.held_out,
-                          out_of_bag=args.out_of_bag, mu_star=args.mu_star,
+                          out_of_bag=args.out_of_bag, allow_overlap=args.allow_overlap,
+                          mu_star=args.mu_star,
                           store=args.store)
     metrics = run(cfg)
     if cfg.format == "json":
@@ -669,6 +684,9 @@ def register(subparsers: Any) -> None:
                    help="score only rows the ensemble was not trained on")
     p.add_argument("--out-of-bag", action="store_true",
                    help="also score training rows with only the members that left them out")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="score rows of the model's training set anyway (in-sample; by default "
+                        "such rows are refused)")
     p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
     p.set_defaults(func=_cmd_evaluate)
 

@@ -181,7 +181,7 @@ def test_train_into_a_store_then_predict_from_it(tmp_path, capsys):
     assert from_store == from_folder
     assert f"model {model_id} from the store" in captured.err
     metrics = run(EvaluateCommand(model=f"store:{model_id}", store=store,
-                                  data=DataOptions(source="fast-v1")))
+                                  data=DataOptions(source="fast-v1"), allow_overlap=True))
     assert metrics["model"] == f"store:{model_id}" and metrics["n"] >= 1
 
     assert main(["predict", str(cif), "--model", "store:cso-nothing", "--store", store]) == 2
@@ -276,14 +276,15 @@ def test_evaluate_on_tc_only_rows(model_dir, capsys):
     assert rows[0]["lambda_true"] is None
     # both layouts at once: λ metrics over the spectrum rows, Tc metrics over all
     assert main(["evaluate", "--model", str(model_dir), "--data", "fast-v1", "--data",
-                 str(jarvis), "--format", "json"]) == 0
+                 str(jarvis), "--format", "json", "--allow-overlap"]) == 0
     both = json.loads(capsys.readouterr().out)
     assert both["n_tc_only"] == 6 and both["n_spectrum"] >= 15
     assert both["n"] == both["n_spectrum"] + 6 and "mae_lambda" in both
 
 
 def test_grouped_split_options(model_dir, capsys):
-    data = ["--data", "fast-v1", "--format", "json", "--model", str(model_dir)]
+    data = ["--data", "fast-v1", "--format", "json", "--model", str(model_dir),
+            "--allow-overlap"]
     assert main(["evaluate", *data, "--split", "test", "--split-by", "element",
                  "--hold-out-element", "Tl"]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -293,3 +294,22 @@ def test_grouped_split_options(model_dir, capsys):
     assert main(["evaluate", *data, "--split", "test", "--split-by", "chemsys",
                  "--test-fraction", "0.3"]) == 0
     assert json.loads(capsys.readouterr().out)["n"] >= 4
+
+
+def test_evaluate_refuses_rows_of_the_training_set(model_dir, capsys):
+    """model_dir trained on the 'train' side of SPLIT: scoring all rows would be in-sample."""
+    data = ["--data", str(packaged_fast_v1_dir())]
+    assert main(["evaluate", "--model", str(model_dir), *data]) == 2
+    err = capsys.readouterr().err
+    assert "are in the model's training set" in err and "--allow-overlap" in err
+    assert main(["evaluate", "--model", str(model_dir), *data, "--allow-overlap"]) == 0
+    captured = capsys.readouterr()
+    metrics = json.loads(captured.out)
+    assert metrics["rows_in_training_set"] > 0 and "warning:" in captured.err
+    assert main(["evaluate", "--model", str(model_dir), *data, "--split", "test", *SPLIT]) == 0
+    assert json.loads(capsys.readouterr().out)["rows_in_training_set"] == 0
+
+
+def test_evaluate_of_the_shipped_model_on_its_own_data_is_refused(capsys):
+    assert main(["evaluate", "--data", "fast-v1", "--split", "test"]) == 2
+    assert "in-sample" in capsys.readouterr().err
