@@ -224,3 +224,30 @@ def test_screen_rejects_bad_cells_with_the_shared_reason_and_message(model, cand
                 for r in json.loads(capsys.readouterr().out) if r["status"] == "rejected"}
     for name, verdict in verdicts.items():
         assert rejected[name] == verdict
+
+
+def test_screen_with_no_usable_candidate_fails_with_causes_grouped(model, bad_cells, tmp_path,
+                                                                   capsys):
+    """Debian's LDA family (the default without --pseudos) lacks Cs and Nb: every candidate
+    is left out, the command fails and says why, grouped by cause with the fix."""
+    from pathlib import Path
+
+    debian = Path("/usr/share/espresso/pseudo")
+    if not (debian / "Al.pz-vbc.UPF").is_file():
+        pytest.skip("Debian's quantum-espresso-data pseudopotentials are not installed")
+    folder, verdicts = bad_cells
+    fcc("Cs", 6.0).to(filename=str(folder / "Cs.cif"))
+    bcc("Nb", 3.30).to(filename=str(folder / "Nb.cif"))
+    rc = main(["screen", str(folder), "--model", str(model), "--store", str(tmp_path / "s"),
+               "--pseudos", str(debian)])
+    captured = capsys.readouterr()
+    assert rc == 2 and captured.out == ""
+    lines = captured.err.split("bete: error: ")[1].splitlines()
+    assert lines[0] == "none of the 6 candidate(s) can be screened; left out, by cause:"
+    by_cause = {line.split()[0]: line.strip() for line in lines[1:]}
+    assert set(by_cause) == {"missing_pseudopotential", "overlapping_atoms",
+                             "unsupported_element", "disordered", "magnetic"}
+    assert by_cause["missing_pseudopotential"].startswith("missing_pseudopotential (2): ")
+    assert "no pseudopotential for Cs, Nb; point --pseudos at a family" in \
+        by_cause["missing_pseudopotential"]
+    assert verdicts["oganesson"][1] in by_cause["unsupported_element"]

@@ -43,6 +43,15 @@ REASONS = ("unreadable", "invalid", "disordered", "unsupported_element", "magnet
            "overlapping_atoms", "too_many_atoms", "missing_pseudopotential", "duplicate",
            "already_computed", "needs_phonon_dos")
 """Rejection reasons (the ``reason`` of a :class:`Rejection`)."""
+REASON_FIXES = {
+    "unreadable": "fix those files or leave them out",
+    "too_many_atoms": "raise --max-atoms (DFPT cost grows steeply with cell size)",
+    "missing_pseudopotential": "point --pseudos at a family that covers them (an SSSP or "
+                               "pslibrary directory)",
+    "duplicate": "the same structure as another candidate (StructureMatcher)",
+    "already_computed": "the store already holds their DFPT result (see `bete query`)",
+}
+"""What to do about each rejection reason (others quote the check's own message)."""
 
 
 @dataclass
@@ -128,6 +137,27 @@ class CandidateSet:
         for r in self.rejected:
             out[r.reason] += 1
         return dict(out)
+
+    def report(self, shown: int = 5) -> list[str]:
+        """The rejections grouped by cause, one line per cause with its fix.
+
+        Each line: ``reason (count): ids...; fix``; for ``missing_pseudopotential`` the
+        missing elements are named; for per-structure checks the first detail is quoted.
+        """
+        groups: dict[str, list[Rejection]] = defaultdict(list)
+        for r in self.rejected:
+            groups[r.reason].append(r)
+        lines = []
+        for reason in sorted(groups, key=lambda k: (-len(groups[k]), k)):
+            items = groups[reason]
+            ids = ", ".join(r.id for r in items[:shown]) + (", ..." if len(items) > shown else "")
+            fix = REASON_FIXES.get(reason) or items[0].detail
+            if reason == "missing_pseudopotential":
+                elements = sorted({m for r in items
+                                   for m in re.findall(r"pseudopotential for (\w+)", r.detail)})
+                fix = f"no pseudopotential for {', '.join(elements)}; {fix}"
+            lines.append(f"{reason} ({len(items)}): {ids} -- {fix}")
+        return lines
 
 
 # --------------------------------------------------------------------------- reading

@@ -54,6 +54,10 @@ class ScreenOutcome:
         return list(self.summary["ranked"])
 
 
+class NoCandidatesError(ValueError):
+    """Every candidate was left out; the message lists the causes, one line each."""
+
+
 def screen_phase(sources: Sequence[str], store: Any, model_dir: str, maker: ScreeningFlowMaker,
                  *, model_id: str, family: Any, max_atoms: int | None = None,
                  protocol: str | None = None, round_number: int | None = None,
@@ -86,6 +90,8 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str, maker: Scre
     ------
     ValueError
         Unreadable candidate sources, bad ranking options.
+    NoCandidatesError
+        When no candidate is left to rank (the causes, grouped, in the message).
     """
     say = say or (lambda _m: None)
     found = read_candidates(list(sources), store=store)
@@ -102,6 +108,10 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str, maker: Scre
             c.structure = Structure.from_dict(site_dos[c.id]["structure"])
     say(f"{label}{len(checked.accepted)} candidates to screen, {len(checked.rejected)} "
         f"left out {checked.reasons() or ''}".rstrip())
+    if not checked.accepted:
+        raise NoCandidatesError(
+            f"none of the {len(checked.rejected)} candidate(s) can be screened; left out, by "
+            "cause:\n  " + "\n  ".join(checked.report()))
     incumbent = rec.best_verified_tc(store, protocol)
     maker = dataclasses.replace(maker, incumbent_K=incumbent)
     summary = run_screening(checked.accepted, store, maker, model_dir, model_id=model_id,

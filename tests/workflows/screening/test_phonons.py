@@ -47,9 +47,9 @@ def test_cpd_screening_rejects_candidates_without_a_dos(cpd_model, tmp_path, cap
     fcc("Al", 4.04).to(filename=str(tmp_path / "Al.cif"))
     rc = main(["screen", str(tmp_path / "Al.cif"), "--model", str(cpd_model), "--store",
                str(tmp_path / "s"), "--format", "json", "--pseudos", str(pslibrary_dir)])
-    out = json.loads(capsys.readouterr().out)
-    assert rc == 0 and out[0]["status"] == "rejected"
-    assert out[0]["reason"] == "needs_phonon_dos" and "phonon-only" in out[0]["detail"]
+    err = capsys.readouterr().err
+    assert rc == 2  # nothing left to rank: the causes, grouped
+    assert "needs_phonon_dos (1): Al -- no coarse phonon DOS" in err and "phonon-only" in err
 
 
 @pytest.mark.qe
