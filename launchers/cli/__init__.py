@@ -32,6 +32,16 @@ OWN_CONSOLE_LOGGERS = ("launchpad", "rocket.launcher", "queue.launcher", "rlaunc
                        "jobflow.core.job", "jobflow.managers.local")
 
 
+#: Dependency warnings that tell a bete user nothing they can act on: (message regex,
+#: category, module regex).  phonopy 4 warns on every cell whose 'auto' primitive matrix is
+#: not the identity (a note for scripts written for phonopy 3; bete hands phonopy the
+#: primitive cell QE used); jobflow's FutureWarnings concern its own API.
+SILENCED_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
+    (r"primitive_matrix defaulted to 'auto'", UserWarning, ""),
+    ("", FutureWarning, "jobflow"),
+)
+
+
 class OneConsole(logging.Filter):
     """Remove a library's console handlers before they print a record.
 
@@ -82,12 +92,49 @@ def console_logging(verbose: bool = False) -> Iterator[logging.Handler]:
         root.setLevel(previous_level)
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that shows every option's default (where it has one and the text does not)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, argparse.SUPPRESS) or action.nargs == 0
+                or "default" in text.lower() or not action.option_strings and not text):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {str(shown).replace('%', '%%')})".lstrip()
+
+
+def _finish(parser: argparse.ArgumentParser, help_text: str | None = None) -> None:
+    """Default formatter and a description (the one-line help) on every sub-parser."""
+    parser.formatter_class = HelpFormatter
+    if parser.description is None and help_text:
+        parser.description = help_text[0].upper() + help_text[1:] + "."
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                _finish(sub, helps.get(name))
+
+
+def version() -> str:
+    """The installed ``bete`` version (package metadata), or the source tree's."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("bete")
+    except PackageNotFoundError:
+        return "unknown (not installed; run from a source tree)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Parser with every sub-command module of this package registered."""
     parser = argparse.ArgumentParser(
         prog="bete",
         description="DFT-to-ML pipeline for electron-phonon superconductors (QE DFPT + BETE-NET).",
     )
+    parser.add_argument("--version", action="version", version=f"bete {version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -98,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         register = getattr(module, "register", None)
         if register is not None:
             register(sub)
+    _finish(parser)
     return parser
 
 
@@ -106,7 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", category=FutureWarning, module="jobflow")
+    for message, category, module in SILENCED_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category, module=module)
     try:
         with console_logging(args.verbose):
             return int(args.func(args) or 0)

@@ -337,7 +337,8 @@ def add_submit_parser(dfpt_subparsers: argparse._SubParsersAction) -> argparse.A
     p.add_argument("--no-dedup", action="store_true", help="submit even if already there")
     p.add_argument("--dry-run", action="store_true",
                    help="list the jobs and their queues; submit nothing")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="output format on stdout (progress goes to stderr)")
     p.set_defaults(func=submit_command)
     return p
 
@@ -350,7 +351,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           description="Write my_launchpad.yaml, my_fworker.yaml, "
                           "my_qadapter*.yaml, bete_store.yaml, bete_resources.yaml and "
                           "bete_settings.yaml into DIR. Existing files are kept unless --force.")
-    p.add_argument("directory", metavar="DIR")
+    p.add_argument("directory", metavar="DIR", help="folder to write the files into")
     p.add_argument("--scheduler", choices=["slurm", "pbs"], default="slurm",
                    help="which queue adapter becomes my_qadapter.yaml (default slurm)")
     p.add_argument("--name", help="FireWorks worker name (default: host name)")
@@ -363,7 +364,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "can be reached and how many documents of each doc_type it holds. "
                          "Exit status 2 with one line when it cannot be reached.")
     p.add_argument("--store", help="directory, mongodb:// URI or YAML spec (default: settings)")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table",
+                   help="output format on stdout (progress goes to stderr)")
     p.add_argument("--timeout", type=float, default=5.0, metavar="S",
                    help="seconds to wait for a MongoDB server (default 5)")
     p.set_defaults(func=_cmd_store_check)
@@ -373,7 +375,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="rapidfire: run Fireworks here until none is READY; singleshot: run one; "
         "queue: submit queue jobs that run `rocket_launch` of the queue adapter; "
         "recover-offline: copy results of --offline launches back into the LaunchPad.")
-    p.add_argument("mode", choices=["rapidfire", "singleshot", "queue", "recover-offline"])
+    p.add_argument("mode", choices=["rapidfire", "singleshot", "queue", "recover-offline"],
+                   help="how to launch (see above)")
     _add_launchpad_arg(p)
     p.add_argument("--fworker", "-w", metavar="FILE",
                    help="worker file (default: ./my_fworker.yaml, else FireWorks' lookup)")
@@ -399,11 +402,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds between polls of the LaunchPad (default 5)")
     p.set_defaults(func=_cmd_launch)
 
-    p = subparsers.add_parser("status", help="workflows on the LaunchPad and their jobs' states",
-                              description="Flows (FireWorks workflows), newest first, with their "
-                              "state and the state of each job.")
+    p = subparsers.add_parser("fw-status", aliases=["status"],
+                              help="FireWorks: workflows on the LaunchPad and their jobs' states "
+                              "(old name: status; for active learning see `bete al status`)",
+                              description="Flows (FireWorks workflows on the LaunchPad), newest "
+                              "first, with their state and the state of each job. Active-learning "
+                              "rounds are listed by `bete al status`.")
     _add_launchpad_arg(p)
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table",
+                   help="output format on stdout (progress goes to stderr)")
     p.add_argument("--state", help="only workflows in this state (READY, RUNNING, FIZZLED, "
                    "COMPLETED, ...)")
     p.add_argument("--name", help="only workflows whose name matches this regular expression")

@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="ensemble (default: the shipped one)")
     p.add_argument("--out", default="bete-demo.png", metavar="PNG",
                    help="report figure (default ./bete-demo.png)")
-    p.add_argument("--campaign", default="demo")
+    p.add_argument("--campaign", default="demo", help="campaign name in the store")
     p.set_defaults(func=demo_command)
 
 

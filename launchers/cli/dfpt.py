@@ -17,13 +17,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("dfpt", help="QE DFPT electron-phonon calculations")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    r = actions.add_parser("run", help="run here (mpirun from the settings) into the store")
+    r = actions.add_parser(
+        "run", help="run here (mpirun from the settings) into the store",
+        description="Run the DFPT electron-phonon flow (pw.x scf → ph.x → q2r.x → matdyn.x, "
+        "α²F at every broadening) for each structure on this machine, writing task documents "
+        "into the store. Every structure is checked first; a structure whose inputs the store "
+        "already holds is reused; Ctrl-C then the same command resumes.")
     add_elph_arguments(r)
     r.add_argument("--no-reuse", action="store_true",
                    help="recompute even when the store holds the same inputs")
     r.add_argument("--keep-going", action="store_true",
                    help="go on with the next structure after a failed QE run")
-    r.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    r.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="output format on stdout (progress goes to stderr)")
     r.set_defaults(func=run)
     add_submit_parser(actions)
 

@@ -623,9 +623,11 @@ def register(subparsers: Any) -> None:
                    help="μ* of the Allen–Dynes Tc in that term (0.10)")
     p.add_argument("--members", type=int, default=5, help="ensemble size (5)")
     p.add_argument("--out", required=True, metavar="DIR", help="ensemble folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="ensemble seed (member i: bootstrap resample and weights from seed, i)")
     p.add_argument("--jobs", type=int, default=1, help="members trained in parallel processes")
-    p.add_argument("--schedule", choices=("tempered", "early-stopping"), default="tempered")
+    p.add_argument("--schedule", choices=("tempered", "early-stopping"), default="tempered",
+                   help="the paper's three-stage tempering, or plain early stopping")
     p.add_argument("--budget", choices=tuple(BUDGETS), default="paper",
                    help="schedule and network size: "
                         + "; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values())
@@ -666,7 +668,8 @@ def register(subparsers: Any) -> None:
                    help="structure files (CIF, POSCAR, pymatgen JSON)")
     p.add_argument("--model", metavar="DIR|store:ID", help=MODEL_HELP)
     p.add_argument("--store", metavar="STORE", help=STORE_HELP)
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="output format on stdout (progress goes to stderr)")
     p.add_argument("--spectra", action="store_true", help="include the mean α²F and its σ")
     p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
     p.set_defaults(func=_cmd_predict)
@@ -677,7 +680,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", metavar="DIR|store:ID", help=MODEL_HELP)
     p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     _add_data_args(p)
-    p.add_argument("--format", choices=("json", "table"), default="json")
+    p.add_argument("--format", choices=("json", "table"), default="json",
+                   help="output format on stdout (progress goes to stderr)")
     p.add_argument("--parity", metavar="PNG", help="write a parity plot")
     p.add_argument("--rows", action="store_true", help="include per-row results")
     p.add_argument("--held-out", action="store_true",
@@ -698,6 +702,7 @@ def register(subparsers: Any) -> None:
     q = actions.add_parser("list", help="one row per stored model")
     q.add_argument("--store", metavar="STORE", help="directory, mongodb:// URI or YAML spec "
                    "(default: settings)")
-    q.add_argument("--format", choices=("table", "json"), default="table")
+    q.add_argument("--format", choices=("table", "json"), default="table",
+                   help="output format on stdout (progress goes to stderr)")
     q.set_defaults(func=_cmd_model_list)
 

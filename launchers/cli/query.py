@@ -24,14 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="List electron-phonon task documents (λ and moments at the "
                        "preset's reference broadening; σ = 0.02 Ry for fast).")
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="output format on stdout (progress goes to stderr)")
     p.add_argument("--formula", help="reduced formula, e.g. MgB2")
     p.add_argument("--protocol", help="preset name, e.g. fast")
     p.add_argument("--status", help="completed, unstable, insulator or failed")
-    p.add_argument("--lambda-min", type=float)
-    p.add_argument("--lambda-max", type=float)
+    p.add_argument("--lambda-min", type=float, help="minimum λ")
+    p.add_argument("--lambda-max", type=float, help="maximum λ")
     p.add_argument("--tc-min", type=float, help="minimum Allen-Dynes Tc (K)")
-    p.add_argument("--tc-max", type=float)
+    p.add_argument("--tc-max", type=float, help="maximum Allen-Dynes Tc (K)")
     p.add_argument("--stable-only", action="store_true", help="dynamically stable only")
     p.add_argument("--mu-star", type=float,
                    help="recompute both Tc columns (and the Tc filter) for this Coulomb "

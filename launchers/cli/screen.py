@@ -74,7 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--store", help="store directory or YAML spec (default: settings)")
     s.add_argument("--top-k", type=int, default=10, help="rows shown / verified (default 10)")
     _add_ranking_options(s, "mean")
-    s.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    s.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="output format on stdout (progress goes to stderr)")
     s.add_argument("--out", metavar="CSV", help="also write the full ranking to a CSV file")
     s.add_argument("--round", type=int, help="round number recorded in the documents")
     s.add_argument("--campaign", help="campaign name recorded in the documents")
@@ -97,15 +98,21 @@ def register(sub: argparse._SubParsersAction) -> None:
                            "resume an interrupted campaign; finished calculations and models "
                            "are reused.")
     r.add_argument("--store", help="store directory or YAML spec (default: settings)")
-    r.add_argument("--candidates", nargs="+", required=True, metavar="CANDIDATES")
-    r.add_argument("--rounds", type=int, default=1)
-    r.add_argument("--top-k", type=int, default=2)
+    r.add_argument("--candidates", nargs="+", required=True, metavar="CANDIDATES",
+                   help="candidate structures: folders, files, JSON/JSONL, or 'store'")
+    r.add_argument("--rounds", type=int, default=1,
+                   help="rounds to run (a rerun continues after the last finished round)")
+    r.add_argument("--top-k", type=int, default=2,
+                   help="candidates verified with DFPT per round")
     r.add_argument("--model", help="round-1 ensemble (default: the shipped one)")
-    r.add_argument("--campaign", default="default")
+    r.add_argument("--campaign", default="default",
+                   help="campaign name: rounds, documents and models are kept per campaign")
     r.add_argument("--initial-data", help="initial training data (default: packaged fast-v1)")
     r.add_argument("--members", type=int, default=3, help="members of retrained ensembles")
-    r.add_argument("--max-epochs", type=int, default=300)
-    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--max-epochs", type=int, default=300,
+                   help="epoch cap of each retrained member")
+    r.add_argument("--seed", type=int, default=0,
+                   help="seed of retraining (bootstrap resamples and weights)")
     r.add_argument("--network", action="append", metavar="KEY=VALUE",
                    help="network option of retrained ensembles (e.g. mul=8)")
     r.add_argument("--models-dir", help="where ensembles go (default <store>/models)")
@@ -116,16 +123,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_dfpt_options(r)
     r.set_defaults(func=al_run_command)
 
-    st = actions.add_parser("status", help="one row per round")
-    st.add_argument("--store")
-    st.add_argument("--campaign", default="default")
-    st.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    st = actions.add_parser("status", help="one row per round",
+                            description="One row per active-learning round of a campaign: "
+                            "model, screened, submitted, verified, hits, errors.")
+    st.add_argument("--store", help="store directory or YAML spec (default: settings)")
+    st.add_argument("--campaign", default="default", help="campaign name")
+    st.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                    help="output format")
     st.set_defaults(func=al_status_command)
 
-    rp = actions.add_parser("report", help="PNG of the campaign and a text summary")
-    rp.add_argument("--store")
-    rp.add_argument("--campaign", default="default")
-    rp.add_argument("--out", required=True, metavar="PNG")
+    rp = actions.add_parser("report", help="PNG of the campaign and a text summary",
+                            description="Plot a campaign's rounds (hits, best Tc, error of "
+                            "the predictions) into --out and print a summary.")
+    rp.add_argument("--store", help="store directory or YAML spec (default: settings)")
+    rp.add_argument("--campaign", default="default", help="campaign name")
+    rp.add_argument("--out", required=True, metavar="PNG", help="figure to write")
     rp.set_defaults(func=al_report_command)
 
 
