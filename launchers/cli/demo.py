@@ -35,10 +35,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pseudos", metavar="FAMILY",
                    help="pseudopotential family (default: settings, else Debian's LDA files)")
     p.add_argument("--model", help="ensemble (default: the shipped one)")
-    p.add_argument("--out", default="bete-demo.png", metavar="PNG",
-                   help="report figure (default ./bete-demo.png)")
+    p.add_argument("--out", metavar="PNG",
+                   help="report figure (default: bete-demo.png in the store's folder for an "
+                        "embedded store, else in the current directory)")
     p.add_argument("--campaign", default="demo", help="campaign name in the store")
     p.set_defaults(func=demo_command)
+
+
+def default_figure(store: str | None) -> Path:
+    """``bete-demo.png`` in an embedded store's folder, else in the current directory."""
+    from stores.config import StoreConfigError, resolve_store_spec
+
+    try:
+        resolved = resolve_store_spec(store)
+    except StoreConfigError as exc:
+        raise UserError(str(exc)) from exc
+    folder = Path(resolved["path"]) if resolved.get("type") == "embedded" else Path.cwd()
+    return folder / FIGURE_NAME
+
+
+#: File name of the demo's report figure.
+FIGURE_NAME = "bete-demo.png"
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -59,11 +76,13 @@ def demo_command(args: argparse.Namespace) -> int:
             network=dict(DEMO_NETWORK))
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    figure = Path(args.out) if args.out else default_figure(args.store)
     progress(f"bete demo: screening {', '.join(candidates)}; the top {args.top_k} will run "
-             f"through the '{args.protocol}' DFPT el-ph flow (real QE, several minutes)")
+             f"through the '{args.protocol}' DFPT el-ph flow (real QE, several minutes); "
+             f"report figure: {figure}")
     rounds = run_rounds(config, args.store, args.verbose)
     print(summary_text(rounds))
-    out = plot_campaign(rounds, Path(args.out))
+    out = plot_campaign(rounds, figure)
     progress(f"bete demo: done in {time.perf_counter() - start:.0f} s; figure {out}; next: "
              "`bete query`, `bete al status --campaign demo`, `bete plot a2f <formula>`")
     return 0

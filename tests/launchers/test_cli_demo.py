@@ -34,6 +34,18 @@ def test_demo_runs_one_round(model, tmp_path, capsys, monkeypatch):  # noqa: F81
     assert len(fake.calls) == 1
 
 
+def test_demo_figure_goes_to_the_store_folder_and_is_named(model, tmp_path, capsys,  # noqa: F811
+                                                            monkeypatch):
+    monkeypatch.setattr("workflows.qe.local.run_flow_locally", FakeDFPT())
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "store"
+    assert main(["demo", "--store", str(store), "--model", str(model)]) == 0
+    err = capsys.readouterr().err
+    assert (store / "bete-demo.png").is_file() and not (tmp_path / "bete-demo.png").exists()
+    assert f"report figure: {store / 'bete-demo.png'}" in err
+    assert f"figure {store / 'bete-demo.png'}" in err
+
+
 @pytest.mark.parametrize("bad", [["--top-k", "0"]])
 def test_demo_bad_options(bad, tmp_path, capsys):
     assert main(["demo", "--store", str(tmp_path / "s"), *bad]) == 2
