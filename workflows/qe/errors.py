@@ -32,6 +32,19 @@ class QENotInstalledError(RuntimeError):
         )
 
 
+class MPILauncherNotFoundError(QENotInstalledError):
+    """The MPI launcher of the settings (``mpi_cmd``: srun, mpirun, ...) is not on PATH."""
+
+    def __init__(self, launcher: str) -> None:
+        self.executable = launcher
+        RuntimeError.__init__(
+            self,
+            f"MPI launcher {launcher!r} (setting mpi_cmd) not found on this machine; set "
+            "mpi_cmd to the launcher here (e.g. mpirun: BETE_MPI_CMD=mpirun or mpi_cmd in "
+            "bete_settings.yaml), or to an empty string to run QE serially"
+        )
+
+
 class QEError(RuntimeError):
     """A QE run failed; ``error_line`` is QE's own message (or the reason it was judged failed)."""
 

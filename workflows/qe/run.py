@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stores.settings import get_settings
-from workflows.qe.errors import QEError, QENotInstalledError
+from workflows.qe.errors import MPILauncherNotFoundError, QEError, QENotInstalledError
 from workflows.qe.handlers import check_output
 
 QE_CODES: dict[str, str] = {
@@ -178,6 +178,8 @@ def _check_installed(command: list[str], code: str) -> None:
     if shutil.which(exe) is None:
         raise QENotInstalledError(exe)
     if shutil.which(command[0]) is None:
+        if command[0] != exe:  # the MPI launcher, not QE
+            raise MPILauncherNotFoundError(command[0])
         raise QENotInstalledError(command[0])
 
 

@@ -94,6 +94,20 @@ def test_not_installed(tmp_path, monkeypatch, serial):
         qe_run.run_qe("pw", "scf.in", tmp_path)
 
 
+def test_missing_mpi_launcher_is_named_as_such(tmp_path, monkeypatch):
+    """srun from a cluster's settings on a workstation: the launcher, not QE, is missing."""
+    from workflows.qe.errors import MPILauncherNotFoundError
+
+    (tmp_path / "scf.in").write_text("x\n")
+    monkeypatch.setenv("BETE_MPI_CMD", "srun-not-here")
+    monkeypatch.setenv("BETE_NPROCS", "2")
+    with pytest.raises(MPILauncherNotFoundError) as info:
+        qe_run.run_qe("pw", "scf.in", tmp_path)
+    message = str(info.value)
+    assert message.startswith("MPI launcher 'srun-not-here' (setting mpi_cmd) not found")
+    assert "Quantum ESPRESSO" not in message and "BETE_MPI_CMD=mpirun" in message
+
+
 def test_missing_input(tmp_path):
     with pytest.raises(FileNotFoundError, match="write the input"):
         qe_run.run_qe("pw", "scf.in", tmp_path)
