@@ -261,3 +261,53 @@ class ActiveLearningRound(BaseModel):
         "predicted and computed λ, ω_log (K), Tc (K).")
     protocol: str | None = Field(None, description="DFPT preset of the verification.")
     updated_at: datetime = Field(default_factory=utcnow)
+
+
+MLIP_PHONON_DOC_TYPE: Literal["mlip_phonon"] = "mlip_phonon"
+
+
+class MLIPPhononDocument(BaseModel):
+    """Harmonic phonons of one structure from a universal interatomic potential (phonopy).
+
+    Keyed by ``key`` = sha256 of the structure, the potential name and package version and
+    the settings, so a structure is computed once per potential.  DOS values are in
+    states/cm⁻¹ (per cell for ``total``, per site for ``site_dos``), the unit of matdyn and of
+    the fast-v1 records, so the two plot and bin the same way.
+    """
+
+    doc_type: Literal["mlip_phonon"] = MLIP_PHONON_DOC_TYPE
+    schema_version: str = "1.0"
+    key: str = Field(description="sha256 of structure + potential + version + settings.")
+    formula: str = Field(description="Reduced formula.")
+    nsites: int = Field(description="Sites in the given cell (the DOS is projected on them).")
+    elements: list[str] = Field(description="Sorted element symbols.")
+    structure: dict[str, Any] = Field(description="pymatgen dict of the cell (not relaxed).")
+    structure_hash: str = Field(description="sha256 of the cell (lattice, species, positions).")
+    source_id: str | None = Field(None, description="File name or database id it was read as.")
+    potential: str = Field(description="Registry name, e.g. sevennet-0.")
+    potential_package: str = Field(description="Distribution holding the weights.")
+    potential_version: str = Field(description="Its installed version.")
+    settings: dict[str, Any] = Field(description="Displacement (Å), supercell minimum length "
+                                     "(Å), mesh length (Å), DOS step (meV), symprec.")
+    settings_hash: str = Field(description="sha256 of ``settings``.")
+    supercell_matrix: list[list[int]] = Field(description="Supercell of the given cell.")
+    n_supercell_atoms: int = Field(description="Atoms in the supercell.")
+    n_displacements: int = Field(description="Displaced supercells evaluated.")
+    mesh: list[int] = Field(description="Γ-centred q mesh of the DOS and the lowest frequency.")
+    min_frequency_meV: float = Field(
+        description="Lowest frequency on the mesh (meV; negative = imaginary).")
+    stability_threshold_meV: float = Field(-0.5, description="Below → dynamically unstable.")
+    dynamically_stable: bool = Field(description="min_frequency_meV ≥ the threshold.")
+    mean_log_frequency_meV: float = Field(
+        description="exp of the DOS-weighted mean of ln ω over ω > 0 (meV).")
+    mean_frequency_meV: float = Field(description="DOS-weighted mean of ω over ω > 0 (meV).")
+    max_frequency_meV: float = Field(description="Highest frequency on the mesh (meV).")
+    frequencies_meV: list[float] = Field(description="DOS frequency grid (meV).")
+    total_dos: list[float] = Field(description="Total DOS (states/cm⁻¹ per cell).")
+    site_dos: list[list[float]] = Field(description="Per-site DOS (states/cm⁻¹), (nsites, k).")
+    site_dos_grid: list[list[float]] = Field(
+        description="Per-site DOS on the model's 51-bin grid (0.25 … 100.25 meV), binned as "
+        "the CPD/FPD input (workflows.ml.data.grid_values), shape (nsites, 51).")
+    wall_s: float = Field(description="Wall time of the calculation (s), model load excluded.")
+    warnings: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)

@@ -1,0 +1,43 @@
+"""MLIP phonon documents in the JobStore: find by key, write once, list.
+
+Kept the way jobflow keeps a job output (``{"uuid", "index", "output": <document>, ...}``),
+with the uuid derived from the document's key, so writing a document again replaces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import Any
+
+from stores.schemas import MLIP_PHONON_DOC_TYPE, MLIPPhononDocument
+
+
+def _uuid(key: str) -> str:
+    return f"mlph-{key[:8]}-{key[8:12]}-{key[12:16]}-{key[16:20]}-{key[20:32]}"
+
+
+def find_mlip_phonon(store: Any, key: str) -> dict[str, Any] | None:
+    """The stored MLIP phonon document with this key, or None."""
+    doc = store.query_one({"output.doc_type": MLIP_PHONON_DOC_TYPE, "output.key": key})
+    return doc["output"] if doc else None
+
+
+def write_mlip_phonon(store: Any, doc: MLIPPhononDocument) -> str:
+    """Insert (or replace) one document; returns its uuid."""
+    uid = _uuid(doc.key)
+    store.update({"uuid": uid, "index": 1, "output": doc.model_dump(mode="json"),
+                  "completed_at": datetime.now(timezone.utc).isoformat(),
+                  "name": MLIP_PHONON_DOC_TYPE, "metadata": {"bete_kind": MLIP_PHONON_DOC_TYPE}},
+                 key=["uuid", "index"])
+    return uid
+
+
+def iter_mlip_phonons(store: Any, criteria: dict[str, Any] | None = None,
+                      ) -> Iterator[dict[str, Any]]:
+    """MLIP phonon documents (newest first) matching ``criteria`` on their fields."""
+    query: dict[str, Any] = {"output.doc_type": MLIP_PHONON_DOC_TYPE}
+    for k, v in (criteria or {}).items():
+        query[f"output.{k}"] = v
+    for doc in store.query(query, sort={"completed_at": -1}):
+        yield doc["output"]
