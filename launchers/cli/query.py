@@ -26,6 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
     p.add_argument("--format", choices=["table", "json", "csv"], default="table",
                    help="output format on stdout (progress goes to stderr)")
+    p.add_argument("--documents", choices=["elph", "mlip-phonons"], default="elph",
+                   help="electron-phonon task documents (default) or the MLIP phonon "
+                   "documents of `bete phonons`")
+    p.add_argument("--potential", help="with --documents mlip-phonons: sevennet-0 or chgnet")
     p.add_argument("--formula", help="reduced formula, e.g. MgB2")
     p.add_argument("--protocol", help="preset name, e.g. fast")
     p.add_argument("--status", help="completed, unstable, insulator or failed")
@@ -85,8 +89,35 @@ def row(doc: dict[str, Any], mu_star: float | None = None) -> dict[str, Any]:
     return out
 
 
+MLIP_COLUMNS = ["formula", "source_id", "nsites", "potential", "potential_version",
+                "min_frequency_meV", "dynamically_stable", "mean_log_frequency_meV",
+                "max_frequency_meV", "wall_s", "key"]
+
+
+def run_mlip(args: argparse.Namespace) -> int:
+    """Print the MLIP phonon documents (``--documents mlip-phonons``)."""
+    from stores.mlip_phonons import iter_mlip_phonons
+
+    crit: dict[str, Any] = {k: v for k, v in (("formula", args.formula),
+                                              ("potential", args.potential)) if v}
+    if args.stable_only:
+        crit["dynamically_stable"] = True
+    store = open_store(args.store, write=False)
+    try:
+        rows = [{c: d.get(c) for c in MLIP_COLUMNS} for d in iter_mlip_phonons(store, crit)]
+    finally:
+        store.close()
+    if not rows and args.format == "table":
+        print("no MLIP phonon documents match (run `bete phonons STRUCTURES...` first)")
+        return 0
+    print(format_rows(rows, args.format, MLIP_COLUMNS))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Print the matching rows."""
+    if args.documents == "mlip-phonons":
+        return run_mlip(args)
     store = open_store(args.store, write=False)
     try:
         rows = [row(d, args.mu_star)

@@ -22,14 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from atomate2.common.jobs.phonons import (
-    generate_phonon_displacements,
-    get_supercell_size,
-    run_phonon_displacements,
-)
+from atomate2.common.jobs.phonons import generate_phonon_displacements, run_phonon_displacements
+from atomate2.common.utils import get_supercell_matrix
 from atomate2.forcefields.flows.phonons import PhononMaker
 from atomate2.forcefields.jobs import ForceFieldStaticMaker
-from jobflow import Flow, job
+from jobflow import Flow, Job, job
 from pymatgen.core import Structure
 
 from stores.schemas import MLIPPhononDocument
@@ -122,9 +119,11 @@ class MLIPPhononMaker(PhononMaker):
 
     def supercell_matrix(self, structure: Structure) -> list[list[int]]:
         """atomate2's supercell choice (≥ ``min_length`` Å across), checked against the limit."""
-        matrix = get_supercell_size.original(structure, self.min_length, self.max_length,
-                                             self.prefer_90_degrees, self.allow_orthorhombic,
-                                             **self.get_supercell_size_kwargs)
+        matrix = get_supercell_matrix(structure=structure, min_length=self.min_length or 10.0,
+                                      max_length=self.max_length,  # type: ignore[arg-type]
+                                      prefer_90_degrees=self.prefer_90_degrees,
+                                      allow_orthorhombic=self.allow_orthorhombic,
+                                      **self.get_supercell_size_kwargs)
         n = round(abs(np.linalg.det(np.asarray(matrix)))) * len(structure)
         if n > self.max_supercell_atoms:
             raise MLIPPhononError(
@@ -147,7 +146,7 @@ class MLIPPhononMaker(PhononMaker):
         analysis = mlip_phonon_analysis(
             structure, matrix, forces.output, self.potential, self.settings(),
             self.key(structure), source_id)
-        jobs = [displacements, forces, analysis]
+        jobs: list[Flow | Job] = [displacements, forces, analysis]
         return Flow(jobs, analysis.output,
                     name=f"{self.name} {structure.composition.reduced_formula}")
 

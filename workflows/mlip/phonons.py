@@ -58,14 +58,17 @@ def compute_mlip_phonons(structure: Structure, maker: MLIPPhononMaker | None = N
     from jobflow import JobStore, run_locally
     from maggma.stores import MemoryStore
 
+    from workflows.local import quiet_jobflow
+
     maker = maker or MLIPPhononMaker()
     check_structure(structure, maker.potential)
     get_potential(maker.potential).calculator()  # load outside the timing (once per process)
     start = time.perf_counter()
     flow = maker.make(structure, source_id)
     store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
-    responses = run_locally(flow, store=store, log=False, raise_immediately=True,
-                            ensure_success=True)
+    with quiet_jobflow(False):
+        responses = run_locally(flow, store=store, log=False, raise_immediately=True,
+                                ensure_success=True)
     doc = responses[flow.output.uuid][1].output
     return doc.model_copy(update={"wall_s": time.perf_counter() - start})
 
