@@ -33,6 +33,12 @@ import numpy as np
 from pymatgen.core import Structure
 
 from stores.jarvis_tc import is_jarvis_tc_dir, load_jarvis_tc
+from stores.protocol import (
+    FAST_V1_FINGERPRINT,
+    FAST_V1_IDENTITY,
+    derive_identity,
+    record_fingerprint,
+)
 from stores.training_record import TrainingRecord
 
 logger = logging.getLogger(__name__)
@@ -121,6 +127,7 @@ def fast_v1_record(data: dict[str, Any], sigma_index: int = FAST_V1_REFERENCE_SI
             raise
         raise ValueError(f"field 'structure' is not a pymatgen Structure ({type(exc).__name__}: "
                          f"{exc})") from None
+    fingerprint = record_fingerprint(data)
     site = data.get("phdos_site")
     formula = data.get("formula")
     return TrainingRecord(
@@ -136,6 +143,10 @@ def fast_v1_record(data: dict[str, Any], sigma_index: int = FAST_V1_REFERENCE_SI
         source=source or f"fast-v1:{ident}",
         min_frequency_meV=(float(_field(data, "min_frequency_meV", _NUMBER))
                            if data.get("min_frequency_meV") is not None else None),
+        protocol_fingerprint=fingerprint,
+        protocol_label=(FAST_V1_IDENTITY.label() if fingerprint == FAST_V1_FINGERPRINT
+                        else str(data.get("protocol_label")
+                                 or "unknown: the record names no protocol fingerprint")),
     )
 
 
@@ -346,6 +357,7 @@ def task_document_record(doc: dict[str, Any], source: str = "store") -> Training
               if isinstance(doc.get(key), int | float)}
     site = phdos.get("site_dos")
     ident = doc.get("source_id") or doc.get("input_hash") or doc.get("_job_uuid")
+    identity, why_not = derive_identity(doc)
     return TrainingRecord(
         id=str(ident),
         structure=structure,
@@ -358,11 +370,61 @@ def task_document_record(doc: dict[str, Any], source: str = "store") -> Training
         formula=str(doc.get("formula") or ""),
         source=source,
         min_frequency_meV=doc.get("min_frequency_meV"),
+        protocol_fingerprint=identity.fingerprint() if identity else None,
+        protocol_label=identity.label() if identity else f"unknown: {why_not}",
     )
 
 
-def load_store_records(store: Any, protocol: str | None = "fast") -> list[TrainingRecord]:
-    """Completed, dynamically stable electron-phonon tasks of ``protocol`` in a JobStore.
+def protocol_groups(records: Iterable[TrainingRecord]) -> dict[str | None, list[TrainingRecord]]:
+    """Records grouped by protocol fingerprint (None: unknown), largest group first."""
+    groups: dict[str | None, list[TrainingRecord]] = {}
+    for rec in records:
+        groups.setdefault(rec.protocol_fingerprint, []).append(rec)
+    return dict(sorted(groups.items(), key=lambda kv: -len(kv[1])))
+
+
+def describe_groups(groups: dict[str | None, list[TrainingRecord]]) -> str:
+    """``fingerprint (n rows: label)`` for each group, for messages."""
+    return "; ".join(f"{fp or 'unknown'} ({len(rows)} rows: {rows[0].protocol_label})"
+                     for fp, rows in groups.items())
+
+
+def select_protocol(records: Sequence[TrainingRecord], fingerprint: str | None = None,
+                    what: str = "the data") -> list[TrainingRecord]:
+    """The rows of one protocol fingerprint: never a mix.
+
+    Parameters
+    ----------
+    records
+        Rows of any number of protocols.
+    fingerprint
+        The fingerprint (or a prefix of it) to keep; None = the only one there is.
+    what
+        Names the source in messages.
+
+    Raises
+    ------
+    ValueError
+        When ``fingerprint`` is None and the rows hold several protocols (the
+        message lists them), or when no row has ``fingerprint``.
+    """
+    groups = protocol_groups(records)
+    if fingerprint is None:
+        if len(groups) > 1:
+            raise ValueError(
+                f"{what} holds rows of {len(groups)} protocols, which are never trained on "
+                f"together: {describe_groups(groups)}; choose one with --fingerprint")
+        return list(records)
+    chosen = [fp for fp in groups if fp and fp.startswith(fingerprint)]
+    if len(chosen) != 1:
+        raise ValueError(f"{what} has {'no' if not chosen else 'several'} protocol with "
+                         f"fingerprint {fingerprint!r}; it holds: {describe_groups(groups)}")
+    return groups[chosen[0]]
+
+
+def load_store_records(store: Any, protocol: str | None = "fast",
+                       fingerprint: str | None = None) -> list[TrainingRecord]:
+    """Completed, dynamically stable electron-phonon tasks of one protocol in a JobStore.
 
     Parameters
     ----------
@@ -370,12 +432,19 @@ def load_store_records(store: Any, protocol: str | None = "fast") -> list[Traini
         E.g. from :func:`stores.config.load_job_store`; the α²F and DOS blobs
         are loaded from its ``data`` store.
     protocol : str, optional
-        Protocol (preset) name; ``None`` = any protocol.
+        Preset name; ``None`` = any preset.
+    fingerprint : str, optional
+        Protocol fingerprint (or prefix); None = the only one the matching rows hold.
 
     Returns
     -------
     list of TrainingRecord
         One per calculation (newest document per input hash), sorted by id.
+
+    Raises
+    ------
+    ValueError
+        Rows of several fingerprints and none named (see :func:`select_protocol`).
     """
     from stores.queries import iter_elph_documents
 
@@ -386,7 +455,7 @@ def load_store_records(store: Any, protocol: str | None = "fast") -> list[Traini
         store.close()
     records = [task_document_record(doc, source=f"store:{doc.get('_job_uuid', '')}")
                for doc in docs]
-    return sorted(records, key=_id_key)
+    return sorted(select_protocol(records, fingerprint, "the store"), key=_id_key)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -394,7 +463,8 @@ def load_records(source: str | os.PathLike[str], *,
                  structures_dir: str | os.PathLike[str] | None = None,
                  protocol: str | None = "fast", drop_unstable: bool = True,
                  site_dos: str = "full",
-                 report: Callable[[str], None] | None = None) -> list[TrainingRecord]:
+                 report: Callable[[str], None] | None = None,
+                 fingerprint: str | None = None) -> list[TrainingRecord]:
     """Training records from a fast-v1 or jarvis-tc folder, a ``database.json`` or a store.
 
     Parameters
@@ -416,12 +486,16 @@ def load_records(source: str | os.PathLike[str], *,
         database.json: which site DOS to attach.
     report : callable, optional
         Receives a line naming the rows an importer dropped and why (default: a warning).
+    fingerprint : str, optional
+        Protocol fingerprint (or prefix) to train on; None = the only one the
+        source holds (several → ValueError listing them).
     """
     path = Path(source).expanduser()
     if path.is_dir() and is_jarvis_tc_dir(path):
         return load_jarvis_tc(path, report=report)
     if path.is_dir() and is_fast_v1_dir(path):
-        return load_fast_v1(path, drop_unstable=drop_unstable, report=report)
+        return select_protocol(load_fast_v1(path, drop_unstable=drop_unstable, report=report),
+                               fingerprint, str(path))
     if path.is_file() and path.suffix.lower() == ".json":
         if structures_dir is None:
             guesses = [path.parent / "structures" / "bete-net",
@@ -437,7 +511,8 @@ def load_records(source: str | os.PathLike[str], *,
     if path.is_dir() and not is_embedded_store_dir(path):
         raise ValueError(f"{path} holds no fast-v1 JSON records (*.json with "
                          "a2F_frequency_meV) and is not a bete store")
-    records = load_store_records(load_job_store(path, read_only=True), protocol=protocol)
+    records = load_store_records(load_job_store(path, read_only=True), protocol=protocol,
+                                 fingerprint=fingerprint)
     if not records:
         raise ValueError(f"store {path} holds no completed, dynamically stable "
                          f"electron-phonon task of protocol {protocol!r}")

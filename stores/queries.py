@@ -13,6 +13,24 @@ FINAL_ELPH_STATUSES = ("completed", "unstable", "insulator")
 """Statuses of an electron-phonon document that make a rerun unnecessary."""
 
 
+ELPH_INDEXED_FIELDS = ("output.input_hash", "output.protocol_fingerprint", "output.doc_type")
+"""Task-document fields the docs store indexes (reuse by input hash, training by protocol)."""
+
+
+def ensure_elph_indexes(store: JobStore) -> bool:
+    """Index the fields of :data:`ELPH_INDEXED_FIELDS` (no-op where they exist).
+
+    Returns False for a store without indexes (the embedded MontyDB store scans,
+    which is fast at its size).
+    """
+    try:
+        for key in ELPH_INDEXED_FIELDS:
+            store.docs_store.ensure_index(key)
+    except NotImplementedError:
+        return False
+    return True
+
+
 def find_elph_by_hash(store: JobStore, input_hash: str) -> dict[str, Any] | None:
     """The stored final task document with this input hash (without blobs), or None."""
     doc = store.query_one(

@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from stores.protocol import ProtocolIdentity
+
 ELPH_SCHEMA_VERSION = "1.0"
 ELPH_DOC_TYPE: Literal["elph_task"] = "elph_task"
 ELPH_BLOB_FIELDS = ("a2f_spectra", "phdos")
@@ -119,6 +121,12 @@ class ElphTaskDocument(BaseModel):
     structure: dict[str, Any] = Field(description="pymatgen dict of the computed cell.")
     source_id: str | None = Field(None, description="User's identifier (file name, database id).")
     protocol: str = Field(description="Preset name (fast, standard, accurate).")
+    protocol_identity: ProtocolIdentity | None = Field(
+        None, description="Everything that fixes the numbers: preset, recipe hash, overrides, "
+        "pseudo family and files (md5), QE version, reference σ, μ* (stores.protocol).")
+    protocol_fingerprint: str | None = Field(
+        None, description="Short hash of the identity, the same for every structure of one "
+        "protocol; training never mixes two (indexed).")
     parameters: dict[str, Any] = Field(description="Full input parameters of every QE step.")
     input_hash: str = Field(description="sha256 of structure + parameters + pseudopotentials.")
     pseudo_family: str | None = Field(None, description="Pseudopotential family name or path.")
@@ -260,6 +268,9 @@ class ActiveLearningRound(BaseModel):
         default_factory=list, description="Per acquired candidate: DFPT status, input hash, "
         "predicted and computed λ, ω_log (K), Tc (K).")
     protocol: str | None = Field(None, description="DFPT preset of the verification.")
+    protocol_fingerprint: str | None = Field(
+        None, description="Protocol fingerprint of the verification; rounds train only on "
+        "rows of it (stores.protocol).")
     updated_at: datetime = Field(default_factory=utcnow)
 
 

@@ -43,6 +43,11 @@ class TrainingRecord:
     tc_K : float, optional
         Tc label (K) of a record without a spectrum (e.g. jarvis-tc); a record has a
         spectrum, a Tc label, or both.
+    protocol_fingerprint : str, optional
+        Protocol fingerprint of the calculation (:mod:`stores.protocol`); None when
+        unknown (the BETE-NET database, documents whose identity cannot be derived).
+    protocol_label : str
+        The protocol in words (preset + family, QE, σ, μ*), or why it is unknown.
     """
 
     id: str
@@ -56,6 +61,8 @@ class TrainingRecord:
     source: str = ""
     min_frequency_meV: float | None = None
     tc_K: float | None = None  # noqa: N815 (unit in the name)
+    protocol_fingerprint: str | None = None
+    protocol_label: str = ""
 
     def __post_init__(self) -> None:
         if self.a2f is None or self.frequencies_meV is None:

@@ -58,6 +58,7 @@ class DataOptions:
     """Further ``--data`` values whose rows are added (e.g. Tc-only jarvis-tc rows)."""
     split_by: str = "random"
     hold_out_element: str | None = None
+    fingerprint: str | None = None
 
 
 @dataclass
@@ -134,6 +135,7 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
         load_fast_v1,
         load_records,
         packaged_fast_v1_dir,
+        select_protocol,
         split_by_index_files,
     )
 
@@ -147,7 +149,7 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
                 rows = load_records(source, structures_dir=opts.structures,
                                     protocol=opts.protocol, drop_unstable=not opts.keep_unstable,
                                     site_dos=get_variant(variant).site_dos or "full",
-                                    report=progress)
+                                    report=progress, fingerprint=opts.fingerprint)
         except (ValueError, OSError, KeyError) as exc:
             raise UserError(f"cannot read training data from {source}: {exc}") from exc
         n_tc = sum(1 for r in rows if not r.has_spectrum)
@@ -160,6 +162,14 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
         raise UserError(f"row ids {repeated[:5]} occur in more than one --data source; "
                         "give each source once")
     try:
+        spectra = select_protocol([r for r in records if r.has_spectrum], opts.fingerprint,
+                                  "the --data rows with α²F")
+        if spectra:
+            progress(f"data: {len(spectra)} α²F rows of protocol "
+                     f"{spectra[0].protocol_fingerprint or 'unknown'} "
+                     f"({spectra[0].protocol_label})")
+        keep = {id(r) for r in spectra}
+        records = [r for r in records if not r.has_spectrum or id(r) in keep]
         if opts.split == "all":
             return records
         if opts.split_files:
@@ -168,7 +178,7 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
             train, test = grouped_split(records, opts.split_by, opts.test_fraction,
                                         opts.split_seed, opts.hold_out_element)
     except (ValueError, OSError, KeyError) as exc:
-        raise UserError(f"cannot split the data of {opts.source}: {exc}") from exc
+        raise UserError(f"cannot use the data of {opts.source}: {exc}") from exc
     chosen = train if opts.split == "train" else test
     if not chosen:
         raise UserError(f"the {opts.split} split of {opts.source} is empty; change "
@@ -483,6 +493,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="CIF folder for database.json (structures/bete-net)")
     p.add_argument("--protocol", default="fast",
                    help="store: protocol of the task documents (default fast)")
+    p.add_argument("--fingerprint", metavar="FP",
+                   help="protocol fingerprint (or prefix) of the rows to use; needed when the "
+                   "source holds several (`bete query` shows them); rows of two are never mixed")
     p.add_argument("--keep-unstable", action="store_true",
                    help="keep dynamically unstable fast-v1 records (dropped by default)")
     p.add_argument("--split", choices=("all", "train", "test"), default="all",
@@ -504,7 +517,8 @@ def _data_options(args: argparse.Namespace) -> DataOptions:
                        structures=args.structures, protocol=args.protocol,
                        keep_unstable=args.keep_unstable, split=args.split,
                        test_fraction=args.test_fraction, split_seed=args.split_seed,
-                       split_files=tuple(args.split_files) if args.split_files else None)
+                       split_files=tuple(args.split_files) if args.split_files else None,
+                       fingerprint=args.fingerprint)
 
 
 def budget_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:

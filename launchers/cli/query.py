@@ -8,13 +8,14 @@ from typing import Any
 import numpy as np
 
 from launchers.cli.common import UserError, format_rows, open_store
+from stores.protocol import derive_identity
 from stores.queries import iter_elph_documents
 from workflows.common.physics import allen_dynes_tc, mcmillan_allen_dynes_tc
 
 COLUMNS = [
     "formula", "source_id", "protocol", "status", "lambda", "omega_log_K", "omega_2_K",
     "tc_allen_dynes_K", "tc_mcmillan_K", "dynamically_stable", "min_frequency_meV",
-    "pressure_kbar", "input_hash",
+    "pressure_kbar", "protocol_fingerprint", "input_hash",
 ]
 
 
@@ -32,6 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--potential", help="with --documents mlip-phonons: sevennet-0 or chgnet")
     p.add_argument("--formula", help="reduced formula, e.g. MgB2")
     p.add_argument("--protocol", help="preset name, e.g. fast")
+    p.add_argument("--fingerprint", help="protocol fingerprint (the protocol_fingerprint "
+                   "column; derived for documents older than the field)")
     p.add_argument("--status", help="completed, unstable, insulator or failed")
     p.add_argument("--lambda-min", type=float, help="minimum λ")
     p.add_argument("--lambda-max", type=float, help="maximum λ")
@@ -81,6 +84,12 @@ def row(doc: dict[str, Any], mu_star: float | None = None) -> dict[str, Any]:
         out["mu_star"] = mu_star
         out["tc_allen_dynes_K"] = allen_dynes_tc(lam, wlog, w2, mu_star)
         out["tc_mcmillan_K"] = mcmillan_allen_dynes_tc(lam, wlog, mu_star)
+    identity, why_not = derive_identity(doc)
+    out["protocol_fingerprint"] = (doc.get("protocol_fingerprint")
+                                   or (identity.fingerprint() if identity else None))
+    out["protocol_label"] = identity.label() if identity else None
+    if identity is None:
+        out["protocol_fingerprint_missing"] = why_not
     out["lambda"] = doc.get("lambda_")
     out["pressure_kbar"] = scf.get("pressure_kbar")
     out["reference_sigma_Ry"] = doc.get("reference_sigma_Ry")
@@ -124,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
                 for d in iter_elph_documents(store, criteria_from_args(args))]
     finally:
         store.close()
+    if args.fingerprint:
+        rows = [r for r in rows if str(r["protocol_fingerprint"]).startswith(args.fingerprint)]
     if args.mu_star is not None and (args.tc_min is not None or args.tc_max is not None):
         lo = -np.inf if args.tc_min is None else args.tc_min
         hi = np.inf if args.tc_max is None else args.tc_max

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from stores.protocol import ProtocolIdentity, directory_family_sha256, recipe_sha256
 from stores.schemas import (
     A2FSpectrum,
     BroadeningResult,
@@ -46,8 +47,32 @@ Q_SUM_MIN_GRID = 4
 the interpolation (2³ grids of the fast preset), so no such warning is given."""
 
 
+def protocol_identity(input_set: ElphInputSet, overrides: dict[str, Any] | None,
+                      qe_version: str | None,
+                      reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,  # noqa: N803
+                      mu_star: float = DEFAULT_MU_STAR) -> ProtocolIdentity:
+    """The protocol identity of a calculation (see :mod:`stores.protocol`).
+
+    Raises
+    ------
+    ValueError
+        When the family directory of the input set holds no UPF file.
+    """
+    params = input_set.parameters
+    family = params.get("family") or {}
+    return ProtocolIdentity(
+        preset=str(params.get("preset")), recipe_sha256=recipe_sha256(params["recipe"]),
+        overrides=dict(overrides or {}), pseudo_family=str(family.get("name")),
+        pseudo_family_sha256=directory_family_sha256(family.get("directory") or
+                                                     input_set.pseudo_dir),
+        pseudopotentials={el: {"filename": p["filename"], "md5": p["md5"]}
+                          for el, p in params.get("pseudopotentials", {}).items()},
+        qe_version=qe_version, reference_sigma_Ry=round(float(reference_sigma_Ry), 6),
+        mu_star=float(mu_star))
+
+
 def _common_fields(input_set: ElphInputSet, protocol: str, source_id: str | None,
-                   input_hash: str) -> dict[str, Any]:
+                   input_hash: str, identity: ProtocolIdentity) -> dict[str, Any]:
     structure = input_set.structure
     comp = structure.composition
     params = input_set.parameters
@@ -72,6 +97,8 @@ def _common_fields(input_set: ElphInputSet, protocol: str, source_id: str | None
         "ecutwfc_Ry": input_set.ecutwfc,
         "ecutrho_Ry": input_set.ecutrho,
         "provenance": {"host": platform.node(), "python": platform.python_version()},
+        "protocol_identity": identity,
+        "protocol_fingerprint": identity.fingerprint(),
     }
 
 
@@ -89,12 +116,15 @@ def scf_warnings(scf: ScfSummary | None) -> list[str]:
 
 def early_document(input_set: ElphInputSet, protocol: str, source_id: str | None,
                    input_hash: str, status: ElphStatus, reason: str, scf: ScfSummary | None,
-                   qe_version: str | None = None, **extra: Any) -> ElphTaskDocument:
+                   qe_version: str | None = None, overrides: dict[str, Any] | None = None,
+                   reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,  # noqa: N803
+                   mu_star: float = DEFAULT_MU_STAR, **extra: Any) -> ElphTaskDocument:
     """A document for a calculation that ended before α²F (insulator, failure)."""
+    identity = protocol_identity(input_set, overrides, qe_version, reference_sigma_Ry, mu_star)
     return ElphTaskDocument(
-        status=status, status_reason=reason, scf=scf, qe_version=qe_version,
-        warnings=scf_warnings(scf), **_common_fields(input_set, protocol, source_id, input_hash),
-        **extra,
+        status=status, status_reason=reason, scf=scf, qe_version=qe_version, mu_star=mu_star,
+        warnings=scf_warnings(scf),
+        **_common_fields(input_set, protocol, source_id, input_hash, identity), **extra,
     )
 
 
@@ -104,6 +134,7 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
                   reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,  # noqa: N803
                   mu_star: float = DEFAULT_MU_STAR,
                   stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,  # noqa: N803
+                  overrides: dict[str, Any] | None = None,
                   **extra: Any) -> ElphTaskDocument:
     """The full task document of a finished matdyn run in ``directory``.
 
@@ -137,6 +168,7 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
                                        frequencies_meV=spec.frequencies_meV.tolist(),
                                        a2f=spec.a2f.tolist()))
     ref = min(broadenings, key=lambda b: abs(b.sigma_Ry - reference_sigma_Ry))
+    identity = protocol_identity(input_set, overrides, qe_version, ref.sigma_Ry, mu_star)
     fldos = input_set.matdyn.get("fldos") or "matdyn.dos"
     dos = parse_phonon_dos(workdir / fldos)
     min_freq = lowest_frequency_meV(dos.frequencies_meV, dos.total)
@@ -171,7 +203,7 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
         dense_mesh_min_frequency_meV=dense_min, q_point_min_frequency_meV=q_min,
         stability_threshold_meV=stability_threshold_meV, dynamically_stable=stable,
         warnings=warnings,
-        **_common_fields(input_set, protocol, source_id, input_hash), **extra,
+        **_common_fields(input_set, protocol, source_id, input_hash, identity), **extra,
     )
 
 

@@ -12,8 +12,10 @@ from typing import Any, cast
 from jobflow import Flow, Job, Maker, OutputReference
 from pymatgen.core import Structure
 
+from stores.protocol import ProtocolIdentity, directory_family_sha256, recipe_sha256
 from stores.settings import get_settings
 from workflows.common.physics import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
+from workflows.qe.errors import BeteInputError
 from workflows.qe.jobs import (
     matdyn_job,
     ph_fanout_job,
@@ -90,6 +92,39 @@ class ElphFlowMaker(Maker):
         return ElphInputGenerator(preset=self.preset, overrides=recipe["overrides"],
                                   family=family, max_atoms=self.max_atoms
                                   ).get_input_set(structure)
+
+    def protocol_identity(self, qe_version: str | None = None) -> ProtocolIdentity:
+        """The protocol identity of this recipe, before any calculation.
+
+        Parameters
+        ----------
+        qe_version
+            QE version; None = ask pw.x (:func:`workflows.qe.run.detect_qe_version`).
+
+        Raises
+        ------
+        BeteInputError
+            When the pseudopotential family cannot be read.
+        """
+        from workflows.qe.run import detect_qe_version
+
+        recipe = self.recipe()
+        generator = ElphInputGenerator(preset=self.preset, overrides=recipe["overrides"],
+                                       family=self.pseudo_family or get_settings().pseudo_family,
+                                       max_atoms=self.max_atoms)
+        effective = generator.get_recipe()
+        family = generator.get_family()
+        try:
+            family_digest = directory_family_sha256(family.directory)
+        except ValueError as exc:
+            raise BeteInputError(f"pseudopotential family {family.label}: {exc}") from exc
+        return ProtocolIdentity(
+            preset=str(effective["name"]), recipe_sha256=recipe_sha256(effective),
+            overrides=recipe["overrides"], pseudo_family=family.name,
+            pseudo_family_sha256=family_digest,
+            qe_version=qe_version or detect_qe_version(),
+            reference_sigma_Ry=round(float(self.reference_sigma_Ry), 6),
+            mu_star=float(self.mu_star))
 
     def calculation_key(self, input_set: ElphInputSet) -> str:
         """Input hash of the calculation (the relaxation choice included)."""

@@ -325,11 +325,14 @@ def task_document_job(structure: Structure, recipe: dict[str, Any], workdir: str
     if not scf["is_metal"]:
         return early_document(input_set, recipe["preset"], source_id, input_hash, "insulator",
                               f"band gap {scf['gap_eV']:.3f} eV at the Fermi level: no "
-                              "electron-phonon run", scf_summary, scf.get("qe_version"), **common)
+                              "electron-phonon run", scf_summary, scf.get("qe_version"),
+                              overrides=recipe.get("overrides"),
+                              reference_sigma_Ry=reference_sigma_Ry, mu_star=mu_star, **common)
     doc = elph_document(wd, input_set, recipe["preset"], source_id, input_hash, scf_summary,
                         scf.get("qe_version"), (matdyn or {}).get("matdyn_asr", "crystal"),
                         reference_sigma_Ry=reference_sigma_Ry, mu_star=mu_star,
-                        stability_threshold_meV=stability_threshold_meV, **common)
+                        stability_threshold_meV=stability_threshold_meV,
+                        overrides=recipe.get("overrides"), **common)
     fixes = scf.get("fixes", []) + (ph or {}).get("fixes", [])
     if fixes:
         doc.warnings.extend(f"automatic retry: {f}" for f in fixes)

@@ -17,7 +17,7 @@ from typing import Any
 from jobflow import JobStore
 from pymatgen.core import Structure
 
-from stores.queries import find_elph_by_hash
+from stores.queries import ensure_elph_indexes, find_elph_by_hash
 from workflows.local import run_flow_locally
 from workflows.qe.flows import ElphFlowMaker
 
@@ -66,6 +66,7 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
         A QE run failed (``keep_going=False``).
     """
     say = progress or (lambda _msg: None)
+    ensure_elph_indexes(store)
     prepared = []
     for source_id, structure in structures:  # validate everything first
         input_set = maker.input_set(structure)

@@ -277,3 +277,25 @@ def _kill_group(proc: subprocess.Popen) -> None:
         proc.wait()
     except ProcessLookupError:
         pass
+
+
+_VERSION_LINE = re.compile(r"Program PWSCF v\.(\S+)")
+
+
+def detect_qe_version(timeout_s: float = 60.0) -> str | None:
+    """QE version pw.x reports (e.g. ``6.7MaX``), from a run without input; None if unknown.
+
+    Runs the ``pw_cmd`` setting once, without MPI, reading an empty input: pw.x
+    prints its banner and stops.  Used to know a protocol's fingerprint before
+    the first calculation (:meth:`workflows.qe.flows.ElphFlowMaker.protocol_identity`).
+    """
+    command = shlex.split(get_settings().pw_cmd)
+    if not command or shutil.which(command[0]) is None:
+        return None
+    try:
+        proc = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
+                              text=True, timeout=timeout_s, env=_environment(command))
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = _VERSION_LINE.search(proc.stdout + proc.stderr)
+    return found.group(1) if found else None

@@ -156,17 +156,60 @@ def store_records(store: Any, protocol: str) -> list[Any]:
     return [task_document_record(d, source=f"store:{d.get('_job_uuid', '')}") for d in docs]
 
 
-def training_records(config: ActiveLearningConfig, store: Any) -> list[Any]:
-    """Initial records plus the store's verified documents (ids made unique)."""
-    rows = list(initial_records(config))
-    seen = {r.id for r in rows}
-    for r in store_records(store, config.protocol):
+MIN_TRAINING_ROWS = 4
+"""Fewer rows of the verification protocol than this: the round keeps the previous model."""
+
+
+def verification_identity(config: ActiveLearningConfig) -> Any:
+    """The protocol identity (:class:`stores.protocol.ProtocolIdentity`) DFPT verifies with."""
+    return elph_maker(config).protocol_identity()
+
+
+def protocol_notice(config: ActiveLearningConfig, model_fingerprint: str | None,
+                    model_label: str) -> str | None:
+    """What it means when the verification protocol is not the one the model learnt from.
+
+    Returns None when both fingerprints agree.
+    """
+    identity = verification_identity(config)
+    if model_fingerprint == identity.fingerprint():
+        return None
+    return (f"the model learnt from {model_label} (protocol {model_fingerprint or 'unknown'}); "
+            f"DFPT verifies with {identity.label()} (protocol {identity.fingerprint()}). "
+            "Different pseudopotentials give different numbers for the same cell (fcc Al: "
+            "λ 0.48 with pslibrary PBE, 0.59 with Debian LDA), so predicted vs computed "
+            "values mix that difference into the model error, and later rounds train only on "
+            f"rows of {identity.fingerprint()}, never on a mix; for the model's own protocol "
+            "verify with --pseudos <pslibrary-1.0.0-pbe-us directory>")
+
+
+def training_records(config: ActiveLearningConfig, store: Any,
+                     say: Say | None = None) -> list[Any]:
+    """Initial records plus the store's verified documents, of the verification protocol only.
+
+    Rows of any other protocol fingerprint (e.g. the packaged fast-v1 records when
+    DFPT verifies with Debian's LDA files) are left out, and ``say`` tells so.
+    """
+    say = say or (lambda _m: None)
+    target = verification_identity(config)
+    fingerprint = target.fingerprint()
+    rows = []
+    seen: set[str] = set()
+    left_out: dict[str, int] = {}
+    for r in [*initial_records(config), *store_records(store, config.protocol)]:
+        if r.protocol_fingerprint != fingerprint:
+            key = f"{r.protocol_fingerprint or 'unknown'} ({r.protocol_label})"
+            left_out[key] = left_out.get(key, 0) + 1
+            continue
         if r.id in seen:
             r.id = f"{r.id}@{r.source}"     # source = store:<job uuid>, unique
         if r.id in seen:
             continue
         seen.add(r.id)
         rows.append(r)
+    say(f"training rows: {len(rows)} of the verification protocol {fingerprint} "
+        f"({target.label()})" + ("; left out, never mixed in: " + "; ".join(
+            f"{n} of {k}" for k, n in left_out.items()) if left_out else ""))
     return rows
 
 
@@ -288,6 +331,7 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
         return existing
     doc = ActiveLearningRound.model_validate(existing) if existing else ActiveLearningRound(
         campaign=config.campaign, round=number, protocol=config.protocol,
+        protocol_fingerprint=verification_identity(config).fingerprint(),
         acquisition=config.acquisition)
     models_dir = Path(config.models_dir).expanduser() if config.models_dir else \
         default_models_dir(store_spec)
@@ -300,10 +344,19 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
             query: dict[str, Any] = {"source": "given" if config.model
                                      else "shipped or initial data"}
         else:
-            rows = training_records(config, store)
-            model_path = str(train_or_reuse_ensemble(config, rows, models_dir, say))
+            rows = training_records(config, store, say)
+            fingerprint = verification_identity(config).fingerprint()
+            previous = (_load_round(store, config.campaign, number - 1) or {}).get(
+                "metrics", {}).get("model_path")
+            if len(rows) < MIN_TRAINING_ROWS and previous:
+                say(f"round {number}: only {len(rows)} rows of protocol {fingerprint} (fewer "
+                    f"than {MIN_TRAINING_ROWS}); keeping the previous round's model")
+                model_path = str(previous)
+            else:
+                model_path = str(train_or_reuse_ensemble(config, rows, models_dir, say))
             query = {"initial": config.initial_data or "fast-v1", "store_protocol":
-                     config.protocol, "status": "completed", "dynamically_stable": True}
+                     config.protocol, "protocol_fingerprint": fingerprint,
+                     "status": "completed", "dynamically_stable": True}
         mdoc = model_document(model_manifest(model_path), query,
                               path=str(Path(model_path).resolve()))
         rec.write_model_document(store, mdoc)
@@ -410,7 +463,16 @@ def run_active_learning(config: ActiveLearningConfig, store: Any, *,
     """Run rounds 1 … ``config.rounds`` (finished ones are skipped); returns their documents.
 
     Stops early (returning what exists) when a round waits for submitted calculations.
+    First says, when it is so, that DFPT verifies with another protocol than the one
+    of the initial data (:func:`protocol_notice`).
     """
+    from stores.datasets import protocol_groups
+
+    groups = protocol_groups(initial_records(config))
+    fingerprint, rows = next(iter(groups.items()))
+    notice = protocol_notice(config, fingerprint, rows[0].protocol_label)
+    if notice and say:
+        say(f"protocol: {notice}")
     out = []
     for number in range(1, int(config.rounds) + 1):
         doc = run_round(config, store, number, store_spec=store_spec, verifier=verifier,
