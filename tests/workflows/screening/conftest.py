@@ -11,6 +11,7 @@ from betenet_model.training import TrainConfig
 from stores.datasets import load_fast_v1
 from stores.schemas import A2FSpectrum, ElphTaskDocument
 from workflows.common.physics import einstein_a2f, superconductivity
+from workflows.qe.flows import ElphFlowMaker
 
 TINY_NETWORK = {"mul": 4, "embed_dim": 8, "radial_neurons": 8}
 
@@ -86,7 +87,10 @@ class FakeDFPT:
         a2f = einstein_a2f(freq, w_e, lam, width_meV=2.0)
         sc = superconductivity(freq, a2f)
         stable = formula not in self.unstable
+        identity = ElphFlowMaker(preset=recipe["preset"], overrides=recipe["overrides"],
+                                 pseudo_family=recipe["family"]).protocol_identity()
         doc = ElphTaskDocument(
+            protocol_identity=identity, protocol_fingerprint=identity.fingerprint(),
             status="completed" if stable else "unstable",
             formula=formula, nsites=len(structure),
             elements=sorted(e.symbol for e in structure.composition.elements),

@@ -1,5 +1,6 @@
 import pytest
 
+from stores.protocol import FAST_V1_FINGERPRINT
 from stores.records import iter_screening_documents, load_rounds
 from tests.conftest import PSLIBRARY
 from tests.workflows.screening.conftest import TINY_NETWORK
@@ -16,9 +17,10 @@ COARSE = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
 
 @pytest.fixture
 def config(candidate_dir, tiny_model, tmp_path, pslibrary_dir):
+    """Verification with the fast-v1 protocol (fast + pslibrary), so rounds add to its rows."""
     return ActiveLearningConfig(
         candidates=[str(candidate_dir)], rounds=2, top_k=2, model=str(tiny_model),
-        overrides=COARSE, pseudos=str(PSLIBRARY), members=2, max_epochs=4,
+        overrides={}, pseudos=str(PSLIBRARY), members=2, max_epochs=4,
         network=TINY_NETWORK, models_dir=str(tmp_path / "models"),
         scratch_dir=str(tmp_path / "scratch"), campaign="t")
 
@@ -54,6 +56,23 @@ def test_two_rounds_retrain_on_the_verified(config, store, fake_dfpt):
     # a rerun repeats nothing
     again = run_active_learning(config, store)
     assert len(fake_dfpt.calls) == 4 and [r["round"] for r in again] == [1, 2]
+
+
+def test_rounds_train_only_on_the_verification_protocol(config, store, fake_dfpt):
+    """Coarser grids are another protocol: the fast-v1 rows are left out, and it is said."""
+    config.overrides = COARSE
+    said: list[str] = []
+    rounds = run_active_learning(config, store, say=said.append)
+    notice = next(m for m in said if m.startswith("protocol:"))
+    assert FAST_V1_FINGERPRINT in notice and "never on a mix" in notice
+    left_out = next(m for m in said if m.startswith("training rows:"))
+    assert "left out, never mixed in: 16 of " + FAST_V1_FINGERPRINT in left_out
+    r1, r2 = rounds
+    fingerprints = {r["protocol_fingerprint"] for r in rounds}
+    assert len(fingerprints) == 1 and FAST_V1_FINGERPRINT not in fingerprints
+    # two verified rows of the coarse protocol are too few to train on: the model stays
+    assert r2["model_id"] == r1["model_id"]
+    assert any("keeping the previous round's model" in m for m in said)
 
 
 def test_resume_after_interruption_in_verification(config, store, fake_dfpt, tmp_path):
