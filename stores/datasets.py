@@ -47,6 +47,8 @@ FAST_V1_REFERENCE_SIGMA_INDEX = 3
 """Broadening index of the fast-v1 reference label (σ = 0.020 Ry)."""
 STABILITY_THRESHOLD_MEV = -0.5
 """Lowest phonon frequency below which a record counts as dynamically unstable (meV)."""
+RESERVED_BETE_NET_IDS = (107, 305, 610, 689)
+"""Structures of ``structures/bete-net`` kept for evaluation: never computed nor trained on."""
 SITE_DOS_SOURCES = ("full", "coarse")
 """database.json site DOS: the full run (FPD) or the 2×2×2-interpolated one (CPD)."""
 
@@ -107,6 +109,8 @@ def fast_v1_record(data: dict[str, Any], sigma_index: int = FAST_V1_REFERENCE_SI
     if _field(data, "status", str) != "ok":
         raise ValueError(f"record {data.get('id')} has status {data.get('status')!r}, not 'ok'")
     ident = _field(data, "id", (str, int))
+    if sigma_index == FAST_V1_REFERENCE_SIGMA_INDEX and "reference_sigma_index" in data:
+        sigma_index = int(data["reference_sigma_index"])  # exported records name it
     broadenings = _field(data, "a2F", list)
     if not 0 <= sigma_index < len(broadenings):
         raise ValueError(f"record {ident} has {len(broadenings)} broadenings; "
@@ -205,8 +209,10 @@ def load_fast_v1(directory: str | os.PathLike[str] | None = None,
             rec = fast_v1_record(data, sigma_index, source=str(path))
         except ValueError as exc:
             raise ValueError(f"{path} (record {data.get('id')!r}): {exc}") from None
-        if drop_unstable and rec.min_frequency_meV is not None \
-                and rec.min_frequency_meV < stability_threshold_meV:
+        unstable = (data["dynamically_stable"] is False if "dynamically_stable" in data
+                    else rec.min_frequency_meV is not None
+                    and rec.min_frequency_meV < stability_threshold_meV)
+        if drop_unstable and unstable:
             dropped.append(f"{path.name} ({rec.formula}) dynamically unstable, lowest "
                            f"frequency {rec.min_frequency_meV:.2f} meV")
             continue
