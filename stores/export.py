@@ -24,7 +24,8 @@ from stores.protocol import derive_identity, record_fingerprint
 
 EXPORT_FORMATS = ("fast-v1",)
 EXPORTED_STATUSES = ("completed", "unstable", "insulator")
-COMPUTED_BY_FLOW = "workflows.qe.flows.ElphFlowMaker (QE DFPT el-ph: pw.x → ph.x → q2r.x → matdyn.x)"
+COMPUTED_BY_FLOW = ("workflows.qe.flows.ElphFlowMaker (QE DFPT el-ph: pw.x → ph.x → q2r.x → "
+                    "matdyn.x)")
 
 
 @dataclass
