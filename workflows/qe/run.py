@@ -299,3 +299,62 @@ def detect_qe_version(timeout_s: float = 60.0) -> str | None:
         return None
     found = _VERSION_LINE.search(proc.stdout + proc.stderr)
     return found.group(1) if found else None
+
+
+QE_PROCESS_NAMES = ("pw.x", "ph.x", "q2r.x", "matdyn.x", "mpirun", "mpiexec", "orterun",
+                    "prterun", "srun")
+
+
+def stray_qe_processes(directory: str | os.PathLike[str]) -> list[int]:
+    """PIDs of QE (or MPI launcher) processes on this host working in ``directory``.
+
+    A run whose Python parent was killed (``kill -9``) leaves its QE processes
+    running (they have their own session); they are found by their working
+    directory (``/proc/<pid>/cwd``, Linux) inside ``directory``.
+    """
+    root = Path(directory).resolve()
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cwd = Path(os.readlink(proc / "cwd"))
+            name = Path(os.readlink(proc / "exe")).name
+        except OSError:
+            continue
+        if (cwd == root or root in cwd.parents) and (
+                name in QE_PROCESS_NAMES or name.endswith(".x")):
+            found.append(int(proc.name))
+    return sorted(found)
+
+
+def stop_stray_qe(directory: str | os.PathLike[str], grace_s: float = 10.0) -> list[int]:
+    """Stop the stray QE processes of ``directory`` (SIGTERM, then SIGKILL); returns their PIDs.
+
+    Call it only while holding the claim on the calculation: the processes belong
+    to a dead run of it.
+    """
+    pids = stray_qe_processes(directory)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                continue
+        end = time.time() + grace_s
+        while time.time() < end and any(_alive(pid) for pid in pids):
+            time.sleep(0.2)
+        if not any(_alive(pid) for pid in pids):
+            break
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (killed, not yet reaped by its parent) is gone for our purpose
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False

@@ -11,6 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,35 @@ STOPPED_KINDS = frozenset({"time_limit", "timeout", "killed", "incomplete"})
 the output stops without an error); a rerun of the job resumes (ph.x from its first
 unfinished q point, see :func:`workflows.qe.jobs.ph_resume_q`)."""
 MAX_SECONDS_NAMELIST = {"pw": "control", "ph": "inputph"}
+MIN_MAX_SECONDS = 30.0
+"""Shortest ``max_seconds`` given to QE under a deadline (it needs time to stop cleanly)."""
+
+_DEADLINE: ContextVar[float | None] = ContextVar("qe_deadline", default=None)
+
+
+@contextmanager
+def qe_deadline(epoch_s: float | None) -> Iterator[None]:
+    """Inside, every QE step stops cleanly (``max_seconds``) by ``epoch_s`` (time.time()).
+
+    A campaign's wall-time budget: pw.x and ph.x get ``max_seconds`` = the time left
+    (at least :data:`MIN_MAX_SECONDS`), so a run cut by the budget leaves restart
+    files and its rerun resumes.  None = no deadline.
+    """
+    token = _DEADLINE.set(epoch_s)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def _max_seconds() -> float | None:
+    """The ``qe_max_seconds`` setting, shortened to the time left before the deadline."""
+    setting = get_settings().qe_max_seconds
+    deadline = _DEADLINE.get()
+    if deadline is None:
+        return setting
+    left = max(MIN_MAX_SECONDS, deadline - time.time())
+    return min(setting, left) if setting else left
 
 
 def marker_path(workdir: Path, step: str) -> Path:
@@ -88,7 +121,7 @@ def run_step(code: str, qe_input: QEInput, step: str, workdir: Path,
         logger.info("%s: already finished in %s, not rerun", step, workdir)
         return {**done, "skipped": True}
     params = {k: dict(v) for k, v in qe_input.namelists.items()}
-    max_seconds = get_settings().qe_max_seconds
+    max_seconds = _max_seconds()
     if max_seconds and code in MAX_SECONDS_NAMELIST:  # a clean stop QE can restart from
         params.setdefault(MAX_SECONDS_NAMELIST[code], {})["max_seconds"] = float(max_seconds)
     fixes: list[str] = []
