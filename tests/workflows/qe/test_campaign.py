@@ -1,0 +1,63 @@
+"""Campaign planning, skips and the outcome table (no QE run)."""
+
+from __future__ import annotations
+
+from pymatgen.core import Lattice, Structure
+
+from stores.claims import ClaimBoard
+from tests.conftest import FCC_SITES
+from workflows.qe.campaign import (
+    INPUT_ERROR,
+    NOT_STARTED,
+    RESERVED,
+    CampaignOutcome,
+    outcome_table,
+    plan_campaign,
+    run_campaign,
+)
+from workflows.qe.flows import ElphFlowMaker
+
+TINY = {"k_grid": [2, 2, 2], "k_grid_dense": [4, 4, 4], "q_grid": [2, 2, 2],
+        "ecutwfc": 15, "ecutrho": 60}
+
+
+def _structures():
+    al = Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC_SITES)
+    alsi = Structure(Lattice.cubic(4.2), ["Al", "Si"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    cs = Structure(Lattice.cubic(6.0), ["Cs"], [[0, 0, 0]])
+    return [("alsi", alsi), ("al", al), ("107", al.copy()), ("cs", cs), ("305", alsi.copy())]
+
+
+def test_plan_cheapest_first_reserved_and_input_errors_apart(tmp_path):
+    maker = ElphFlowMaker(overrides=TINY, scratch_dir=str(tmp_path))   # Debian LDA: no Cs
+    planned, classified = plan_campaign(_structures(), maker)
+    assert [p.source_id for p in planned] == ["al", "alsi"]            # 1 atom before 2
+    assert planned[0].cost < planned[1].cost
+    outcome = {o.source_id: o.outcome for o in classified}
+    assert outcome == {"107": RESERVED, "305": RESERVED, "cs": INPUT_ERROR}
+    assert "Cs" in next(o.message for o in classified if o.source_id == "cs")
+
+
+def test_budget_and_known_failures_start_nothing(tmp_path, store):
+    maker = ElphFlowMaker(overrides=TINY, scratch_dir=str(tmp_path / "scratch"))
+    planned, _ = plan_campaign(_structures(), maker)
+    board = ClaimBoard(tmp_path / "claims")
+    board.record_failure(planned[1].key, "cannot_bracket_ef", "pw.x failed: cannot bracket Ef")
+    out = run_campaign(planned, maker, store, board, budget_s=1.0)
+    assert [(o.source_id, o.outcome, o.new) for o in out] == [
+        ("al", NOT_STARTED, False), ("alsi", "failed: cannot_bracket_ef", False)]
+    assert not (tmp_path / "scratch").exists() and not list(board.directory.glob("*.claim"))
+
+
+def test_outcome_table_counts_classes_and_hours():
+    outcomes = [CampaignOutcome("1", "Al", "completed stable", new=True, wall_s=1800),
+                CampaignOutcome("2", "Pb", "completed stable", wall_s=3600),
+                CampaignOutcome("3", "Nb", "unstable", new=True, wall_s=900),
+                CampaignOutcome("4", "Si", "failed: cannot_bracket_ef", new=True, wall_s=360),
+                CampaignOutcome("5", "X", RESERVED), CampaignOutcome("6", "Y", NOT_STARTED)]
+    table = {r["outcome"]: r for r in outcome_table(outcomes)}
+    assert table["completed stable"] == {"outcome": "completed stable", "structures": 2,
+                                         "new_this_run": 1, "hours": 1.5}
+    assert table["attempted (total)"]["structures"] == 4
+    assert table["attempted (total)"]["hours"] == 1.85
+    assert table[RESERVED]["structures"] == 1
