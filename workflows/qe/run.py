@@ -19,6 +19,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -292,9 +293,11 @@ def detect_qe_version(timeout_s: float = 60.0) -> str | None:
     command = shlex.split(get_settings().pw_cmd)
     if not command or shutil.which(command[0]) is None:
         return None
-    try:
-        proc = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=timeout_s, env=_environment(command))
+    try:  # in a scratch folder: pw.x leaves input_tmp.in and CRASH where it runs
+        with tempfile.TemporaryDirectory(prefix="bete-qe-version-") as here:
+            proc = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=timeout_s, env=_environment(command),
+                                  cwd=here)
     except (OSError, subprocess.TimeoutExpired):
         return None
     found = _VERSION_LINE.search(proc.stdout + proc.stderr)
