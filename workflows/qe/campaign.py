@@ -242,17 +242,13 @@ def _one(item: PlannedStructure, maker: ElphFlowMaker, store: JobStore, board: C
                                   progress=say, verbose=verbose)[0]
         except QEError as err:
             wall = time.time() - began
-            kind = err.kind or "qe_error"
-            if kind in STOP_KINDS:
-                by_budget = deadline is not None and (
-                    structure_limit_s is None or deadline <= began + structure_limit_s)
-                if by_budget and kind == "time_limit":
-                    return CampaignOutcome(item.source_id, item.formula, BUDGET_STOP, item.key,
-                                           True, wall, item.cost, err.error_line)
-                kind = "timed_out"
-            board.record_failure(item.key, kind, str(err), wall_s=wall,
-                                 source_id=item.source_id, formula=item.formula)
-            return CampaignOutcome(item.source_id, item.formula, _failure_class(kind), item.key,
+            budget_binding = deadline is not None and (
+                structure_limit_s is None or deadline <= began + structure_limit_s)
+            outcome, kind = classify_qe_error(err, budget_binding)
+            if kind is not None:
+                board.record_failure(item.key, kind, str(err), wall_s=wall,
+                                     source_id=item.source_id, formula=item.formula)
+            return CampaignOutcome(item.source_id, item.formula, outcome, item.key,
                                    True, wall, item.cost, str(err))
         except (BeteInputError, ValueError, OSError, RuntimeError) as exc:
             wall = time.time() - began
@@ -266,6 +262,29 @@ def _one(item: PlannedStructure, maker: ElphFlowMaker, store: JobStore, board: C
                               time.time() - began)
     finally:
         board.release(item.key)
+
+
+def classify_qe_error(err: QEError, budget_binding: bool) -> tuple[str, str | None]:
+    """Outcome class of a failed QE run, and the kind to record as a known failure.
+
+    Parameters
+    ----------
+    err
+        The error (``kind`` from :func:`workflows.qe.handlers.check_output`, or ``timeout``).
+    budget_binding
+        Whether the campaign's budget, not the per-structure limit, set the time limit.
+
+    Returns
+    -------
+    outcome, kind
+        ``kind`` None = not a failure (a clean stop at the budget, resumed next time).
+    """
+    kind = err.kind or "qe_error"
+    if kind == "time_limit" and budget_binding:
+        return BUDGET_STOP, None
+    if kind in STOP_KINDS:
+        return TIMED_OUT, "timed_out"
+    return _failure_class(kind), kind
 
 
 def _failure_class(kind: str) -> str:

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import pytest
 from pymatgen.core import Lattice, Structure
 
 from stores.claims import ClaimBoard
-from tests.conftest import FCC_SITES
+from tests.conftest import DATA, FCC_SITES
 from workflows.qe.campaign import (
+    BUDGET_STOP,
     INPUT_ERROR,
     NOT_STARTED,
     RESERVED,
+    TIMED_OUT,
     CampaignOutcome,
+    classify_qe_error,
     outcome_table,
     plan_campaign,
     run_campaign,
 )
+from workflows.qe.errors import QEError
 from workflows.qe.flows import ElphFlowMaker
+from workflows.qe.handlers import check_output
 
 TINY = {"k_grid": [2, 2, 2], "k_grid_dense": [4, 4, 4], "q_grid": [2, 2, 2],
         "ecutwfc": 15, "ecutrho": 60}
@@ -61,3 +67,25 @@ def test_outcome_table_counts_classes_and_hours():
     assert table["attempted (total)"]["structures"] == 4
     assert table["attempted (total)"]["hours"] == 1.85
     assert table[RESERVED]["structures"] == 1
+
+
+@pytest.mark.parametrize("code, name, returncode, budget, outcome, recorded", [
+    ("ph", "al_ph_max_seconds.out", 1, True, BUDGET_STOP, None),
+    ("ph", "al_ph_max_seconds.out", 1, False, TIMED_OUT, "timed_out"),
+    ("ph", "al_ph_sigterm.out", -15, True, "failed: killed", "killed"),
+    ("ph", "al_ph_niter.out", 1, False, "failed: ph_not_converged", "ph_not_converged"),
+    ("pw", "al_scf_bracket.out", 1, False, "failed: cannot_bracket_ef", "cannot_bracket_ef"),
+    ("ph", "al_ph_missing_a2Fsave.out", 1, False, "failed: crash", "crash"),
+])
+def test_real_qe_failures_get_a_class(code, name, returncode, budget, outcome, recorded):
+    """Each failure class, from the real QE output that showed it (tests/data/qe/failures)."""
+    text = (DATA / "qe" / "failures" / name).read_text()
+    failure = check_output(code, text, returncode=returncode)
+    err = QEError(f"{code}.x", failure.error_line, "/calc", kind=failure.kind)
+    assert classify_qe_error(err, budget_binding=budget) == (outcome, recorded)
+
+
+def test_a_qe_time_limit_kill_is_timed_out():
+    """run_qe's own kill after qe_timeout_s (kind 'timeout') is 'timed out' either way."""
+    err = QEError("ph.x", "killed after the 900 s time limit", "/calc", kind="timeout")
+    assert classify_qe_error(err, budget_binding=True) == (TIMED_OUT, "timed_out")
