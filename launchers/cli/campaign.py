@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from launchers.cli.common import UserError, format_rows, open_store, progress
-from launchers.cli.dfpt import load_overrides
+from launchers.cli.elph_args import load_overrides
 
 STRUCTURE_SUFFIXES = (".cif", ".json", ".vasp", ".poscar")
 TABLE_COLUMNS = ["outcome", "structures", "new_this_run", "hours"]
@@ -96,21 +96,29 @@ def run(args: argparse.Namespace) -> int:
     """Plan, run, print the outcome table (stdout) and progress (stderr)."""
     from stores.claims import ClaimBoard
     from stores.datasets import RESERVED_BETE_NET_IDS
-    from workflows.qe.campaign import outcome_table, plan_campaign, run_campaign
+    from workflows.qe.campaign import (
+        INPUT_ERROR,
+        CampaignOutcome,
+        outcome_table,
+        plan_campaign,
+        run_campaign,
+    )
     from workflows.qe.errors import QENotInstalledError
     from workflows.qe.flows import ElphFlowMaker
-    from workflows.qe.structures import read_structure
+    from workflows.structures import load_structure
 
-    structures = []
+    structures, unreadable = [], []
     for path in structure_paths(args):
-        try:
-            structures.append((path.stem if path.suffix else path.name, read_structure(path)))
+        source_id = path.stem if path.suffix else path.name
+        try:  # the shared structure check: refused cells are input errors, not a stop
+            structures.append((source_id, load_structure(path)))
         except (ValueError, OSError) as exc:
-            raise UserError(f"{path}: {exc}") from exc
+            unreadable.append(CampaignOutcome(source_id, "?", INPUT_ERROR, message=str(exc)))
     maker = ElphFlowMaker(preset=args.preset, overrides=load_overrides(args.override),
                           pseudo_family=args.pseudos, scratch_dir=args.scratch)
     reserved = sorted({*RESERVED_BETE_NET_IDS, *args.skip_ids})
     planned, classified = plan_campaign(structures, maker, reserved)
+    classified += unreadable
     identity = maker.protocol_identity()
     progress(f"campaign: {len(planned)} structures to run, cheapest first, protocol "
              f"{identity.fingerprint()} ({identity.label()}); {len(classified)} left out "
