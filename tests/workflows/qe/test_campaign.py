@@ -89,3 +89,16 @@ def test_a_qe_time_limit_kill_is_timed_out():
     """run_qe's own kill after qe_timeout_s (kind 'timeout') is 'timed out' either way."""
     err = QEError("ph.x", "killed after the 900 s time limit", "/calc", kind="timeout")
     assert classify_qe_error(err, budget_binding=True) == (TIMED_OUT, "timed_out")
+
+
+def test_campaign_sb_ph_killed_at_the_qe_time_limit():
+    """Sb (bete-net 183, fast + pslibrary): ph.x killed by the 1500 s qe_timeout_s limit in
+    the first campaign, inside q point 2 of 3 (tests/data/qe/failures/sb_ph_timeout.out).
+    The output just stops; run_qe raises kind 'timeout': 'timed out', skipped next time
+    unless --retry-failed, which resumes ph.x at q point 2."""
+    text = (DATA / "qe" / "failures" / "sb_ph_timeout.out").read_text()
+    assert text.count("Calculation of q") == 2 and "JOB DONE" not in text
+    assert check_output("ph", text).kind == "incomplete"
+    assert check_output("ph", text, returncode=-15).kind == "killed"
+    err = QEError("ph.x", "killed after the 1500 s time limit", "/calc", kind="timeout")
+    assert classify_qe_error(err, budget_binding=False) == (TIMED_OUT, "timed_out")
