@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from stores.settings import get_settings
@@ -290,7 +291,12 @@ def detect_qe_version(timeout_s: float = 60.0) -> str | None:
     prints its banner and stops.  Used to know a protocol's fingerprint before
     the first calculation (:meth:`workflows.qe.flows.ElphFlowMaker.protocol_identity`).
     """
-    command = shlex.split(get_settings().pw_cmd)
+    return _detect_qe_version(get_settings().pw_cmd, timeout_s)
+
+
+@lru_cache(maxsize=8)
+def _detect_qe_version(pw_cmd: str, timeout_s: float) -> str | None:
+    command = shlex.split(pw_cmd)
     if not command or shutil.which(command[0]) is None:
         return None
     try:  # in a scratch folder: pw.x leaves input_tmp.in and CRASH where it runs
