@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from jobflow import job
@@ -16,17 +15,17 @@ def test_query_uses_the_working_directory_settings(tmp_path, monkeypatch, capsys
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
     (tmp_path / "bete_settings.yaml").write_text(f"store: {tmp_path / 'from-local-file'}\n")
-    assert main(["query", "--format", "json"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
-    assert (tmp_path / "from-local-file").is_dir()  # the store the file names was opened
+    # reading commands never create a store: the error names the store the local file gives
+    assert main(["query", "--format", "json"]) == 2
+    assert str(tmp_path / "from-local-file") in capsys.readouterr().err
+    assert not (tmp_path / "from-local-file").exists()
     assert not (tmp_path / "home" / ".bete").exists()
     # BETE_CONFIG_FILE still wins over the local file
     other = tmp_path / "other.yaml"
     other.write_text(f"store: {tmp_path / 'from-env-file'}\n")
     monkeypatch.setenv("BETE_CONFIG_FILE", str(other))
-    assert main(["query", "--format", "json"]) == 0
-    assert (tmp_path / "from-env-file").is_dir()
-
+    assert main(["query", "--format", "json"]) == 2
+    assert str(tmp_path / "from-env-file") in capsys.readouterr().err
 
 @job
 def settings_probe() -> dict:
