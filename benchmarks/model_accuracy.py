@@ -18,8 +18,9 @@ Not here yet: the ``mpd`` variant and the MLIP-based columns (scaled-MLIP-DOS ba
 phonon moments for the tree) need the MLIP phonon documents (issue 10).
 
 The budget is what a 2-core shared machine allows (defaults: 2 members of ``mul=8``,
-``embed_dim=32`` networks, at most 30 epochs each (tempered schedule, so stage-1 early
-stopping applies), 3 seeds: ~10 min with ``--jobs 2`` on two free cores); with the paper's
+``embed_dim=32`` networks, at most 20 epochs each (tempered schedule, so stage-1 early
+stopping applies), 3 seeds: ~10 min with ``--jobs 2`` on two free cores, far longer on a
+loaded machine; ``--seeds 1`` for a first look); with the paper's
 budget (100 full-size members, tempered schedule to the end) the numbers will differ.
 
 Usage::
@@ -36,7 +37,7 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -143,25 +144,43 @@ def main(argv=None):
     p.add_argument("--jarvis", default=str(JARVIS), help="jarvis-tc folder")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--members", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--mul", type=int, default=8)
     p.add_argument("--embed-dim", type=int, default=32)
     p.add_argument("--tc-loss-weight", type=float, default=0.01)
     p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--json", help="also write every result here")
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … +seeds-1")
+    p.add_argument("--json", help="also write every result here (updated as tasks finish)")
+    p.add_argument("--table-from", nargs="+", metavar="JSON",
+                   help="print the table from earlier --json files instead of training")
     args = p.parse_args(argv)
     opts = {"jarvis": args.jarvis, "members": args.members, "epochs": args.epochs,
             "mul": args.mul, "embed_dim": args.embed_dim, "tc_loss_weight": args.tc_loss_weight}
     # the slow tasks (with the jarvis rows) first, so the pool ends together
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     tasks = [(nf, tc, seed, opts) for nf, tc in sorted(CONFIGS, key=lambda c: not c[1])
-             for seed in range(args.seeds)]
+             for seed in seeds]
     start = time.perf_counter()
+    results = []
+    if args.table_from:
+        saved = [json.loads(Path(f).read_text()) for f in args.table_from]
+        results = [r for d in saved for r in d["results"]]
+        seeds = sorted({r["seed"] for r in results})
+        first = saved[0]["args"]
+        args.members, args.epochs, args.mul = first["members"], first["epochs"], first["mul"]
+        args.embed_dim, args.tc_loss_weight = first["embed_dim"], first["tc_loss_weight"]
+        tasks = []
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
-        results = list(pool.map(run_one, tasks))
-    trees = tree_baseline(args.jarvis, range(args.seeds))
+        for fut in as_completed([pool.submit(run_one, t) for t in tasks]):
+            results.append(fut.result())
+            print("done:", json.dumps(results[-1]), flush=True)     # partial results survive
+            if args.json:
+                Path(args.json).write_text(json.dumps({"args": vars(args),
+                                                       "results": results}, indent=1))
+    trees = tree_baseline(args.jarvis, seeds)
     print(f"budget: {args.members} members × {args.epochs} epochs, mul={args.mul}, "
           f"embed_dim={args.embed_dim}, tc_loss_weight={args.tc_loss_weight}, "
-          f"{args.seeds} seeds; {time.perf_counter() - start:.0f} s")
+          f"seeds {list(seeds)}; {time.perf_counter() - start:.0f} s")
     head = ("model", "+jarvis", "n_oob", "λ MAE (base)", "ω_log MAE K (base)",
             "Tc MAE K (base)", "jarvis Tc MAE K (base)", "AP Tc>5 (random)")
     lines = [head]
