@@ -47,6 +47,21 @@ CONFIG_FILES: dict[str, str] = {
 }
 
 
+#: The mongomock LaunchPad's data file of a local set-up.
+LOCAL_LAUNCHPAD_DB = "launchpad.json"
+LOCAL_LAUNCHPAD_TEXT = f"""\
+# FireWorks LaunchPad without a server, written by `bete config init --local`.
+# `mongomock_file` (a bete key) makes bete commands use FireWorks' mongomock file mode with
+# the data in {LOCAL_LAUNCHPAD_DB} next to this file. One bete process at a time; a killed
+# process loses its changes: for trying FireWorks out, not for real campaigns (use MongoDB).
+host: localhost
+port: 27017
+name: bete_local
+mongomock_file: {LOCAL_LAUNCHPAD_DB}
+strm_lvl: INFO
+"""
+
+
 class ConfigExistsError(FileExistsError):
     """Refused to overwrite configuration files (use ``force=True``)."""
 
@@ -67,14 +82,26 @@ def _yaml_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def settings_text(config_dir: Path, scheduler: str = "slurm") -> str:
-    """``bete_settings.yaml``: every BeteSettings field, its description, a cluster value."""
+def local_settings(config_dir: Path) -> dict[str, Any]:
+    """Settings of a one-machine set-up: mpirun on this machine's cores, the embedded store."""
+    return {"mpi_cmd": "mpirun", "mpi_np_flag": "-np", "mpi_extra_args": "",
+            "nprocs": max(1, os.cpu_count() or 1), "store": str(config_dir / "store"),
+            "scratch_dir": str(config_dir / "scratch")}
+
+
+def settings_text(config_dir: Path, scheduler: str = "slurm",
+                  overrides: dict[str, Any] | None = None) -> str:
+    """``bete_settings.yaml``: every BeteSettings field, its description, a cluster value.
+
+    ``overrides`` replaces the cluster values (``bete config init --local``).
+    """
     from stores.settings import BeteSettings
 
-    overrides = dict(CLUSTER_SETTINGS)
-    if scheduler == "pbs":
-        overrides.update(PBS_SETTINGS)
-    overrides["store"] = str(config_dir / "bete_store.yaml")
+    if overrides is None:
+        overrides = dict(CLUSTER_SETTINGS)
+        if scheduler == "pbs":
+            overrides.update(PBS_SETTINGS)
+        overrides["store"] = str(config_dir / "bete_store.yaml")
     lines = [
         "# bete settings, written by `bete config init`.",
         "# Used when BETE_CONFIG_FILE points here (the queue adapters' pre_rocket sets it):",
@@ -127,12 +154,44 @@ def render_configs(config_dir: str | os.PathLike[str], *, scheduler: str = "slur
     return out
 
 
+#: Files of ``bete config init --local``: FireWorks without a server, on this machine.
+LOCAL_CONFIG_FILES: dict[str, str] = {
+    "my_launchpad.yaml": "FireWorks LaunchPad in mongomock file mode (no MongoDB server)",
+    LOCAL_LAUNCHPAD_DB: "the mongomock LaunchPad's data (one bete process at a time)",
+    "my_fworker.yaml": "FireWorks worker (runs every Firework)",
+    "bete_settings.yaml": "bete settings: mpirun on this machine's cores, embedded store ./store",
+}
+
+
+def render_local_configs(config_dir: str | os.PathLike[str],
+                         cluster_name: str | None = None) -> dict[str, str]:
+    """File name → text for a ready one-machine FireWorks set-up in ``config_dir``.
+
+    ``bete dfpt submit X && bete launch rapidfire`` then work in that folder: the
+    LaunchPad is FireWorks' mongomock file mode (``mongomock_file``, read by
+    :func:`launchers.fireworks.load_launchpad`), QE runs through ``mpirun`` on
+    this machine's cores, results go into the embedded store ``store/``.
+    """
+    target = Path(config_dir).expanduser().resolve()
+    name = cluster_name or os.uname().nodename.split(".")[0] or "local"
+    return {
+        "my_launchpad.yaml": LOCAL_LAUNCHPAD_TEXT,
+        LOCAL_LAUNCHPAD_DB: "{}\n",
+        "my_fworker.yaml": _fill(template_text("my_fworker.yaml"), target, name),
+        "bete_settings.yaml": settings_text(target, overrides=local_settings(target)),
+    }
+
+
 def init_configs(config_dir: str | os.PathLike[str], *, scheduler: str = "slurm",
-                 force: bool = False, cluster_name: str | None = None) -> list[Path]:
+                 force: bool = False, cluster_name: str | None = None,
+                 local: bool = False) -> list[Path]:
     """Write the configuration files into ``config_dir`` (created if missing).
 
     Parameters
     ----------
+    local
+        Write the one-machine set-up (:func:`render_local_configs`) instead of the
+        cluster templates.
     force
         Overwrite existing files; otherwise refuse if any exists (nothing is
         written then).
@@ -148,7 +207,8 @@ def init_configs(config_dir: str | os.PathLike[str], *, scheduler: str = "slurm"
         When a file exists and ``force`` is False (the message lists them).
     """
     target = Path(config_dir).expanduser().resolve()
-    texts = render_configs(target, scheduler=scheduler, cluster_name=cluster_name)
+    texts = (render_local_configs(target, cluster_name) if local else
+             render_configs(target, scheduler=scheduler, cluster_name=cluster_name))
     existing = [target / f for f in texts if (target / f).exists()]
     if existing and not force:
         raise ConfigExistsError(

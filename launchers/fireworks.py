@@ -147,6 +147,20 @@ def _patch_mongoclient() -> None:
         lp_module.MongoClient = client
 
 
+#: Key of ``my_launchpad.yaml`` (bete's own) naming a mongomock data file.
+MONGOMOCK_FILE_KEY = "mongomock_file"
+
+
+def use_mongomock_file(path: Path) -> None:
+    """Switch FireWorks to its mongomock file mode with the data in ``path`` (created)."""
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}\n")
+    os.environ["MONGOMOCK_SERVERSTORE_FILE"] = str(path)
+    _patch_mongoclient()
+
+
 def launchpad_address(lp: Any) -> str:
     """``host:port/name`` of a LaunchPad, masked."""
     if getattr(lp, "uri_mode", False):
@@ -192,6 +206,9 @@ def load_launchpad(path: str | os.PathLike[str] | None = None, *,
             if not isinstance(settings, dict):
                 raise ValueError("it must hold a mapping (host, port, name, ...)")
             settings = expand_env(settings, source=str(found))
+            mock = settings.pop(MONGOMOCK_FILE_KEY, None)
+            if mock:
+                use_mongomock_file(found.parent / str(mock))
             settings.setdefault("host", None)
             lp = LaunchPad.from_dict(settings)
     except StoreConfigError as exc:

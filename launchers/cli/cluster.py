@@ -80,16 +80,28 @@ def _job_store(spec: str | None, timeout_s: float = 5.0) -> Any:
 
 # -------------------------------------------------------------------- config init
 def _cmd_config_init(args: argparse.Namespace) -> int:
-    from launchers.configs import CONFIG_FILES, ConfigExistsError, init_configs
+    from launchers.configs import (
+        CONFIG_FILES,
+        LOCAL_CONFIG_FILES,
+        LOCAL_LAUNCHPAD_DB,
+        ConfigExistsError,
+        init_configs,
+    )
 
     try:
         written = init_configs(args.directory, scheduler=args.scheduler, force=args.force,
-                               cluster_name=args.name)
+                               cluster_name=args.name, local=args.local)
     except ConfigExistsError as exc:
         raise UserError(str(exc)) from None
+    described = LOCAL_CONFIG_FILES if args.local else CONFIG_FILES
     for path in written:
-        print(f"{path}  # {CONFIG_FILES[path.name]}")
+        print(f"{path}  # {described[path.name]}")
     directory = written[0].parent
+    if args.local:
+        progress(f"next: cd {directory} && bete dfpt submit STRUCTURE.cif && bete launch "
+                 "rapidfire && bete query (results in ./store; FireWorks state in "
+                 f"{LOCAL_LAUNCHPAD_DB}, one bete process at a time)")
+        return 0
     progress(f"next: edit {directory}/my_launchpad.yaml and bete_store.yaml (host, database; "
              "credentials via ${VAR}), then run `bete store check` in that directory (bete reads "
              "./bete_settings.yaml there; elsewhere export "
@@ -356,6 +368,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="which queue adapter becomes my_qadapter.yaml (default slurm)")
     p.add_argument("--name", help="FireWorks worker name (default: host name)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--local", action="store_true",
+                   help="a ready set-up for this machine instead of cluster templates: "
+                        "FireWorks' mongomock file LaunchPad (no MongoDB), mpirun on this "
+                        "machine's cores, the embedded store DIR/store; then `bete dfpt submit "
+                        "X && bete launch rapidfire` work in DIR")
     p.set_defaults(func=_cmd_config_init)
 
     store = _group(subparsers, "store", "the results store")
