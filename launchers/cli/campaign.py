@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a claim not refreshed for this long is taken over (default 15)")
     p.add_argument("--plan", action="store_true",
                    help="print the order and the estimated costs; run nothing")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
+                   help="output format on stdout (progress goes to stderr)")
     p.set_defaults(func=run)
 
 
