@@ -161,3 +161,17 @@ def test_query_of_a_store_on_a_read_only_file_system(store_dir):
                          text=True, env=env, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert {r["formula"] for r in json.loads(run.stdout)} == {"Al", "Pb"}
+
+
+def test_a_writing_command_creates_the_store_and_says_so_once(tmp_path, caplog):
+    import logging
+
+    from launchers.cli.common import open_store
+
+    new = tmp_path / "new" / "store"
+    with caplog.at_level(logging.INFO, logger="stores.config"):
+        open_store(str(new), write=True).close()
+        open_store(str(new), write=True).close()
+    said = [r.getMessage() for r in caplog.records if "creating" in r.getMessage()]
+    assert said == [f"creating the embedded store {new}"]
+    assert (new / ".monty.storage").is_file()
