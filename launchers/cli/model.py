@@ -270,10 +270,12 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
     start = time.perf_counter()
     metadata = {"command": canonical_command(cfg), "data_source": cfg.data.source,
                 "split": asdict(cfg.data), "budget": cfg.budget}
-    callback = {"bars": MemberBars(cfg.members, cfg.max_epochs, cfg.patience_stage3,
-                                   parallel=cfg.jobs > 1),
-                "lines": EpochPrinter(cfg.members, cfg.progress_every),
-                "quiet": None}[cfg.output]
+    callback: MemberBars | EpochPrinter | None = None
+    if cfg.output == "bars":
+        callback = MemberBars(cfg.members, cfg.max_epochs, cfg.patience_stage3,
+                              parallel=cfg.jobs > 1)
+    elif cfg.output == "lines":
+        callback = EpochPrinter(cfg.members, cfg.progress_every)
     try:
         ensemble = train_from_records(
             records, cfg.out, variant=variant, members=cfg.members, seed=cfg.seed,
