@@ -62,7 +62,7 @@ def test_submit_in_a_local_folder_needs_no_server_and_no_exports(local_dir):
 @pytest.mark.qe
 @pytest.mark.slow
 def test_submit_then_rapidfire_computes_al_into_the_local_store(local_dir, require_qe):
-    """Real QE (coarse fcc Al, 4 jobs): about 4 minutes on 2 busy cores."""
+    """Real QE (coarse fcc Al, 4 jobs): 4 to 8 minutes on 2 busy cores."""
     folder, env = local_dir
     _bete(["dfpt", "submit", "Al.cif", "--override", COARSE], folder, env)
     _bete(["launch", "rapidfire", "--sleep", "0"], folder, env, timeout=1800)
