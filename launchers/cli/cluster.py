@@ -1,7 +1,7 @@
 """Cluster commands: ``config init``, ``store check``, ``launch``, ``status``, ``rerun``.
 
 Also :func:`add_submit_parser`, which the ``dfpt`` command group calls to add
-``bete dfpt submit STRUCTURES... --protocol P``.
+``bete dfpt submit STRUCTURES... --preset P``.
 
 Configuration files are looked up like FireWorks does: an explicit
 ``--launchpad/--fworker/--qadapter FILE``, else ``./my_launchpad.yaml`` (...)
@@ -298,7 +298,7 @@ def submit_command(args: argparse.Namespace) -> int:
         try:
             results = fw.submit_flows([f for _, f in flows], lp, store=store,
                                       resources=resources, dedup_key=dedup,
-                                      metadata={"protocol": args.protocol})
+                                      metadata={"protocol": args.preset})
         except fw.LaunchPadError as exc:
             raise UserError(str(exc)) from None
     rows = []

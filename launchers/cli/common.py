@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -99,3 +100,15 @@ def parse_network(items: list[str] | None) -> dict[str, Any]:
         except ValueError:
             out[key] = value
     return out
+
+
+def add_preset_argument(p: argparse.ArgumentParser, help_text: str,
+                        default: str | None = "fast") -> None:
+    """``--preset NAME`` (fast, standard, accurate or a preset YAML).
+
+    ``--protocol`` stays a working, hidden alias: "protocol" now names the full identity of
+    a calculation (preset, pseudopotential family, overrides, QE version), not the preset.
+    """
+    p.add_argument("--preset", default=default, help=help_text)
+    p.add_argument("--protocol", dest="preset", default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)

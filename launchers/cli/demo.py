@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from launchers.cli.common import UserError, progress
+from launchers.cli.common import UserError, add_preset_argument, progress
 
 DEMO_NETWORK = {"mul": 8, "embed_dim": 32, "radial_neurons": 32}
 """Network of the fallback ensemble trained when none is shipped."""
@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--candidates", nargs="+", metavar="CANDIDATES",
                    help="candidate structures (default: the five shipped CIFs)")
     p.add_argument("--top-k", type=int, default=1, help="structures verified (default 1)")
-    p.add_argument("--protocol", default="fast", help="DFPT preset (default fast)")
+    add_preset_argument(p, "DFPT preset (default fast)")
     p.add_argument("--override", metavar="JSON_OR_FILE", help="preset overrides")
     p.add_argument("--pseudos", metavar="FAMILY",
                    help="pseudopotential family (default: settings, else Debian's LDA files)")
@@ -70,7 +70,7 @@ def demo_command(args: argparse.Namespace) -> int:
     candidates = args.candidates or [str(candidates_dir())]
     try:
         config = ActiveLearningConfig(
-            candidates=candidates, rounds=1, top_k=args.top_k, protocol=args.protocol,
+            candidates=candidates, rounds=1, top_k=args.top_k, protocol=args.preset,
             model=args.model, overrides=load_overrides(args.override), pseudos=args.pseudos,
             acquisition="ucb", campaign=args.campaign, members=3, max_epochs=150,
             network=dict(DEMO_NETWORK))
@@ -78,7 +78,7 @@ def demo_command(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from exc
     figure = Path(args.out) if args.out else default_figure(args.store)
     progress(f"bete demo: screening {', '.join(candidates)}; the top {args.top_k} will run "
-             f"through the '{args.protocol}' DFPT el-ph flow (real QE, several minutes); "
+             f"through the '{args.preset}' DFPT el-ph flow (real QE, several minutes); "
              f"report figure: {figure}")
     rounds = run_rounds(config, args.store, args.verbose)
     print(summary_text(rounds))

@@ -11,15 +11,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from launchers.cli.common import UserError
+from launchers.cli.common import UserError, add_preset_argument
 
 
 def add_elph_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``dfpt run`` and ``dfpt submit``."""
     p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                    help="CIF, POSCAR or pymatgen JSON files (several at once)")
-    p.add_argument("--protocol", default="fast",
-                   help="preset: fast, standard, accurate, or a preset YAML (default fast)")
+    add_preset_argument(p, "fast, standard, accurate, or a preset YAML (default fast)")
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
     p.add_argument("--pseudos", metavar="FAMILY_DIR_OR_JSON",
                    help="pseudopotential family (default: settings, else Debian's directory)")
@@ -74,6 +73,6 @@ def maker_from_args(args: argparse.Namespace):  # noqa: ANN201
     """The ElphFlowMaker the arguments describe."""
     from workflows.qe.flows import ElphFlowMaker
 
-    return ElphFlowMaker(preset=args.protocol, overrides=load_overrides(args.override),
+    return ElphFlowMaker(preset=args.preset, overrides=load_overrides(args.override),
                          pseudo_family=args.pseudos, relax=args.relax,
                          fan_out_q=args.fan_out_q, keep_scratch=args.keep_scratch)

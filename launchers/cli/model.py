@@ -34,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 from betenet_model.variants import DEFAULT_VARIANT, VARIANTS, get_variant, variants_help
-from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
+from launchers.cli.common import (
+    UserError,
+    add_preset_argument,
+    format_rows,
+    open_store,
+    parse_network,
+    progress,
+)
 from launchers.cli.train_progress import MemberBars
 from workflows.ml.budgets import BUDGETS
 
@@ -493,8 +500,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                         "records); repeat to combine sources")
     p.add_argument("--structures", metavar="DIR",
                    help="CIF folder for database.json (structures/bete-net)")
-    p.add_argument("--protocol", default="fast",
-                   help="store: protocol of the task documents (default fast)")
+    add_preset_argument(p, "store: preset of the task documents (default fast)")
     p.add_argument("--fingerprint", metavar="FP",
                    help="protocol fingerprint (or prefix) of the rows to use; needed when the "
                    "source holds several (`bete query` shows them); rows of two are never mixed")
@@ -516,7 +522,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def _data_options(args: argparse.Namespace) -> DataOptions:
     return DataOptions(source=args.data[0], more_sources=tuple(args.data[1:]),
                        split_by=args.split_by, hold_out_element=args.hold_out_element,
-                       structures=args.structures, protocol=args.protocol,
+                       structures=args.structures, protocol=args.preset,
                        keep_unstable=args.keep_unstable, split=args.split,
                        test_fraction=args.test_fraction, split_seed=args.split_seed,
                        split_files=tuple(args.split_files) if args.split_files else None,

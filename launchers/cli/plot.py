@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from launchers.cli.common import UserError, open_store, progress
+from launchers.cli.common import UserError, add_preset_argument, open_store, progress
 from stores.queries import iter_elph_documents
 
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("selector", nargs="*",
                    help="formula, source id or input-hash prefix (default: every completed run)")
     a.add_argument("--store", help="store directory or YAML spec (default: settings)")
-    a.add_argument("--protocol", help="only this preset")
+    add_preset_argument(a, "only this preset", default=None)
     a.add_argument("--out", default="a2f.png",
                    help="PNG path; with several documents, a directory or a name that gets "
                    "'-<formula>-<hash>' appended")
@@ -36,7 +36,7 @@ def run_a2f(args: argparse.Namespace) -> int:
     """Write one PNG per matching document."""
     from launchers.plots import plot_a2f
 
-    crit = {"protocol": args.protocol} if args.protocol else {}
+    crit = {"protocol": args.preset} if args.preset else {}
     store = open_store(args.store, write=False)
     try:
         docs = [d for d in iter_elph_documents(store, crit, load=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from launchers.cli.common import UserError, format_rows, open_store
+from launchers.cli.common import UserError, add_preset_argument, format_rows, open_store
 from stores.protocol import derive_identity
 from stores.queries import iter_elph_documents
 from workflows.common.physics import allen_dynes_tc, mcmillan_allen_dynes_tc
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "documents of `bete phonons`")
     p.add_argument("--potential", help="with --documents mlip-phonons: sevennet-0 or chgnet")
     p.add_argument("--formula", help="reduced formula, e.g. MgB2")
-    p.add_argument("--protocol", help="preset name, e.g. fast")
+    add_preset_argument(p, "preset name, e.g. fast", default=None)
     p.add_argument("--fingerprint", help="protocol fingerprint (the protocol_fingerprint "
                    "column; derived for documents older than the field)")
     p.add_argument("--status", help="completed, unstable, insulator or failed")
@@ -60,7 +60,7 @@ def _range(lo: float | None, hi: float | None) -> dict[str, float] | None:
 def criteria_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Store criteria (output field → condition) from the filter flags."""
     crit: dict[str, Any] = {}
-    for field, value in (("formula", args.formula), ("protocol", args.protocol),
+    for field, value in (("formula", args.formula), ("protocol", args.preset),
                          ("status", args.status)):
         if value:
             crit[field] = value

@@ -5,7 +5,7 @@ Examples
 Rank a folder of CIFs with an ensemble, verify the best two with DFPT::
 
     bete screen candidates/ --model runs/cso --store ~/.bete/store --top-k 2 \
-        --acquisition ucb --verify --protocol fast
+        --acquisition ucb --verify --preset fast
 
 An ensemble put into the store by ``bete train --store`` is named ``store:MODEL_ID``::
 
@@ -26,7 +26,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from launchers.cli.common import UserError, format_rows, open_store, parse_network, progress
+from launchers.cli.common import (
+    UserError,
+    add_preset_argument,
+    format_rows,
+    open_store,
+    parse_network,
+    progress,
+)
 
 RANK_COLUMNS = ["rank", "candidate_id", "formula", "score", "tc_K_mean", "tc_K_std",
                 "prob_tc_above", "lambda_mean", "lambda_std", "omega_log_K_mean", "warnings"]
@@ -36,8 +43,7 @@ VERIFY_COLUMNS = ["candidate_id", "formula", "status", "tc_K_predicted", "tc_K_s
 
 
 def _add_dfpt_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--protocol", default="fast", help="DFPT preset of the verification "
-                   "(default fast)")
+    add_preset_argument(p, "DFPT preset of the verification (default fast)")
     p.add_argument("--override", metavar="JSON_OR_FILE",
                    help="preset overrides (JSON text or a JSON/YAML file)")
     p.add_argument("--pseudos", metavar="FAMILY", help="pseudopotential family (directory or "
@@ -218,7 +224,7 @@ def screen_command(args: argparse.Namespace) -> int:
         checked, ranked = screened.checked, screened.ranked
         verified: list[dict[str, Any]] = []
         if args.verify or args.submit:
-            elph = phases.elph_maker(args.protocol, _overrides(args.override), args.pseudos,
+            elph = phases.elph_maker(args.preset, _overrides(args.override), args.pseudos,
                                      args.max_atoms)
             verify = (submit_verifier(args, elph, store) if args.submit
                       else phases.local_verifier(elph, store, progress, args.verbose))
@@ -264,7 +270,7 @@ def _compute_phonons(args: argparse.Namespace, store: Any, candidates: list[Any]
     from workflows.qe.errors import BeteInputError, QEError, QENotInstalledError
     from workflows.screening.phonons import PhononDosMaker, run_phonon_dos
 
-    maker = PhononDosMaker(preset=args.protocol, overrides=_overrides(args.override),
+    maker = PhononDosMaker(preset=args.preset, overrides=_overrides(args.override),
                            pseudo_family=args.pseudos, max_atoms=args.max_atoms)
     progress(f"{len(candidates)} candidate(s) need a coarse phonon DOS: running phonon-only "
              "DFPT here (about half a fast el-ph run each)")
@@ -296,7 +302,7 @@ def al_config(args: argparse.Namespace) -> Any:
     try:
         return ActiveLearningConfig(
             candidates=list(args.candidates), rounds=args.rounds, top_k=args.top_k,
-            protocol=args.protocol, model=args.model, overrides=_overrides(args.override),
+            protocol=args.preset, model=args.model, overrides=_overrides(args.override),
             pseudos=args.pseudos, acquisition=args.acquisition, kappa=args.kappa,
             threshold_K=args.threshold, max_per_chemsys=args.max_per_chemsys,
             chunk_size=args.chunk_size, campaign=args.campaign,

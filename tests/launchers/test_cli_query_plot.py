@@ -175,3 +175,18 @@ def test_a_writing_command_creates_the_store_and_says_so_once(tmp_path, caplog):
     said = [r.getMessage() for r in caplog.records if "creating" in r.getMessage()]
     assert said == [f"creating the embedded store {new}"]
     assert (new / ".monty.storage").is_file()
+
+
+def test_preset_flag_and_its_protocol_alias():
+    """``--preset`` everywhere; ``--protocol`` still works but is not advertised."""
+    from launchers.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["dfpt", "run", "Al.cif"], ["screen", "cands"], ["query"]):
+        assert parser.parse_args([*argv, "--preset", "standard"]).preset == "standard"
+        assert parser.parse_args([*argv, "--protocol", "standard"]).preset == "standard"
+    assert parser.parse_args(["dfpt", "run", "Al.cif"]).preset == "fast"
+    assert parser.parse_args(["query"]).preset is None
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = sub.choices["dfpt"]._subparsers._group_actions[0].choices["run"].format_help()
+    assert "--preset" in text and "--protocol" not in text
