@@ -43,7 +43,7 @@ class CrystalSample:
     atomic_numbers: np.ndarray
     target: np.ndarray | None = field(default=None, repr=False)
     site_dos: np.ndarray | None = field(default=None, repr=False)
-    tc_K: float | None = None  # noqa: N815 (unit in the name)
+    tc_K: float | None = None
 
     def __post_init__(self) -> None:
         self.lattice = np.asarray(self.lattice, dtype=np.float64)

@@ -24,7 +24,7 @@ DEFAULT_MU_STAR = 0.10
 _OMEGA_MIN_MEV = 0.05
 
 
-def spectral_moments(frequencies_meV: torch.Tensor, a2f: torch.Tensor,  # noqa: N803
+def spectral_moments(frequencies_meV: torch.Tensor, a2f: torch.Tensor,
                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """λ, ω_log (K) and ω₂ (K) of spectra ``a2f (..., G)`` on ``frequencies_meV (G,)``.
 
@@ -44,7 +44,7 @@ def spectral_moments(frequencies_meV: torch.Tensor, a2f: torch.Tensor,  # noqa: 
             torch.where(positive, w2 * MEV_TO_K, zero))
 
 
-def allen_dynes_tc(frequencies_meV: torch.Tensor, a2f: torch.Tensor,  # noqa: N803
+def allen_dynes_tc(frequencies_meV: torch.Tensor, a2f: torch.Tensor,
                    mu_star: float = DEFAULT_MU_STAR) -> torch.Tensor:
     """Allen–Dynes Tc (K, with f1·f2) of spectra ``a2f (..., G)``, differentiable.
 
@@ -84,7 +84,7 @@ def allen_dynes_tc(frequencies_meV: torch.Tensor, a2f: torch.Tensor,  # noqa: N8
     return torch.where(ok, tc, torch.zeros_like(tc))
 
 
-def log_tc_loss(tc_pred_K: torch.Tensor, tc_true_K: torch.Tensor,  # noqa: N803
+def log_tc_loss(tc_pred_K: torch.Tensor, tc_true_K: torch.Tensor,
                 weights: torch.Tensor | None = None, scale_K: float = 1.0) -> torch.Tensor:
     """Weighted mean of ``[ln(1 + Tc_pred/s) − ln(1 + Tc_true/s)]²`` (s = ``scale_K``).
 

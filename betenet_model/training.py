@@ -23,7 +23,6 @@ resumes from it, giving the same final weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
@@ -650,8 +649,3 @@ def _as_tuple(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return tuple(_as_tuple(v) for v in value)
     return value
-
-
-def clone_module(module: torch.nn.Module) -> torch.nn.Module:
-    """Deep copy of a module (helper for tests and ensembles)."""
-    return copy.deepcopy(module)

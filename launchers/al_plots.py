@@ -9,9 +9,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from launchers.plots import save_figure  # noqa: E402
+from launchers.plots import save_figure
 
 
 def _verified_rows(rounds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

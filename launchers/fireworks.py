@@ -213,7 +213,7 @@ def load_launchpad(path: str | os.PathLike[str] | None = None, *,
             lp = LaunchPad.from_dict(settings)
     except StoreConfigError as exc:
         raise LaunchPadError(str(exc)) from None
-    except Exception as exc:  # noqa: BLE001 - a bad file has many failure modes
+    except Exception as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise LaunchPadError(f"cannot read the LaunchPad file {found}: {mask_text(first)}"
                              ) from None
@@ -239,7 +239,7 @@ def check_launchpad(lp: Any, *, timeout_s: float = DEFAULT_TIMEOUT_S) -> None:
         probe = LaunchPad.from_dict(settings)
         probe.connection.admin.command("ping")
         probe.db.list_collection_names()  # needs authentication, unlike ping
-    except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
+    except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         for cut in (" (configured timeouts", ", Timeout:", ", Topology Description"):
             reason = reason.split(cut)[0]

@@ -8,9 +8,9 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from workflows.common.physics import cumulative_lambda  # noqa: E402
+from workflows.common.physics import cumulative_lambda
 
 
 def plot_a2f(doc: dict[str, Any], out: str | Path) -> Path:

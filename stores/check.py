@@ -181,7 +181,7 @@ def _visit(job_store: Any, described: Mapping[str, Any], timeout_s: float,
         try:
             store.connect()
             action(name, store)
-        except Exception as exc:  # noqa: BLE001 - any driver error means "not reachable"
+        except Exception as exc:
             where = described["stores"].get(name, {}).get("location", described["address"])
             reason = mask_text(_first_line(exc), secrets)
             raise StoreUnreachableError(

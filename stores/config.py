@@ -120,9 +120,9 @@ class ReadOnlyMontyStore(MontyStore):
         if self._coll is not None and not force_reset:
             return
         client = MontyClient(self.database_path, **self.client_kwargs)
-        storage = client._storage  # noqa: SLF001 (montydb has no public hook for this)
+        storage = client._storage
         if isinstance(storage, SQLiteStorage):
-            storage._conn = _ReadOnlySQLiteEngine(storage._config)  # noqa: SLF001
+            storage._conn = _ReadOnlySQLiteEngine(storage._config)
         self._coll = client[self.database_name][self.collection_name]
 
 

@@ -170,7 +170,7 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
 def load_fast_v1(directory: str | os.PathLike[str] | None = None,
                  sigma_index: int = FAST_V1_REFERENCE_SIGMA_INDEX,
                  drop_unstable: bool = True,
-                 stability_threshold_meV: float = STABILITY_THRESHOLD_MEV,  # noqa: N803
+                 stability_threshold_meV: float = STABILITY_THRESHOLD_MEV,
                  report: Callable[[str], None] | None = None,
                  ) -> list[TrainingRecord]:
     """Read every usable fast-v1 record of a folder.

@@ -60,7 +60,7 @@ class TrainingRecord:
     formula: str = ""
     source: str = ""
     min_frequency_meV: float | None = None
-    tc_K: float | None = None  # noqa: N815 (unit in the name)
+    tc_K: float | None = None
     protocol_fingerprint: str | None = None
     protocol_label: str = ""
 

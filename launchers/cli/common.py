@@ -65,7 +65,7 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def open_store(spec: str | None, *, write: bool):  # noqa: ANN201 (JobStore; imported lazily)
+def open_store(spec: str | None, *, write: bool):
     """Connect the JobStore a ``--store`` value names; user errors become UserError.
 
     Parameters

@@ -69,7 +69,7 @@ def read_structures(paths: list[str]) -> list[tuple[str, Any]]:
     return out
 
 
-def maker_from_args(args: argparse.Namespace):  # noqa: ANN201
+def maker_from_args(args: argparse.Namespace):
     """The ElphFlowMaker the arguments describe."""
     from workflows.qe.flows import ElphFlowMaker
 

@@ -59,7 +59,7 @@ class PhKiller(threading.Thread):
         self.killed: list[int] = []
         self.stop = threading.Event()
 
-    def run(self) -> None:  # noqa: D102
+    def run(self) -> None:
         import psutil
 
         end = time.monotonic() + self.timeout_s

@@ -46,12 +46,12 @@ class Moments:
     omega_2_meV: float
 
     @property
-    def omega_log_K(self) -> float:  # noqa: N802 (unit in the name)
+    def omega_log_K(self) -> float:
         """ω_log in kelvin."""
         return self.omega_log_meV * MEV_TO_K
 
     @property
-    def omega_2_K(self) -> float:  # noqa: N802
+    def omega_2_K(self) -> float:
         """ω₂ in kelvin."""
         return self.omega_2_meV * MEV_TO_K
 
@@ -122,7 +122,7 @@ def cumulative_lambda(frequencies_meV: ArrayLike, a2f: ArrayLike,
     return 2.0 * np.concatenate([[0.0], np.cumsum(steps)])
 
 
-def allen_dynes_tc(lambda_: float, omega_log_K: float, omega_2_K: float,  # noqa: N803
+def allen_dynes_tc(lambda_: float, omega_log_K: float, omega_2_K: float,
                    mu_star: float = DEFAULT_MU_STAR, strong_coupling: bool = True) -> float:
     """Allen–Dynes Tc in kelvin.
 
@@ -151,7 +151,7 @@ def allen_dynes_tc(lambda_: float, omega_log_K: float, omega_2_K: float,  # noqa
     return float(tc)
 
 
-def mcmillan_allen_dynes_tc(lambda_: float, omega_log_K: float,  # noqa: N803
+def mcmillan_allen_dynes_tc(lambda_: float, omega_log_K: float,
                             mu_star: float = DEFAULT_MU_STAR) -> float:
     """McMillan formula with Allen–Dynes' ω_log/1.2 prefactor (no f1, f2), kelvin."""
     return allen_dynes_tc(lambda_, omega_log_K, omega_log_K, mu_star, strong_coupling=False)
@@ -195,7 +195,7 @@ def einstein_a2f(frequencies_meV: ArrayLike, omega_e_meV: float, lambda_: float,
     return 0.5 * lambda_ * omega_e_meV * g
 
 
-def lowest_frequency_meV(frequencies_meV: ArrayLike, dos: ArrayLike,  # noqa: N802
+def lowest_frequency_meV(frequencies_meV: ArrayLike, dos: ArrayLike,
                          rel_tol: float = 1e-8) -> float:
     """Lowest frequency carrying phonon DOS weight above ``rel_tol`` × max(DOS)."""
     w, d = _validated(frequencies_meV, dos)

@@ -50,7 +50,7 @@ def structure_arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.n
             np.array(structure.cart_coords, dtype=float), numbers)
 
 
-def grid_values(frequencies_meV: ArrayLike, values: ArrayLike, what: str = "spectrum",  # noqa: N803
+def grid_values(frequencies_meV: ArrayLike, values: ArrayLike, what: str = "spectrum",
                 ident: str = "") -> np.ndarray:
     """Resample onto the model grid; log a warning when weight lies above the grid."""
     res = resample_to_grid(frequencies_meV, values)
@@ -62,7 +62,7 @@ def grid_values(frequencies_meV: ArrayLike, values: ArrayLike, what: str = "spec
 
 
 def structure_sample(structure: Structure, ident: str = "",
-                     site_dos_frequencies_meV: ArrayLike | None = None,  # noqa: N803
+                     site_dos_frequencies_meV: ArrayLike | None = None,
                      site_dos: ArrayLike | None = None, variant: str = DEFAULT_VARIANT,
                      target: np.ndarray | None = None) -> CrystalSample:
     """A :class:`CrystalSample` for a structure (and its site DOS for cpd/fpd).

@@ -63,7 +63,7 @@ def _regression(true: np.ndarray, pred: np.ndarray) -> dict[str, float | None]:
 
 
 def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
-                     mu_star: float = DEFAULT_MU_STAR, hit_tc_K: float = HIT_TC_K,  # noqa: N803
+                     mu_star: float = DEFAULT_MU_STAR, hit_tc_K: float = HIT_TC_K,
                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Metrics and per-row results of ``ensemble`` on ``records``.
 

@@ -41,15 +41,15 @@ class BandGap:
         Highest eigenvalue at/below and lowest above E_F, eV (None when absent).
     """
 
-    gap_eV: float  # noqa: N815
+    gap_eV: float
     is_metal: bool
-    fermi_energy_eV: float  # noqa: N815
-    vbm_eV: float | None  # noqa: N815
-    cbm_eV: float | None  # noqa: N815
+    fermi_energy_eV: float
+    vbm_eV: float | None
+    cbm_eV: float | None
 
 
-def band_gap(eigenvalues_eV: ArrayLike, fermi_energy_eV: float,  # noqa: N803
-             metal_gap_eV: float = DEFAULT_METAL_GAP_EV) -> BandGap:  # noqa: N803
+def band_gap(eigenvalues_eV: ArrayLike, fermi_energy_eV: float,
+             metal_gap_eV: float = DEFAULT_METAL_GAP_EV) -> BandGap:
     """Gap around E_F from eigenvalues on the k points of a run.
 
     Parameters
@@ -85,7 +85,7 @@ def band_gap(eigenvalues_eV: ArrayLike, fermi_energy_eV: float,  # noqa: N803
     return BandGap(gap, gap < metal_gap_eV, ef, vbm, cbm)
 
 
-def band_gap_from_xml(path: str | Path, metal_gap_eV: float = DEFAULT_METAL_GAP_EV  # noqa: N803
+def band_gap_from_xml(path: str | Path, metal_gap_eV: float = DEFAULT_METAL_GAP_EV
                       ) -> BandGap:
     """Gap from ``<outdir>/<prefix>.save/data-file-schema.xml`` (Hartree → eV).
 
@@ -132,7 +132,7 @@ _FLOAT = r"[-+]?\d+\.\d+"
 
 
 def band_gap_from_pw_output(path_or_text: str | Path,
-                            metal_gap_eV: float = DEFAULT_METAL_GAP_EV  # noqa: N803
+                            metal_gap_eV: float = DEFAULT_METAL_GAP_EV
                             ) -> BandGap:
     """Gap from the eigenvalues printed in a pw.x output (last scf step).
 

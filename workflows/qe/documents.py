@@ -49,7 +49,7 @@ the interpolation (2³ grids of the fast preset), so no such warning is given.""
 
 def protocol_identity(input_set: ElphInputSet, overrides: dict[str, Any] | None,
                       qe_version: str | None,
-                      reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,  # noqa: N803
+                      reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,
                       mu_star: float = DEFAULT_MU_STAR) -> ProtocolIdentity:
     """The protocol identity of a calculation (see :mod:`stores.protocol`).
 
@@ -117,7 +117,7 @@ def scf_warnings(scf: ScfSummary | None) -> list[str]:
 def early_document(input_set: ElphInputSet, protocol: str, source_id: str | None,
                    input_hash: str, status: ElphStatus, reason: str, scf: ScfSummary | None,
                    qe_version: str | None = None, overrides: dict[str, Any] | None = None,
-                   reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,  # noqa: N803
+                   reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,
                    mu_star: float = DEFAULT_MU_STAR, **extra: Any) -> ElphTaskDocument:
     """A document for a calculation that ended before α²F (insulator, failure)."""
     identity = protocol_identity(input_set, overrides, qe_version, reference_sigma_Ry, mu_star)
@@ -131,9 +131,9 @@ def early_document(input_set: ElphInputSet, protocol: str, source_id: str | None
 def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
                   source_id: str | None, input_hash: str, scf: ScfSummary | None,
                   qe_version: str | None, matdyn_asr: str,
-                  reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,  # noqa: N803
+                  reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,
                   mu_star: float = DEFAULT_MU_STAR,
-                  stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,  # noqa: N803
+                  stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,
                   overrides: dict[str, Any] | None = None,
                   **extra: Any) -> ElphTaskDocument:
     """The full task document of a finished matdyn run in ``directory``.

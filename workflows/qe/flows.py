@@ -73,9 +73,9 @@ class ElphFlowMaker(Maker):
     keep_scratch: bool = False
     scratch_dir: str | None = None
     max_atoms: int | None = None
-    reference_sigma_Ry: float = 0.02  # noqa: N815
+    reference_sigma_Ry: float = 0.02
     mu_star: float = DEFAULT_MU_STAR
-    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV  # noqa: N815
+    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
 
     def recipe(self) -> dict[str, Any]:
         """JSON-ready recipe the jobs rebuild their inputs from."""

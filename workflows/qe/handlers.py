@@ -257,11 +257,6 @@ def _ph_fix() -> Fix:
     )
 
 
-def _recover_fix(kind: str) -> Fix:
-    return Fix(kind, "ph.x stopped midway: restart from its saved state with recover=.true.",
-               (Change("inputph", "recover", value=True),), max_retries=2)
-
-
 _BROKEN_RESTART = ("PARTIAL_EL_PHON", "closing tag not found")
 """Signs that ph.x's saved state is unreadable (QE 6.7 el-ph runs killed by a signal)."""
 
@@ -301,6 +296,4 @@ def diagnose(code: str, output_text: str, returncode: int | None = None) -> Fix 
     if code == "ph" and failure.kind == "crash" and any(m in output_text
                                                         for m in _BROKEN_RESTART):
         return _from_scratch_fix()
-    if code == "ph" and failure.kind in ("killed", "timeout", "time_limit", "incomplete"):
-        return _recover_fix(failure.kind)
-    return None
+    return None  # stopped runs (killed, time limit, incomplete) end the job: a rerun resumes

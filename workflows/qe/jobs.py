@@ -312,8 +312,8 @@ def matdyn_job(ph: dict[str, Any], structure: Structure, recipe: dict[str, Any],
 def task_document_job(structure: Structure, recipe: dict[str, Any], workdir: str,
                       scf: dict[str, Any], ph: dict[str, Any] | None,
                       matdyn: dict[str, Any] | None, source_id: str | None,
-                      input_hash: str, reference_sigma_Ry: float = 0.02,  # noqa: N803
-                      mu_star: float = 0.10, stability_threshold_meV: float = -0.5,  # noqa: N803
+                      input_hash: str, reference_sigma_Ry: float = 0.02,
+                      mu_star: float = 0.10, stability_threshold_meV: float = -0.5,
                       job_uuids: dict[str, str] | None = None) -> Any:
     """Parse the finished calculation into an :class:`ElphTaskDocument`."""
     wd = Path(workdir)

@@ -68,7 +68,7 @@ class A2FDos:
 
     path: Path
     index: int | None
-    frequencies_meV: np.ndarray  # noqa: N815
+    frequencies_meV: np.ndarray
     a2f: np.ndarray
     a2f_modes: np.ndarray
     lambda_qe: float | None = None
@@ -144,10 +144,10 @@ class LambdaRow:
         QE's ω_ln, kelvin.
     """
 
-    sigma_Ry: float  # noqa: N815
+    sigma_Ry: float
     lambda_: float
     dos_ef: float
-    omega_ln_K: float  # noqa: N815
+    omega_ln_K: float
 
 
 @dataclass
@@ -163,7 +163,7 @@ class LambdaFile:
     rows: list[LambdaRow]
 
     @property
-    def sigmas_Ry(self) -> np.ndarray:  # noqa: N802
+    def sigmas_Ry(self) -> np.ndarray:
         """Broadenings, Ry."""
         return np.array([r.sigma_Ry for r in self.rows])
 
@@ -212,21 +212,21 @@ class PhononDos:
     """
 
     path: Path
-    frequencies_meV: np.ndarray  # noqa: N815
+    frequencies_meV: np.ndarray
     total: np.ndarray
     per_site: np.ndarray
 
     @property
-    def total_per_meV(self) -> np.ndarray:  # noqa: N802
+    def total_per_meV(self) -> np.ndarray:
         """Total DOS per meV (integrates to 3·nat over meV)."""
         return self.total / CM1_TO_MEV
 
-    def lowest_frequency_meV(self, tol: float = 1e-8) -> float:  # noqa: N802
+    def lowest_frequency_meV(self, tol: float = 1e-8) -> float:
         """Lowest frequency (meV) where the total DOS exceeds ``tol`` × its maximum."""
         nonzero = self.total > tol * float(np.max(self.total))
         return float(self.frequencies_meV[nonzero][0])
 
-    def highest_frequency_meV(self, tol: float = 1e-8) -> float:  # noqa: N802
+    def highest_frequency_meV(self, tol: float = 1e-8) -> float:
         """Highest frequency (meV) where the total DOS exceeds ``tol`` × its maximum."""
         nonzero = self.total > tol * float(np.max(self.total))
         return float(self.frequencies_meV[nonzero][-1])

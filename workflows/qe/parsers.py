@@ -97,10 +97,10 @@ class PwOutput:
         "JOB DONE" printed.
     """
 
-    total_energy_eV: float | None = None  # noqa: N815 (unit in the name)
-    fermi_energy_eV: float | None = None  # noqa: N815
-    highest_occupied_eV: float | None = None  # noqa: N815
-    lowest_unoccupied_eV: float | None = None  # noqa: N815
+    total_energy_eV: float | None = None
+    fermi_energy_eV: float | None = None
+    highest_occupied_eV: float | None = None
+    lowest_unoccupied_eV: float | None = None
     pressure_kbar: float | None = None
     converged: bool = False
     n_scf_iterations: int | None = None
@@ -177,11 +177,11 @@ class ElphSigma:
         Linewidths γ_qν, GHz.
     """
 
-    sigma_Ry: float  # noqa: N815
-    dos_ef_states_per_spin_Ry: float  # noqa: N815
-    fermi_energy_eV: float  # noqa: N815
+    sigma_Ry: float
+    dos_ef_states_per_spin_Ry: float
+    fermi_energy_eV: float
     lambdas: np.ndarray
-    gammas_GHz: np.ndarray  # noqa: N815
+    gammas_GHz: np.ndarray
 
 
 @dataclass
@@ -205,7 +205,7 @@ class PhQPoint:
 
     q_cart_2pi_alat: np.ndarray
     q_crystal: np.ndarray
-    frequencies_meV: np.ndarray  # noqa: N815
+    frequencies_meV: np.ndarray
     elph: list[ElphSigma] = field(default_factory=list)
     star_size: int | None = None
 

@@ -110,18 +110,18 @@ class PhonopyDos:
     mesh : tuple of int
     """
 
-    frequencies_meV: np.ndarray  # noqa: N815
+    frequencies_meV: np.ndarray
     total: np.ndarray
     projected: np.ndarray
     mesh: tuple[int, int, int]
 
-    def highest_frequency_meV(self, tol: float = 1e-3) -> float:  # noqa: N802
+    def highest_frequency_meV(self, tol: float = 1e-3) -> float:
         """Highest frequency where the DOS exceeds ``tol`` × its maximum."""
         return float(self.frequencies_meV[self.total > tol * self.total.max()][-1])
 
 
 def phonon_dos(phonon: Phonopy, mesh: Sequence[int] = (20, 20, 20),
-               freq_pitch_meV: float = 0.25, sigma_meV: float | None = None) -> PhonopyDos:  # noqa: N803
+               freq_pitch_meV: float = 0.25, sigma_meV: float | None = None) -> PhonopyDos:
     """Total and site-projected phonon DOS.
 
     Parameters
@@ -164,14 +164,14 @@ class StabilityCheck:
     mesh : tuple of int
     """
 
-    min_frequency_meV: float  # noqa: N815
+    min_frequency_meV: float
     dynamically_stable: bool
-    threshold_meV: float  # noqa: N815
+    threshold_meV: float
     mesh: tuple[int, int, int]
 
 
 def stability_check(phonon: Phonopy, mesh: Sequence[int] = (20, 20, 20),
-                    threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV  # noqa: N803
+                    threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
                     ) -> StabilityCheck:
     """Dynamical stability from the lowest frequency on a dense Γ-centred mesh.
 
@@ -211,7 +211,7 @@ class PhononBands:
 
     qpoints: list[np.ndarray]
     distances: list[np.ndarray]
-    frequencies_meV: list[np.ndarray]  # noqa: N815
+    frequencies_meV: list[np.ndarray]
     labels: list[str]
     path_connections: list[bool]
 

@@ -129,7 +129,7 @@ def _positive(value: float | None) -> float | None:
 @lru_cache(maxsize=512)
 def _read_upf_cached(path: str, mtime_ns: int, size: int) -> UpfHeader:
     data = Path(path).read_bytes()
-    md5 = hashlib.md5(data).hexdigest()  # noqa: S324 - a checksum, not security
+    md5 = hashlib.md5(data).hexdigest()
     text = data[:400_000].decode("latin-1")
     wfc, rho = _suggested(text)
     v2 = re.search(r"<PP_HEADER\b(.*?)/?>", text, re.DOTALL)

@@ -39,7 +39,7 @@ def computed_q_points(workdir: Path) -> list[PhQPoint] | None:
     return list(found.values()) if needed and len(found) >= needed else None
 
 
-def q_point_min_frequency_meV(points: list[PhQPoint] | None) -> float | None:  # noqa: N802
+def q_point_min_frequency_meV(points: list[PhQPoint] | None) -> float | None:
     """Lowest ph.x frequency at the computed q points, meV (Γ's three acoustic modes left out).
 
     ``points`` is :func:`computed_q_points` of the run (None: no claim).

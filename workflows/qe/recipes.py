@@ -30,7 +30,7 @@ from workflows.qe.errors import BeteInputError
 
 __all__ = [
     "PRESETS", "RULE_KEYS", "SECTIONS", "RESERVED_KEYS", "MATDYN_ASR_FALLBACK",
-    "available_presets", "load_preset", "apply_overrides", "q_grid_rule", "k_grid_rule",
+    "load_preset", "apply_overrides", "q_grid_rule", "k_grid_rule",
 ]
 
 PRESETS = ("fast", "standard", "accurate")
@@ -124,11 +124,6 @@ RESERVED_KEYS: dict[str, dict[str, str]] = {
     },
 }
 """Keys derived by the generator, per code, with the recipe key that controls them."""
-
-
-def available_presets() -> list[str]:
-    """Names of the presets shipped with the package."""
-    return list(PRESETS)
 
 
 @cache

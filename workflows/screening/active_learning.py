@@ -94,7 +94,7 @@ class ActiveLearningConfig:
     pseudos: str | None = None
     acquisition: str = "ucb"
     kappa: float = 1.0
-    threshold_K: float = HIT_TC_K  # noqa: N815
+    threshold_K: float = HIT_TC_K
     max_per_chemsys: int | None = None
     chunk_size: int = 500
     campaign: str = "default"
@@ -255,7 +255,7 @@ def is_usable(row: dict[str, Any]) -> bool:
 
 
 def round_metrics(rows: Sequence[dict[str, Any]], previous_best: float | None,
-                  threshold_K: float = HIT_TC_K) -> dict[str, Any]:  # noqa: N803
+                  threshold_K: float = HIT_TC_K) -> dict[str, Any]:
     """Hit rate, MAE of the predictions on the newly verified structures, best Tc so far.
 
     Parameters

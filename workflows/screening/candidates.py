@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -202,7 +201,7 @@ def _from_entries(entries: Iterable[tuple[str, Any]], source: str,
     for ident, value in entries:
         try:
             structure = value if isinstance(value, Structure) else Structure.from_dict(value)
-        except Exception as exc:  # noqa: BLE001 - pymatgen raises many kinds
+        except Exception as exc:
             result.rejected.append(Rejection(ident, source, "unreadable",
                                              f"not a pymatgen Structure ({exc})"))
             continue
@@ -287,7 +286,7 @@ def _read_one(path: Path, result: CandidateSet, ident: str | None) -> None:
             pass  # maybe a pymatgen JSON Structure.from_file understands; fall through
     try:
         structure = _read_file(path)
-    except Exception as exc:  # noqa: BLE001 - pymatgen raises many kinds
+    except Exception as exc:
         result.rejected.append(Rejection(ident or path.stem, str(path), "unreadable",
                                          f"cannot read a structure ({type(exc).__name__}: "
                                          f"{exc})"))
@@ -335,7 +334,7 @@ def stored_structures(store: Any) -> list[tuple[str, Structure]]:
     for doc in iter_elph_documents(store, {"status": {"$in": list(FINAL_ELPH_STATUSES)}}):
         try:
             structure = Structure.from_dict(doc["structure"])
-        except Exception:  # noqa: BLE001 - a malformed document is skipped
+        except Exception:
             continue
         label = f"{doc.get('formula')} ({doc.get('status')}, {str(doc.get('input_hash'))[:10]})"
         out.append((label, structure))
@@ -391,7 +390,7 @@ def deduplicate(candidates: Sequence[Candidate],
 def _fit(matcher: Any, a: Structure, b: Structure) -> bool:
     try:
         return bool(matcher.fit(a, b))
-    except Exception:  # noqa: BLE001 - matcher failures mean "not shown equal"
+    except Exception:
         return False
 
 
@@ -480,8 +479,3 @@ def screen_candidates(candidates: CandidateSet | Sequence[Candidate], *,
     for r in rejected:
         logger.debug("candidate %s rejected (%s): %s", r.id, r.reason, r.detail)
     return CandidateSet(kept, rejected)
-
-
-def safe_label(text: str) -> str:
-    """A file-name-safe version of a candidate id."""
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "candidate"

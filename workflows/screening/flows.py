@@ -89,8 +89,8 @@ class ScreeningFlowMaker(Maker):
     acquisition: str = "mean"
     chunk_size: int = 500
     kappa: float = 1.0
-    threshold_K: float = HIT_TC_K  # noqa: N815
-    incumbent_K: float | None = None  # noqa: N815
+    threshold_K: float = HIT_TC_K
+    incumbent_K: float | None = None
     max_per_chemsys: int | None = None
     mu_star: float = DEFAULT_MU_STAR
 

@@ -91,8 +91,8 @@ def predict_chunk_job(candidates: list[dict[str, Any]], model_dir: str | None,
 
 
 def rank_predictions(predictions: Sequence[dict[str, Any]], *, acquisition: str = "mean",
-                     model_id: str, kappa: float = 1.0, threshold_K: float = HIT_TC_K,  # noqa: N803
-                     incumbent_K: float | None = None, max_per_chemsys: int | None = None,  # noqa: N803
+                     model_id: str, kappa: float = 1.0, threshold_K: float = HIT_TC_K,
+                     incumbent_K: float | None = None, max_per_chemsys: int | None = None,
                      round_number: int | None = None, campaign: str | None = None,
                      ) -> list[ScreeningDocument]:
     """Score and rank predictions into screening documents (rank 1 = acquire first).
@@ -123,8 +123,8 @@ def rank_predictions(predictions: Sequence[dict[str, Any]], *, acquisition: str 
 
 @job(name="screen_rank")
 def rank_job(chunks: list[dict[str, Any]], acquisition: str, model_id: str,
-             kappa: float = 1.0, threshold_K: float = HIT_TC_K,  # noqa: N803
-             incumbent_K: float | None = None, max_per_chemsys: int | None = None,  # noqa: N803
+             kappa: float = 1.0, threshold_K: float = HIT_TC_K,
+             incumbent_K: float | None = None, max_per_chemsys: int | None = None,
              round_number: int | None = None, campaign: str | None = None,
              write: bool = True) -> dict[str, Any]:
     """Rank every chunk's predictions; write the screening documents to the job's store.

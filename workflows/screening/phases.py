@@ -46,7 +46,7 @@ class ScreenOutcome:
 
     checked: CandidateSet
     summary: dict[str, Any]
-    incumbent_K: float | None  # noqa: N815
+    incumbent_K: float | None
 
     @property
     def ranked(self) -> list[dict[str, Any]]:

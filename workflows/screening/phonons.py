@@ -71,7 +71,7 @@ class PhononDosMaker(Maker):
     max_atoms: int | None = None
     scratch_dir: str | None = None
     q_grid: tuple[int, int, int] = (2, 2, 2)
-    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV  # noqa: N815
+    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
 
     def recipe(self) -> dict[str, Any]:
         """JSON-ready recipe (the el-ph recipe with the coarse q grid)."""
@@ -114,7 +114,7 @@ class PhononDosMaker(Maker):
 @job(name="coarse_phdos", data=["phdos"])
 def phonon_dos_job(structure: Structure, recipe: dict[str, Any], workdir: str, input_hash: str,
                    source_id: str | None = None,
-                   stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,  # noqa: N803
+                   stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,
                    ) -> dict[str, Any]:
     """pw.x → ph.x (phonons only) → q2r.x → matdyn.x DOS; returns the document."""
     from workflows.qe.jobs import input_set_from_recipe

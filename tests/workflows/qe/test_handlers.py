@@ -72,21 +72,20 @@ def test_ph_not_converged():
     assert new["inputph"]["niter_ph"] == 150
 
 
-def test_ph_killed_gets_recover():
+def test_stopped_ph_has_no_in_job_fix():
+    """A killed or timed-out ph.x ends the job (steps.STOPPED_KINDS); a rerun resumes at start_q."""
+    from workflows.qe.steps import STOPPED_KINDS
+
     text = _text("al_ph_sigterm.out")
     assert "JOB DONE" not in text
     assert check_output("ph", text).kind == "incomplete"
     assert check_output("ph", text, returncode=-15).kind == "killed"
     for rc in (None, -15, 143):
-        fix = diagnose("ph", text, returncode=rc)
-        assert fix.apply({"inputph": {"trans": True}})["inputph"] == {"trans": True,
-                                                                       "recover": True}
-
-
-def test_ph_max_seconds_gets_recover_and_recovered_run_is_clean():
-    text = _text("al_ph_max_seconds.out")
-    assert check_output("ph", text, returncode=1).kind == "time_limit"
-    assert diagnose("ph", text).apply({})["inputph"]["recover"] is True
+        assert check_output("ph", text, returncode=rc).kind in STOPPED_KINDS
+        assert diagnose("ph", text, returncode=rc) is None
+    limited = _text("al_ph_max_seconds.out")
+    assert check_output("ph", limited, returncode=1).kind == "time_limit" in STOPPED_KINDS
+    assert diagnose("ph", limited) is None
     assert check_output("ph", _text("al_ph_recover.out"), returncode=0) is None
 
 

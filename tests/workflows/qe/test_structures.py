@@ -110,7 +110,7 @@ def test_empty_refused():
 
 def test_non_finite_refused():
     s = Structure(Lattice.cubic(3.0), ["Al"], [[0, 0, 0]])
-    s._sites[0].frac_coords = np.array([np.nan, 0.0, 0.0])  # noqa: SLF001 - construct bad input
+    s._sites[0].frac_coords = np.array([np.nan, 0.0, 0.0])
     with pytest.raises(BeteInputError, match="non-finite"):
         validate_structure(s)
     lat = Structure(Lattice([[np.inf, 0, 0], [0, 3, 0], [0, 0, 3]]), ["Al"], [[0, 0, 0]])
