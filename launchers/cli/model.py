@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from betenet_model.train_config import SCHEDULES, TrainConfig
 from betenet_model.variants import DEFAULT_VARIANT, VARIANTS, get_variant, variants_help
 from launchers.cli.common import (
     UserError,
@@ -78,21 +79,12 @@ class TrainCommand:
     members: int = 5
     seed: int = 0
     jobs: int = 1
-    schedule: str = "tempered"
-    lr: float = 5e-3
-    weight_decay: float = 0.0
-    patience: int = 15
-    peak_window: int = 500
-    patience_stage3: int = 5000
-    max_epochs: int = 20000
-    checkpoint_every: int = 100
+    training: TrainConfig = field(default_factory=TrainConfig)
+    """Schedule and optimiser of every member (its ``seed`` is set per member)."""
     progress_every: int = 10
-    device: str = "cpu"
     network: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
     node_features: str = "onehot-mass"
-    tc_loss_weight: float = 0.01
-    mu_star: float = 0.10
     budget: str = "paper"
     output: str = "bars"
     """``bars`` (a progress bar per member), ``lines`` (one line every ``progress_every``
@@ -221,11 +213,10 @@ def canonical_command(cfg: TrainCommand) -> str:
     parts += ["--variant", cfg.variant,
              "--node-features", cfg.node_features, "--members", str(cfg.members),
              "--out", cfg.out, "--seed", str(cfg.seed),
-             "--schedule", cfg.schedule.replace("_", "-"), "--lr", str(cfg.lr),
-             "--weight-decay", str(cfg.weight_decay), "--patience", str(cfg.patience),
-             "--peak-window", str(cfg.peak_window), "--patience-stage3",
-             str(cfg.patience_stage3), "--max-epochs", str(cfg.max_epochs),
-             "--tc-loss-weight", str(cfg.tc_loss_weight), "--mu-star", str(cfg.mu_star)]
+             "--schedule", cfg.training.schedule.replace("_", "-")]
+    for name in TRAIN_CONFIG_OPTIONS:
+        if name not in ("checkpoint_every", "device"):  # they do not change the result
+            parts += [_flag(name), str(getattr(cfg.training, name))]
     if d.structures:
         parts += ["--structures", d.structures]
     if d.keep_unstable:
@@ -240,8 +231,8 @@ def canonical_command(cfg: TrainCommand) -> str:
             parts += ["--test-fraction", str(d.test_fraction), "--split-seed", str(d.split_seed)]
             if d.split_by != "random":
                 parts += ["--split-by", d.split_by]
-    if cfg.device != "cpu":
-        parts += ["--device", cfg.device]
+    if cfg.training.device != "cpu":
+        parts += ["--device", cfg.training.device]
     for key, value in cfg.network.items():
         parts += ["--network", f"{key}={json.dumps(value)}"]
     return shlex.join(parts)
@@ -250,20 +241,14 @@ def canonical_command(cfg: TrainCommand) -> str:
 # --------------------------------------------------------------------------- commands
 def run_train(cfg: TrainCommand) -> dict[str, Any]:
     """Train an ensemble; returns its manifest."""
-    from betenet_model.training import TrainConfig
     from workflows.ml.data import check_variant
     from workflows.ml.train import train_from_records
 
     try:
         variant = check_variant(cfg.variant)
-        tcfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay,
-                           schedule=cfg.schedule.replace("-", "_"), patience=cfg.patience,
-                           peak_window=cfg.peak_window, patience_stage3=cfg.patience_stage3,
-                           max_epochs=cfg.max_epochs, checkpoint_every=cfg.checkpoint_every,
-                           device=cfg.device, tc_loss_weight=cfg.tc_loss_weight,
-                           mu_star=cfg.mu_star)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    tcfg = cfg.training
     if cfg.members < 1 or cfg.jobs < 1:
         raise UserError("--members and --jobs must be at least 1")
     if cfg.store is not None:  # a bad --store fails now, not after the training
@@ -279,7 +264,7 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
                 "split": asdict(cfg.data), "budget": cfg.budget}
     callback: MemberBars | EpochPrinter | None = None
     if cfg.output == "bars":
-        callback = MemberBars(cfg.members, cfg.max_epochs, cfg.patience_stage3,
+        callback = MemberBars(cfg.members, tcfg.max_epochs, tcfg.patience_stage3,
                               parallel=cfg.jobs > 1)
     elif cfg.output == "lines":
         callback = EpochPrinter(cfg.members, cfg.progress_every)
@@ -530,8 +515,7 @@ def _data_options(args: argparse.Namespace) -> DataOptions:
 
 
 def budget_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Schedule values and network options: explicit flags > ``--budget`` > TrainConfig defaults."""
-    from betenet_model.training import TrainConfig
+    """:class:`TrainConfig` values and network options: flags > ``--budget`` > defaults."""
     from workflows.ml.budgets import get_budget
 
     try:
@@ -540,16 +524,43 @@ def budget_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, A
         raise UserError(str(exc)) from exc
     defaults = TrainConfig()
     values = {}
-    for name in BUDGET_FIELDS:
+    for name in TRAIN_CONFIG_OPTIONS:
         given = getattr(args, name)
         values[name] = (given if given is not None
                         else chosen.training.get(name, getattr(defaults, name)))
     return values, {**chosen.network, **parse_network(args.network)}
 
 
-#: ``bete train`` schedule options a ``--budget`` sets unless given explicitly.
-BUDGET_FIELDS = ("lr", "weight_decay", "patience", "peak_window", "patience_stage3",
-                 "max_epochs")
+#: ``bete train`` options that set a :class:`TrainConfig` field (field → help); their type
+#: and default come from the dataclass, a ``--budget`` sets those not given.
+TRAIN_CONFIG_OPTIONS = {
+    "lr": "AdamW learning rate",
+    "weight_decay": "AdamW weight decay",
+    "patience": "stage-1 (or plain early-stopping) patience",
+    "peak_window": "stage 2 ends after this many consecutive epochs below its peak",
+    "patience_stage3": "stage-3 patience",
+    "max_epochs": "hard cap per member",
+    "checkpoint_every": "epochs between checkpoints",
+    "tc_loss_weight": "weight of the Tc term for rows with a Tc label but no α²F "
+                      "(loss = α²F MSE + weight × mean [ln(1+Tc_pred/K) − ln(1+Tc/K)]²)",
+    "mu_star": "μ* of the Allen–Dynes Tc in that term",
+    "device": "torch device for training, e.g. cuda (weights are saved for the CPU)",
+}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_train_config_options(p: argparse.ArgumentParser) -> None:
+    """One option per :data:`TRAIN_CONFIG_OPTIONS` field, typed and defaulted by TrainConfig."""
+    defaults = TrainConfig()
+    for name, text in TRAIN_CONFIG_OPTIONS.items():
+        default = getattr(defaults, name)
+        budgets = [f"{b.name} {b.training[name]}" for b in BUDGETS.values()
+                   if name in b.training]
+        shown = f"default {default}" + (f"; budget {', '.join(budgets)}" if budgets else "")
+        p.add_argument(_flag(name), type=type(default), help=f"{text} ({shown})")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -559,13 +570,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if args.quiet:  # library INFO records too (``main`` restores the level afterwards)
         logging.getLogger().setLevel(logging.WARNING)
     output = "quiet" if args.quiet else "lines" if args.epoch_lines or args.verbose else "bars"
+    try:
+        training = TrainConfig(schedule=args.schedule.replace("-", "_"), **values)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     cfg = TrainCommand(
         data=_data_options(args), out=args.out, variant=args.variant, members=args.members,
-        seed=args.seed, jobs=args.jobs, schedule=args.schedule, **values,
-        checkpoint_every=args.checkpoint_every, progress_every=args.progress_every,
-        device=args.device, network=network, store=args.store,
-        node_features=args.node_features, tc_loss_weight=args.tc_loss_weight,
-        mu_star=args.mu_star, budget=args.budget, output=output)
+        seed=args.seed, jobs=args.jobs, training=training,
+        progress_every=args.progress_every, network=network, store=args.store,
+        node_features=args.node_features, budget=args.budget, output=output)
     run(cfg)
     return 0
 
@@ -638,34 +651,19 @@ def register(subparsers: Any) -> None:
                         "element descriptors (group, row, block, electronegativity, radii, "
                         "valence electrons, mass, ...), which give elements unseen in training "
                         "a meaningful input")
-    p.add_argument("--tc-loss-weight", type=float, default=0.01,
-                   help="weight of the Tc term for rows with a Tc label but no α²F (0.01; "
-                        "loss = α²F MSE + weight × mean [ln(1+Tc_pred/K) − ln(1+Tc/K)]²)")
-    p.add_argument("--mu-star", type=float, default=0.10,
-                   help="μ* of the Allen–Dynes Tc in that term (0.10)")
     p.add_argument("--members", type=int, default=5, help="ensemble size (5)")
     p.add_argument("--out", required=True, metavar="DIR", help="ensemble folder")
     p.add_argument("--seed", type=int, default=0,
                    help="ensemble seed (member i: bootstrap resample and weights from seed, i)")
     p.add_argument("--jobs", type=int, default=1, help="members trained in parallel processes")
-    p.add_argument("--schedule", choices=("tempered", "early-stopping"), default="tempered",
+    p.add_argument("--schedule", choices=tuple(x.replace("_", "-") for x in SCHEDULES),
+                   default=TrainConfig().schedule.replace("_", "-"),
                    help="the paper's three-stage tempering, or plain early stopping")
     p.add_argument("--budget", choices=tuple(BUDGETS), default="paper",
                    help="schedule and network size: "
                         + "; ".join(f"{b.name}: {b.description}" for b in BUDGETS.values())
                         + ". Options below override it")
-    p.add_argument("--lr", type=float, help="AdamW learning rate (budget; paper 5e-3)")
-    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (budget; paper 0)")
-    p.add_argument("--patience", type=int,
-                   help="stage-1 (or plain early-stopping) patience (budget; paper 15)")
-    p.add_argument("--peak-window", type=int,
-                   help="stage 2 ends after this many consecutive epochs below its peak "
-                        "(budget; paper 500, small 100)")
-    p.add_argument("--patience-stage3", type=int,
-                   help="stage-3 patience (budget; paper 5000, small 300)")
-    p.add_argument("--max-epochs", type=int,
-                   help="hard cap per member (budget; paper 20000, small 2000)")
-    p.add_argument("--checkpoint-every", type=int, default=100, help="epochs between checkpoints")
+    add_train_config_options(p)
     talk = p.add_mutually_exclusive_group()
     talk.add_argument("--quiet", action="store_true",
                       help="no progress bars; only the start and summary lines")
@@ -673,8 +671,6 @@ def register(subparsers: Any) -> None:
                       help="one progress line every --progress-every epochs instead of bars")
     p.add_argument("--progress-every", type=int, default=10,
                    help="epochs between --verbose progress lines")
-    p.add_argument("--device", default="cpu",
-                   help="torch device for training, e.g. cuda (weights are saved for the CPU)")
     p.add_argument("--network", action="append", metavar="KEY=VALUE",
                    help="NetworkConfig override, e.g. --network mul=8 (repeatable)")
     p.add_argument("--store", metavar="STORE",
