@@ -1,6 +1,6 @@
 """BETE-NET target grid and THE resampling of spectra (α²F, total and site-projected phonon DOS).
 
-The paper's recipe (Gibson et al. 2025): linear interpolation onto a 0.1 meV grid spanning the
+The paper's procedure (Gibson et al. 2025): linear interpolation onto a 0.1 meV grid spanning the
 input, a Savitzky–Golay filter (101 points, cubic), sampling at the 51 bin centres
 ``0.25, 2.25, ..., 100.25`` meV, clipping at 0. Spectral weight outside the grid is not dropped
 silently: :func:`resample_to_grid` returns it so that callers record it (and warn when it matters).

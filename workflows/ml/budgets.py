@@ -1,9 +1,9 @@
 """Training budgets: named schedule and network sizes for ``bete train --budget``.
 
-``paper`` is the published BETE-NET recipe (the :class:`~betenet_model.training.TrainConfig`
+``paper`` is the published BETE-NET set-up (the :class:`~betenet_model.training.TrainConfig`
 and network defaults: stage-3 patience 5000, cap 20 000 epochs, 2.46 M parameters), made for
 ~800 α²F spectra; on tens of records each member runs for tens of minutes.  ``small`` is the
-recipe of the shipped ``fast-v1-cso`` ensemble for small data sets: a reduced network and a
+set-up of the shipped ``fast-v1-cso`` ensemble for small data sets: a reduced network and a
 shortened tempering schedule.  Measured on 2 shared cores (``bete train --data fast-v1
 --members 5 --budget small``, see docs/model.md): a few minutes per ensemble.
 
@@ -43,11 +43,11 @@ class TrainingBudget:
 
 BUDGETS: Mapping[str, TrainingBudget] = MappingProxyType({
     "paper": TrainingBudget(
-        "paper", "the published recipe (stage-3 patience 5000, cap 20000 epochs, full network); "
+        "paper", "the published set-up (stage-3 patience 5000, cap 20000 epochs, full network); "
         "for hundreds of records, tens of minutes per member"),
     "small": TrainingBudget(
         "small", "small data (tens of records): peak window 100, stage-3 patience 300, cap 2000 "
-        "epochs, network mul=8 embed_dim=32 radial_neurons=64 (the shipped model's recipe); "
+        "epochs, network mul=8 embed_dim=32 radial_neurons=64 (the shipped model's set-up); "
         "minutes per ensemble",
         training=MappingProxyType({"peak_window": 100, "patience_stage3": 300,
                                    "max_epochs": 2000}),

@@ -77,8 +77,8 @@ class ElphFlowMaker(Maker):
     mu_star: float = DEFAULT_MU_STAR
     stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
 
-    def recipe(self) -> dict[str, Any]:
-        """JSON-ready recipe the jobs rebuild their inputs from."""
+    def spec(self) -> dict[str, Any]:
+        """JSON-ready spec the jobs rebuild their inputs from."""
         family = self.pseudo_family or get_settings().pseudo_family
         overrides = dict(self.overrides)
         return {"preset": self.preset, "overrides": overrides,
@@ -87,9 +87,9 @@ class ElphFlowMaker(Maker):
 
     def input_set(self, structure: Structure) -> ElphInputSet:
         """Validate the structure and build its inputs now (errors before any QE run)."""
-        recipe = self.recipe()
-        family = PseudoFamily.from_path(recipe["family"]) if recipe["family"] else None
-        return ElphInputGenerator(preset=self.preset, overrides=recipe["overrides"],
+        spec = self.spec()
+        family = PseudoFamily.from_path(spec["family"]) if spec["family"] else None
+        return ElphInputGenerator(preset=self.preset, overrides=spec["overrides"],
                                   family=family, max_atoms=self.max_atoms
                                   ).get_input_set(structure)
 
@@ -137,23 +137,28 @@ class ElphFlowMaker(Maker):
         """Calculation directory: ``<scratch>/<formula>-<hash[:16]>``."""
         return calculation_dir(self.scratch_dir, input_set, key)
 
-    def make(self, structure: Structure, source_id: str | None = None) -> Flow:
-        """The flow for one structure; the last job's output is the task document."""
-        input_set = self.input_set(structure)
+    def make(self, structure: Structure, source_id: str | None = None,
+             input_set: ElphInputSet | None = None) -> Flow:
+        """The flow for one structure; the last job's output is the task document.
+
+        ``input_set``: this maker's :meth:`input_set` of ``structure`` when the caller has
+        already built it (it is not built again).
+        """
+        input_set = input_set or self.input_set(structure)
         key = self.calculation_key(input_set)
         workdir = str(self.workdir(input_set, key))
-        recipe = self.recipe()
+        spec = self.spec()
         prepared: Structure | OutputReference = input_set.structure
         jobs: list[Job] = []
         if self.relax:
-            relax = relax_job(prepared, recipe, workdir)
+            relax = relax_job(prepared, spec, workdir)
             jobs.append(relax)
             prepared = relax.output
-        scf = scf_job(prepared, recipe, workdir)
+        scf = scf_job(prepared, spec, workdir)
         ph_maker = ph_fanout_job if self.fan_out_q else ph_job
-        ph = ph_maker(scf.output, prepared, recipe, workdir)
-        matdyn = matdyn_job(ph.output, prepared, recipe, workdir, self.keep_scratch)
-        doc = task_document_job(prepared, recipe, workdir, scf.output, ph.output, matdyn.output,
+        ph = ph_maker(scf.output, prepared, spec, workdir)
+        matdyn = matdyn_job(ph.output, prepared, spec, workdir, self.keep_scratch)
+        doc = task_document_job(prepared, spec, workdir, scf.output, ph.output, matdyn.output,
                                 source_id, key, reference_sigma_Ry=self.reference_sigma_Ry,
                                 mu_star=self.mu_star,
                                 stability_threshold_meV=self.stability_threshold_meV,

@@ -183,7 +183,7 @@ class Change:
 
 @dataclass(frozen=True)
 class Fix:
-    """A retry recipe for one recognised failure.
+    """A retry fix for one recognised failure.
 
     Attributes
     ----------
@@ -268,7 +268,7 @@ def _from_scratch_fix() -> Fix:
 
 
 def diagnose(code: str, output_text: str, returncode: int | None = None) -> Fix | None:
-    """A retry recipe for a recoverable failure, or None.
+    """A retry fix for a recoverable failure, or None.
 
     Parameters
     ----------

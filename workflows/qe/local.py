@@ -47,7 +47,7 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
     structures
         (source id, structure) pairs.
     maker
-        The flow recipe.
+        The flow maker.
     store
         A connected JobStore; task documents land there (arrays in its ``data`` store).
     reuse
@@ -83,7 +83,7 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
             outcomes.append(ElphOutcome(source_id, formula, key, True, stored))
             continue
         say(f"{label}: running {maker.preset} DFPT el-ph in {maker.workdir(input_set, key)}")
-        flow = maker.make(structure, source_id=source_id)
+        flow = maker.make(structure, source_id=source_id, input_set=input_set)
         try:
             last = run_flow_locally(flow, store, verbose)
         except Exception as exc:  # QEError and friends: report with QE's own line

@@ -1,6 +1,6 @@
 """The electron-phonon input set and the generator that builds it from a preset.
 
-:class:`ElphInputGenerator` holds the recipe (preset name + ``overrides``, the one
+:class:`ElphInputGenerator` holds the preset choice (preset name + ``overrides``, the one
 override hook, + pseudopotential family); :meth:`ElphInputGenerator.get_input_set` turns a
 pymatgen ``Structure`` into an :class:`ElphInputSet`: the pw.x (dense-grid scf with
 ``la2F``, scf, optional relax), ph.x, q2r.x and matdyn.x inputs of one calculation,
@@ -32,13 +32,13 @@ from pymatgen.core import Element, Structure
 
 from workflows.qe.errors import BeteInputError
 from workflows.qe.inputs import Card, MatdynInput, PhInput, PwInput, Q2rInput, QEInput
-from workflows.qe.pseudos import PseudoFamily, PseudoInfo, default_family
-from workflows.qe.recipes import (
+from workflows.qe.preset_rules import (
     apply_overrides,
     k_grid_rule,
     load_preset,
     q_grid_rule,
 )
+from workflows.qe.pseudos import PseudoFamily, PseudoInfo, default_family
 from workflows.qe.structures import prepare_structure
 
 __all__ = ["ElphInputGenerator", "ElphInputSet", "FILE_NAMES", "structure_fingerprint"]
@@ -100,7 +100,7 @@ class ElphInputSet(Mapping):
     matdyn_asr_fallback
         ``asr`` values to try in order when matdyn.x writes NaN.
     parameters
-        Everything above plus the resolved recipe, JSON-ready (for task documents).
+        Everything above plus the resolved preset, JSON-ready (for task documents).
     """
 
     structure: Structure
@@ -143,7 +143,7 @@ class ElphInputSet(Mapping):
 
     @property
     def relax(self) -> PwInput | None:
-        """pw.x relax/vc-relax input when the recipe asks for one, else None."""
+        """pw.x relax/vc-relax input when the resolved preset asks for one, else None."""
         return self.inputs.get("relax")  # type: ignore[return-value]
 
     @property
@@ -246,10 +246,10 @@ class ElphInputSet(Mapping):
                 for role, obj in self.inputs.items()}
 
 
-def _section_merge(recipe: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, dict]:
+def _section_merge(resolved: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, dict]:
     merged: dict[str, dict[str, Any]] = {}
     for name in names:
-        for namelist, block in (recipe.get(name) or {}).items():
+        for namelist, block in (resolved.get(name) or {}).items():
             merged.setdefault(namelist, {}).update(copy.deepcopy(block))
     return merged
 
@@ -265,7 +265,7 @@ class ElphInputGenerator(MSONable):
         preset it modifies).
     overrides
         The override hook: rule keys and namelist sections merged over the preset (see
-        :mod:`workflows.qe.recipes` and ``docs/pseudopotentials-and-presets.md``).
+        :mod:`workflows.qe.preset_rules` and ``docs/pseudopotentials-and-presets.md``).
     family
         A :class:`PseudoFamily`, a path/name for :meth:`PseudoFamily.from_path`, or None for
         the ``pseudo_family`` setting (read at call time; Debian LDA when unset).
@@ -278,7 +278,7 @@ class ElphInputGenerator(MSONable):
     family: PseudoFamily | str | Path | None = None
     max_atoms: int | None = None
 
-    def get_recipe(self) -> dict[str, Any]:
+    def resolved_preset(self) -> dict[str, Any]:
         """The preset with ``overrides`` applied (a new dict every call)."""
         return apply_overrides(load_preset(self.preset), self.overrides)
 
@@ -296,37 +296,38 @@ class ElphInputGenerator(MSONable):
         Raises
         ------
         BeteInputError
-            Bad structure or recipe (message names cause and fix).
+            Bad structure or preset (message names cause and fix).
         MissingPseudopotentialError
             An element the family does not cover.
         """
-        recipe = self.get_recipe()
+        resolved = self.resolved_preset()
         family = self.get_family()
         prepared = prepare_structure(structure, max_atoms=self.max_atoms,
-                                     symprec=recipe["symprec"], primitive=recipe["primitive"])
+                                     symprec=resolved["symprec"], primitive=resolved["primitive"])
         species = list(dict.fromkeys(site.specie.symbol for site in prepared))
         pseudos = family.check(species)
-        grids = self._grids(prepared, recipe)
-        ecutwfc, ecutrho = self._cutoffs(pseudos, recipe)
+        grids = self._grids(prepared, resolved)
+        ecutwfc, ecutrho = self._cutoffs(pseudos, resolved)
         n_valence = sum(pseudos[site.specie.symbol].z_valence for site in prepared)
-        nbnd = recipe["nbnd"] or math.ceil(recipe["nbnd_factor"] * n_valence) + recipe["nbnd_extra"]
-        masses = {el: float(recipe["masses"].get(el, float(Element(el).atomic_mass)))
+        nbnd = (resolved["nbnd"]
+                or math.ceil(resolved["nbnd_factor"] * n_valence) + resolved["nbnd_extra"])
+        masses = {el: float(resolved["masses"].get(el, float(Element(el).atomic_mass)))
                   for el in species}
         ctx = {"structure": prepared, "species": species, "pseudos": pseudos,
                "masses": masses, "ecutwfc": ecutwfc, "ecutrho": ecutrho, "nbnd": nbnd,
                "pseudo_dir": str(family.directory.resolve()), **grids}
         inputs: dict[str, QEInput] = {}
-        if recipe["relax"]:
-            inputs["relax"] = self._pw(recipe, ctx, recipe["relax"], ("pw", "pw_relax"),
+        if resolved["relax"]:
+            inputs["relax"] = self._pw(resolved, ctx, resolved["relax"], ("pw", "pw_relax"),
                                        grids["k_grid"])
-        inputs["scf_dense"] = self._pw(recipe, ctx, "scf", ("pw", "scf", "scf_dense"),
+        inputs["scf_dense"] = self._pw(resolved, ctx, "scf", ("pw", "scf", "scf_dense"),
                                        grids["k_grid_dense"])
-        inputs["scf"] = self._pw(recipe, ctx, "scf", ("pw", "scf", "scf_coarse"),
+        inputs["scf"] = self._pw(resolved, ctx, "scf", ("pw", "scf", "scf_coarse"),
                                  grids["k_grid"])
-        inputs.update(self._phonon_inputs(recipe, ctx))
+        inputs.update(self._phonon_inputs(resolved, ctx))
         parameters = {
-            "preset": recipe["name"],
-            "recipe": copy.deepcopy(recipe),
+            "preset": resolved["name"],
+            "recipe": copy.deepcopy(resolved),  # key kept: stored documents and hashes use it
             **{k: list(v) for k, v in grids.items()},
             "ecutwfc": ecutwfc, "ecutrho": ecutrho, "nbnd": nbnd, "n_valence": n_valence,
             "masses_amu": masses,
@@ -337,7 +338,7 @@ class ElphInputGenerator(MSONable):
                                       "ecutwfc_Ry": p.ecutwfc_Ry, "ecutrho_Ry": p.ecutrho_Ry,
                                       "cutoff_source": p.cutoff_source}
                                  for el, p in sorted(pseudos.items())},
-            "matdyn_asr_fallback": list(recipe["matdyn_asr_fallback"]),
+            "matdyn_asr_fallback": list(resolved["matdyn_asr_fallback"]),
             "inputs": {role: obj.as_dict()["namelists"] for role, obj in inputs.items()},
         }
         return ElphInputSet(
@@ -347,7 +348,7 @@ class ElphInputGenerator(MSONable):
             pseudopotentials={el: p.filename for el, p in sorted(pseudos.items())},
             pseudo_md5={el: p.md5 for el, p in sorted(pseudos.items())},
             pseudo_dir=ctx["pseudo_dir"],
-            matdyn_asr_fallback=tuple(recipe["matdyn_asr_fallback"]), parameters=parameters,
+            matdyn_asr_fallback=tuple(resolved["matdyn_asr_fallback"]), parameters=parameters,
         )
 
     def get_relax_input(self, structure: Structure, calculation: str = "vc-relax") -> PwInput:
@@ -361,14 +362,14 @@ class ElphInputGenerator(MSONable):
 
     # --- rules -----------------------------------------------------------------------------
     @staticmethod
-    def _grids(structure: Structure, recipe: Mapping[str, Any]) -> dict[str, list[int]]:
+    def _grids(structure: Structure, resolved: Mapping[str, Any]) -> dict[str, list[int]]:
         lengths = structure.lattice.reciprocal_lattice.abc  # Å⁻¹, 2π included
-        q_grid = list(recipe["q_grid"] or q_grid_rule(lengths, recipe["q_spacing"],
-                                                      recipe["q_min"]))
-        k_grid = list(recipe["k_grid"] or k_grid_rule(
-            lengths, recipe["k_spacing"], recipe["k_min"],
-            q_grid if recipe["k_multiple_of_q"] else None))
-        dense = list(recipe["k_grid_dense"] or [recipe["dense_factor"] * k for k in k_grid])
+        q_grid = list(resolved["q_grid"] or q_grid_rule(lengths, resolved["q_spacing"],
+                                                      resolved["q_min"]))
+        k_grid = list(resolved["k_grid"] or k_grid_rule(
+            lengths, resolved["k_spacing"], resolved["k_min"],
+            q_grid if resolved["k_multiple_of_q"] else None))
+        dense = list(resolved["k_grid_dense"] or [resolved["dense_factor"] * k for k in k_grid])
         if any(d % q for d, q in zip(dense, q_grid, strict=True)):
             raise BeteInputError(
                 f"dense k grid {dense} is not a multiple of the q grid {q_grid}; ph.x's "
@@ -377,18 +378,18 @@ class ElphInputGenerator(MSONable):
         return {"k_grid": k_grid, "k_grid_dense": dense, "q_grid": q_grid}
 
     @staticmethod
-    def _cutoffs(pseudos: Mapping[str, PseudoInfo], recipe: Mapping[str, Any]
+    def _cutoffs(pseudos: Mapping[str, PseudoInfo], resolved: Mapping[str, Any]
                  ) -> tuple[float, float]:
-        scale = recipe["ecut_scale"]
-        wfc = recipe["ecutwfc"]
+        scale = resolved["ecut_scale"]
+        wfc = resolved["ecutwfc"]
         if wfc is None:
             wfc = scale * max(p.ecutwfc_Ry for p in pseudos.values())
-            if recipe["ecut_cap"] is not None:
-                wfc = min(float(recipe["ecut_cap"]), wfc)
-        rho = recipe["ecutrho"]
+            if resolved["ecut_cap"] is not None:
+                wfc = min(float(resolved["ecut_cap"]), wfc)
+        rho = resolved["ecutrho"]
         if rho is None:
             rho = max(scale * max(p.ecutrho_Ry for p in pseudos.values()),
-                      recipe["dual"] * wfc)
+                      resolved["dual"] * wfc)
         if rho < 4 * wfc:
             raise BeteInputError(f"ecutrho ({rho} Ry) < 4 × ecutwfc ({wfc} Ry); QE refuses "
                                  "this: raise 'ecutrho' or lower 'ecutwfc'")
@@ -410,11 +411,11 @@ class ElphInputGenerator(MSONable):
             Card("K_POINTS", "automatic", [(*(str(k) for k in k_grid), "0", "0", "0")]),
         ]
 
-    def _pw(self, recipe: Mapping[str, Any], ctx: Mapping[str, Any], calculation: str,
+    def _pw(self, resolved: Mapping[str, Any], ctx: Mapping[str, Any], calculation: str,
             sections: tuple[str, ...], k_grid: list[int]) -> PwInput:
-        merged = _section_merge(recipe, sections)
-        control = {"calculation": calculation, "prefix": recipe["prefix"],
-                   "outdir": recipe["outdir"], "pseudo_dir": ctx["pseudo_dir"],
+        merged = _section_merge(resolved, sections)
+        control = {"calculation": calculation, "prefix": resolved["prefix"],
+                   "outdir": resolved["outdir"], "pseudo_dir": ctx["pseudo_dir"],
                    **merged.pop("control", {})}
         system = {"ibrav": 0, "nat": len(ctx["structure"]), "ntyp": len(ctx["species"]),
                   "ecutwfc": ctx["ecutwfc"], "ecutrho": ctx["ecutrho"], "nbnd": ctx["nbnd"],
@@ -428,19 +429,19 @@ class ElphInputGenerator(MSONable):
         return PwInput(namelists=namelists, cards=self._structure_cards(ctx, k_grid))
 
     @staticmethod
-    def _phonon_inputs(recipe: Mapping[str, Any], ctx: Mapping[str, Any]
+    def _phonon_inputs(resolved: Mapping[str, Any], ctx: Mapping[str, Any]
                        ) -> dict[str, QEInput]:
-        prefix = recipe["prefix"]
+        prefix = resolved["prefix"]
         q1, q2, q3 = ctx["q_grid"]
         amass = {f"amass({i + 1})": ctx["masses"][el] for i, el in enumerate(ctx["species"])}
-        inputph = {"prefix": prefix, "outdir": recipe["outdir"], "fildyn": f"{prefix}.dyn",
+        inputph = {"prefix": prefix, "outdir": resolved["outdir"], "fildyn": f"{prefix}.dyn",
                    "ldisp": True, "nq1": q1, "nq2": q2, "nq3": q3, **amass,
-                   **_section_merge(recipe, ("ph",)).get("inputph", {})}
+                   **_section_merge(resolved, ("ph",)).get("inputph", {})}
         q2r = {"fildyn": f"{prefix}.dyn", "flfrc": f"{prefix}.fc",
-               **_section_merge(recipe, ("q2r",)).get("input", {})}
-        matdyn = {"asr": recipe["matdyn_asr_fallback"][0], "flfrc": f"{prefix}.fc",
+               **_section_merge(resolved, ("q2r",)).get("input", {})}
+        matdyn = {"asr": resolved["matdyn_asr_fallback"][0], "flfrc": f"{prefix}.fc",
                   "flfrq": f"{prefix}.freq", "fldos": f"{prefix}.phdos",
-                  **_section_merge(recipe, ("matdyn",)).get("input", {})}
+                  **_section_merge(resolved, ("matdyn",)).get("input", {})}
         formula = ctx["structure"].composition.reduced_formula
         return {
             "ph": PhInput(namelists={"inputph": inputph}, title=f"el-ph {formula}"),

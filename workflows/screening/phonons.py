@@ -73,8 +73,8 @@ class PhononDosMaker(Maker):
     q_grid: tuple[int, int, int] = (2, 2, 2)
     stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
 
-    def recipe(self) -> dict[str, Any]:
-        """JSON-ready recipe (the el-ph recipe with the coarse q grid)."""
+    def spec(self) -> dict[str, Any]:
+        """JSON-ready spec (the el-ph spec with the coarse q grid)."""
         from stores.settings import get_settings
 
         family = self.pseudo_family or get_settings().pseudo_family
@@ -85,9 +85,9 @@ class PhononDosMaker(Maker):
 
     def input_set(self, structure: Structure) -> Any:
         """The el-ph input set the phonon-only inputs derive from (validates the structure)."""
-        from workflows.qe.jobs import input_set_from_recipe
+        from workflows.qe.jobs import input_set_from_spec
 
-        return input_set_from_recipe(structure, self.recipe())
+        return input_set_from_spec(structure, self.spec())
 
     @staticmethod
     def calculation_key(input_set: Any) -> str:
@@ -100,11 +100,15 @@ class PhononDosMaker(Maker):
 
         return calculation_dir(self.scratch_dir, input_set, key, "phdos")
 
-    def make(self, structure: Structure, source_id: str | None = None) -> Flow:
-        """One-job flow whose output is the ``coarse_phdos`` document."""
-        input_set = self.input_set(structure)
+    def make(self, structure: Structure, source_id: str | None = None,
+             input_set: Any = None) -> Flow:
+        """One-job flow whose output is the ``coarse_phdos`` document.
+
+        ``input_set``: this maker's :meth:`input_set` of ``structure`` if already built.
+        """
+        input_set = input_set or self.input_set(structure)
         key = self.calculation_key(input_set)
-        j = phonon_dos_job(input_set.structure, self.recipe(), str(self.workdir(input_set, key)),
+        j = phonon_dos_job(input_set.structure, self.spec(), str(self.workdir(input_set, key)),
                            key, source_id, self.stability_threshold_meV)
         j.metadata.update({"input_hash": key, "formula": input_set.structure.composition.
                            reduced_formula, "protocol": f"{self.preset}-phdos"})
@@ -112,17 +116,17 @@ class PhononDosMaker(Maker):
 
 
 @job(name="coarse_phdos", data=["phdos"])
-def phonon_dos_job(structure: Structure, recipe: dict[str, Any], workdir: str, input_hash: str,
+def phonon_dos_job(structure: Structure, spec: dict[str, Any], workdir: str, input_hash: str,
                    source_id: str | None = None,
                    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,
                    ) -> dict[str, Any]:
     """pw.x → ph.x (phonons only) → q2r.x → matdyn.x DOS; returns the document."""
-    from workflows.qe.jobs import input_set_from_recipe
+    from workflows.qe.jobs import input_set_from_spec
     from workflows.qe.matdyn_parsers import parse_phonon_dos
     from workflows.qe.steps import run_step
 
     wd = Path(workdir)
-    input_set = input_set_from_recipe(structure, recipe)
+    input_set = input_set_from_spec(structure, spec)
     input_set.write(wd)   # also prepares the pseudopotential paths like the el-ph flow
     inputs = phonon_only_inputs(input_set)
     walls = {}
@@ -134,7 +138,7 @@ def phonon_dos_job(structure: Structure, recipe: dict[str, Any], workdir: str, i
     return PhononDosDocument(
         input_hash=input_hash, source_id=source_id, formula=comp.reduced_formula,
         nsites=len(structure), structure=input_set.structure.as_dict(),
-        protocol=recipe["preset"], q_grid=list(input_set.q_grid),
+        protocol=spec["preset"], q_grid=list(input_set.q_grid),
         k_grid=list(input_set.k_grid), min_frequency_meV=float(min_freq),
         dynamically_stable=bool(min_freq >= stability_threshold_meV),
         stability_threshold_meV=stability_threshold_meV, wall_times_s=walls, workdir=str(wd),
@@ -160,6 +164,6 @@ def run_phonon_dos(structures: Sequence[tuple[str | None, Structure]], maker: Ph
             continue
         say(f"{formula} ({source_id}): phonon-only DFPT (q {list(maker.q_grid)}) in "
             f"{maker.workdir(input_set, key)}")
-        flow = maker.make(structure, source_id)
+        flow = maker.make(structure, source_id, input_set=input_set)
         out.append(run_flow_locally(flow, store))
     return out

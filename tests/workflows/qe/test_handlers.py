@@ -1,4 +1,4 @@
-"""Error detection and retry recipes on real failing QE 6.7 outputs (tests/data/qe/failures)."""
+"""Error detection and retry fixes on real failing QE 6.7 outputs (tests/data/qe/failures)."""
 
 from __future__ import annotations
 

@@ -87,19 +87,19 @@ def test_fan_out_q_point_stopped_then_rerun_matches_uninterrupted(tmp_path, psli
     maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
                           scratch_dir=str(tmp_path / "a"))
     input_set = maker.input_set(al)
-    recipe = maker.recipe()
+    spec = maker.spec()
     first = maker.workdir(input_set, maker.calculation_key(input_set))
-    scf_job.original(input_set.structure, recipe, str(first))
+    scf_job.original(input_set.structure, spec, str(first))
     second = tmp_path / "b" / first.name
     shutil.copytree(first, second)
-    ph_q_job.original(3, input_set.structure, recipe, str(first))  # uninterrupted
+    ph_q_job.original(3, input_set.structure, spec, str(first))  # uninterrupted
 
     monkeypatch.setenv("BETE_QE_MAX_SECONDS", "0.1")  # stops at the first check on any machine
     with pytest.raises(QEError) as err:
-        ph_q_job.original(3, input_set.structure, recipe, str(second))
+        ph_q_job.original(3, input_set.structure, spec, str(second))
     assert err.value.kind == "time_limit"
     monkeypatch.delenv("BETE_QE_MAX_SECONDS")
-    out = ph_q_job.original(3, input_set.structure, recipe, str(second))
+    out = ph_q_job.original(3, input_set.structure, spec, str(second))
     assert out["fixes"] == []
     ph_in = (second / "ph_q3" / "ph.in").read_text()
     assert "recover" not in ph_in and "start_q = 3" in ph_in

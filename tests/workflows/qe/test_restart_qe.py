@@ -29,22 +29,22 @@ def test_ph_stopped_by_max_seconds_resumes(tmp_path, pslibrary_dir, monkeypatch,
                           scratch_dir=str(tmp_path))
     input_set = maker.input_set(al)
     workdir = str(maker.workdir(input_set, maker.calculation_key(input_set)))
-    recipe = maker.recipe()
-    scf = scf_job.original(input_set.structure, recipe, workdir)
+    spec = maker.spec()
+    scf = scf_job.original(input_set.structure, spec, workdir)
 
     monkeypatch.setenv("BETE_QE_MAX_SECONDS", "1")
     with pytest.raises(QEError) as err:
-        ph_job.original(scf, input_set.structure, recipe, workdir)
+        ph_job.original(scf, input_set.structure, spec, workdir)
     assert err.value.kind == "time_limit"
     assert not marker_path(workdir, "ph").exists()
 
     monkeypatch.delenv("BETE_QE_MAX_SECONDS")
-    ph = ph_job.original(scf, input_set.structure, recipe, workdir)
+    ph = ph_job.original(scf, input_set.structure, spec, workdir)
     ph_in = (tmp_path / workdir / "ph.in").read_text()
     assert "recover" not in ph_in and "start_q" not in ph_in
     assert ph["resumed_at_q"] == 1
     assert ph["fixes"] == []
-    out = matdyn_job.original(ph, input_set.structure, recipe, workdir)
+    out = matdyn_job.original(ph, input_set.structure, spec, workdir)
     assert out["matdyn_asr"] == "crystal"
     lam = [float(line.split()[3]) for line in (tmp_path / workdir / "lambda").read_text()
            .splitlines() if line.strip().startswith("Broadening")]

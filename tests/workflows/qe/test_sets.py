@@ -17,7 +17,7 @@ from pymatgen.core import Element, Lattice, Structure
 from tests.conftest import BETE_STRUCTURES, FAST_V1, PSLIBRARY, REPO
 from workflows.qe.errors import BeteInputError
 from workflows.qe.inputs import MatdynInput, PhInput, PwInput, Q2rInput
-from workflows.qe.recipes import MATDYN_ASR_FALLBACK, apply_overrides, load_preset
+from workflows.qe.preset_rules import MATDYN_ASR_FALLBACK, apply_overrides, load_preset
 from workflows.qe.sets import FILE_NAMES, ElphInputGenerator
 from workflows.qe.structures import read_structure
 
@@ -265,8 +265,8 @@ def test_bad_overrides(overrides, message):
 
 
 def test_nested_unknown_key_allowed():
-    recipe = apply_overrides(load_preset("fast"), {"scf": {"system": {"nosym_fancy": True}}})
-    assert recipe["scf"]["system"]["nosym_fancy"] is True
+    resolved = apply_overrides(load_preset("fast"), {"scf": {"system": {"nosym_fancy": True}}})
+    assert resolved["scf"]["system"]["nosym_fancy"] is True
 
 
 def test_relax_input(pslibrary_dir):
@@ -365,7 +365,7 @@ def test_fast_scf_runs_with_pw(require_qe, tmp_path):
 
 
 def test_grid_rules_round_half_to_even_and_multiples():
-    from workflows.qe.recipes import k_grid_rule, q_grid_rule
+    from workflows.qe.preset_rules import k_grid_rule, q_grid_rule
 
     assert q_grid_rule([2.5, 3.5, 4.5], 1.0, 2) == [2, 4, 4]
     assert q_grid_rule([0.4, 1.0, 2.6], 1.3, 2) == [2, 2, 2]

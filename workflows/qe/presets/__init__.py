@@ -1,1 +1,1 @@
-"""Preset YAML files (package data) for :mod:`workflows.qe.recipes`."""
+"""Preset YAML files (package data) for :mod:`workflows.qe.preset_rules`."""

@@ -1,6 +1,6 @@
 """Presets (YAML package data), the override scheme, and the grid/cutoff rules.
 
-A *recipe* is a preset after the user's overrides: a plain dict with
+A *resolved preset* is a preset after the user's overrides: a plain dict with
 
 * scalar rule keys (:data:`RULE_KEYS`): grid spacings, cutoff rules, explicit grids, ...;
 * namelist sections (:data:`SECTIONS`) ``pw``, ``scf``, ``scf_dense``, ``scf_coarse``,
@@ -67,7 +67,7 @@ RULE_KEYS: dict[str, str] = {
     "outdir": "QE outdir shared by all runs (relative to the run directory)",
     "matdyn_asr_fallback": "asr values tried in order when matdyn writes NaN",
 }
-"""Scalar recipe keys and what they mean."""
+"""Scalar preset keys and what they mean."""
 
 SECTIONS: dict[str, str] = {
     "pw": "pw", "scf": "pw", "scf_dense": "pw", "scf_coarse": "pw", "pw_relax": "pw",
@@ -123,7 +123,7 @@ RESERVED_KEYS: dict[str, dict[str, str]] = {
         "asr": "'matdyn_asr_fallback' (its first entry)", "amass": "'masses'",
     },
 }
-"""Keys derived by the generator, per code, with the recipe key that controls them."""
+"""Keys derived by the generator, per code, with the preset key that controls them."""
 
 
 @cache
@@ -132,7 +132,7 @@ def _preset_text(name: str) -> str:
 
 
 def load_preset(preset: str | Path) -> dict[str, Any]:
-    """A fresh (deep-copied) recipe dict for a shipped preset name or a YAML file path.
+    """A fresh (deep-copied) resolved-preset dict for a shipped preset name or a YAML file path.
 
     Raises
     ------
@@ -195,13 +195,13 @@ def _merge_section(section: dict[str, Any], code: str, updates: Mapping[str, Any
             _set_key(section, code, _namelist_for(code, lkey), lkey, value)
 
 
-def apply_overrides(recipe: Mapping[str, Any], overrides: Mapping[str, Any] | None
+def apply_overrides(preset: Mapping[str, Any], overrides: Mapping[str, Any] | None
                     ) -> dict[str, Any]:
-    """Return a new recipe: ``recipe`` with ``overrides`` merged in, then validated.
+    """Return a new resolved preset: ``preset`` with ``overrides`` merged in, then validated.
 
     Parameters
     ----------
-    recipe
+    preset
         A preset dict (not modified).
     overrides
         Rule keys (replace the value; ``masses`` merges per element) and sections (merged
@@ -212,7 +212,7 @@ def apply_overrides(recipe: Mapping[str, Any], overrides: Mapping[str, Any] | No
     BeteInputError
         Unknown keys, reserved namelist keys, or invalid values.
     """
-    result = copy.deepcopy(dict(recipe))
+    result = copy.deepcopy(dict(preset))
     for key, value in (overrides or {}).items():
         if key in SECTIONS:
             if value is not None and not isinstance(value, Mapping):
@@ -228,7 +228,7 @@ def apply_overrides(recipe: Mapping[str, Any], overrides: Mapping[str, Any] | No
             raise BeteInputError(
                 f"unknown override {key!r}; rule keys: {', '.join(RULE_KEYS)}; namelist "
                 f"sections: {', '.join(SECTIONS)}")
-    validate_recipe(result)
+    validate_preset(result)
     return result
 
 
@@ -237,48 +237,48 @@ def _grid_ok(value: Any) -> bool:
             and all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value))
 
 
-def validate_recipe(recipe: Mapping[str, Any]) -> None:
-    """Check value types and ranges of a recipe.
+def validate_preset(preset: Mapping[str, Any]) -> None:
+    """Check value types and ranges of a preset.
 
     Raises
     ------
     BeteInputError
         Naming the first bad key and what it should be.
     """
-    missing = [k for k in RULE_KEYS if k not in recipe]
+    missing = [k for k in RULE_KEYS if k not in preset]
     if missing:
-        raise BeteInputError(f"recipe lacks {', '.join(missing)}; start from a shipped preset")
+        raise BeteInputError(f"preset lacks {', '.join(missing)}; start from a shipped preset")
     for key in ("k_spacing", "q_spacing", "symprec", "ecut_scale", "dual", "nbnd_factor"):
-        value = recipe[key]
+        value = preset[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
             math.isfinite(value) and value > 0
         ):
             raise BeteInputError(f"{key!r} must be a positive number, got {value!r}")
     for key in ("k_min", "q_min", "dense_factor", "nbnd_extra"):
-        value = recipe[key]
+        value = preset[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise BeteInputError(f"{key!r} must be a non-negative integer, got {value!r}")
     for key in ("k_grid", "k_grid_dense", "q_grid"):
-        if recipe[key] is not None and not _grid_ok(recipe[key]):
+        if preset[key] is not None and not _grid_ok(preset[key]):
             raise BeteInputError(f"{key!r} must be null or three positive integers, "
-                                 f"got {recipe[key]!r}")
+                                 f"got {preset[key]!r}")
     for key in ("ecut_cap", "ecutwfc", "ecutrho"):
-        value = recipe[key]
+        value = preset[key]
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
                                   or value <= 0):
             raise BeteInputError(f"{key!r} must be null or a positive number (Ry), got {value!r}")
-    nbnd = recipe["nbnd"]
+    nbnd = preset["nbnd"]
     if nbnd is not None and (isinstance(nbnd, bool) or not isinstance(nbnd, int) or nbnd < 1):
         raise BeteInputError(f"'nbnd' must be null or a positive integer, got {nbnd!r}")
-    if recipe["relax"] not in (None, "relax", "vc-relax"):
+    if preset["relax"] not in (None, "relax", "vc-relax"):
         raise BeteInputError(f"'relax' must be null, 'relax' or 'vc-relax', got "
-                             f"{recipe['relax']!r}")
-    asr = recipe["matdyn_asr_fallback"]
+                             f"{preset['relax']!r}")
+    asr = preset["matdyn_asr_fallback"]
     allowed = {"no", "simple", "crystal", "one-dim", "zero-dim"}
     if not isinstance(asr, Sequence) or isinstance(asr, str) or not asr or not set(asr) <= allowed:
         raise BeteInputError(f"'matdyn_asr_fallback' must be a non-empty list drawn from "
                              f"{sorted(allowed)}, got {asr!r}")
-    if not isinstance(recipe["masses"], Mapping):
+    if not isinstance(preset["masses"], Mapping):
         raise BeteInputError("'masses' must map element symbols to masses in amu")
 
 
