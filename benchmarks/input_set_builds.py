@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pymatgen.core import Lattice, Structure  # noqa: E402
+from pymatgen.core import Lattice, Structure
 
-from stores.config import load_job_store  # noqa: E402
-from tests.conftest import PSLIBRARY  # noqa: E402
-from tests.workflows.qe.mock_qe import FakeQE  # noqa: E402
-from workflows.qe import run as qe_run  # noqa: E402
-from workflows.qe import sets  # noqa: E402
-from workflows.qe.flows import ElphFlowMaker  # noqa: E402
-from workflows.qe.local import run_elph  # noqa: E402
+from stores.config import load_job_store
+from tests.conftest import PSLIBRARY
+from tests.workflows.qe.mock_qe import FakeQE
+from workflows.qe import run as qe_run
+from workflows.qe import sets
+from workflows.qe.flows import ElphFlowMaker
+from workflows.qe.local import run_elph
 
 COARSE = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
           "ecutwfc": 25, "ecutrho": 200, "nbnd": 10}
@@ -38,7 +38,7 @@ def main() -> None:
     callers: collections.Counter[str] = collections.Counter()
     original = sets.ElphInputGenerator.get_input_set
 
-    def counted(self, structure):  # noqa: ANN001, ANN202
+    def counted(self, structure):
         frames = [f for f in traceback.extract_stack()[:-1] if "/workflows/" in f.filename]
         caller = frames[-2] if len(frames) > 1 else frames[-1]
         callers[f"{Path(caller.filename).name}:{caller.name}"] += 1
