@@ -10,9 +10,11 @@ phase, so an interrupted round resumes where it stopped:
    the training-set hash and the training options (``<models>/cso-<key>``), so a
    finished ensemble is never retrained and an interrupted one resumes its members.
 2. **screen** — candidates are read, checked and de-duplicated against each other and
-   the store, predicted in chunks and ranked (:mod:`workflows.screening.flows`); the
+   the store, predicted in chunks and ranked (:func:`workflows.screening.phases.screen_phase`,
+   the phase ``bete screen`` runs too); the
    top-k are recorded in the round document *before* any DFPT starts.
-3. **verify** — each acquired structure runs through the DFPT el-ph flow
+3. **verify** — (:func:`workflows.screening.phases.verify_phase`) each acquired structure
+   runs through the DFPT el-ph flow
    (:func:`workflows.qe.local.run_elph`, which returns a stored result instead of
    recomputing it); its screening document gets the computed λ, ω_log, Tc next to the
    predicted ones.  Dynamically unstable results are recorded as such.

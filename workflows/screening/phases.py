@@ -9,6 +9,7 @@ here, or a submission) and marks each screening document with the computed value
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,8 @@ class NoCandidatesError(ValueError):
     """Every candidate was left out; the message lists the causes, one line each."""
 
 
-def screen_phase(sources: Sequence[str], store: Any, model_dir: str, maker: ScreeningFlowMaker,
+def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
+                 maker: ScreeningFlowMaker,
                  *, model_id: str, family: Any, max_atoms: int | None = None,
                  protocol: str | None = None, round_number: int | None = None,
                  campaign: str | None = None, compute_phonons: ComputePhonons | None = None,
@@ -73,7 +75,7 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str, maker: Scre
     store
         A connected JobStore.
     model_dir, model_id
-        The ensemble folder and its id.
+        The ensemble folder (None: the shipped one) and its id.
     maker
         Ranking options; its incumbent is the store's best verified Tc (of ``protocol``).
     family, max_atoms
@@ -165,8 +167,6 @@ def mark_screening_verified(store: Any, criteria: dict[str, Any], row: dict[str,
 
 
 def _finite(x: Any) -> float | None:
-    import math
-
     return float(x) if isinstance(x, int | float) and math.isfinite(x) else None
 
 
