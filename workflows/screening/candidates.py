@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
