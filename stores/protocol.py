@@ -2,8 +2,8 @@
 
 A *preset* (``fast``, ``standard``, ``accurate``) is only one part of what fixes a
 document's numbers.  The *protocol identity* is all of it: the preset name and the
-effective recipe (preset + overrides), the pseudopotential family (name and a digest
-of its UPF files) with each file the calculation used (name, md5), the QE version,
+resolved preset (preset + overrides; stored as ``parameters["recipe"]``), the
+pseudopotential family (name and a digest of its UPF files) with each file the calculation used (name, md5), the QE version,
 the reference broadening σ and μ*.  The fingerprint is a 12-hex-digit hash of the
 parts that are the same for every structure of one protocol (the per-structure file
 list is checked against the family digest instead), so rows of one fingerprint may
@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 
 FINGERPRINT_LENGTH = 12
 RECIPE_KEYS_IGNORED = ("name", "description")
-"""Recipe keys that do not change a number (left out of the recipe hash)."""
+"""Resolved-preset keys that do not change a number (left out of ``recipe_sha256``)."""
 FINGERPRINT_FIELDS = ("preset", "recipe_sha256", "pseudo_family", "pseudo_family_sha256",
                       "qe_version", "reference_sigma_Ry", "mu_star")
 """The identity fields the fingerprint hashes."""
@@ -36,7 +36,7 @@ class ProtocolIdentity(BaseModel):
 
     preset: str = Field(description="Preset name (fast, standard, accurate, or a YAML stem).")
     recipe_sha256: str = Field(
-        description="sha256 of the effective recipe (preset with the overrides applied; "
+        description="sha256 of the resolved preset (preset with the overrides applied; "
         "its name and description left out).")
     overrides: dict[str, Any] | None = Field(
         None, description="Overrides given on top of the preset (None: not recorded, "
@@ -66,7 +66,7 @@ class ProtocolIdentity(BaseModel):
 
 
 def recipe_sha256(recipe: Mapping[str, Any]) -> str:
-    """sha256 of an effective recipe, its name and description left out."""
+    """sha256 of a resolved preset (``parameters["recipe"]``), its name and description left out."""
     kept = {k: v for k, v in recipe.items() if k not in RECIPE_KEYS_IGNORED}
     return hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -122,7 +122,7 @@ def derive_identity(doc: Mapping[str, Any]) -> tuple[ProtocolIdentity | None, st
     """Identity of a task document: stored, or rebuilt from the inputs an older one stores.
 
     An older document (no ``protocol_identity``) is rebuilt from its ``parameters``
-    (effective recipe, family directory), ``pseudopotentials`` (md5),
+    (resolved preset, family directory), ``pseudopotentials`` (md5),
     ``qe_version``, ``reference_sigma_Ry`` and ``mu_star``, when the family
     directory still exists here and still holds the files with those md5s.
 
@@ -138,7 +138,7 @@ def derive_identity(doc: Mapping[str, Any]) -> tuple[ProtocolIdentity | None, st
     recipe = params.get("recipe")
     family = params.get("family") or {}
     if not recipe or not family.get("directory"):
-        return None, "the document stores no recipe or pseudopotential directory"
+        return None, "the document stores no resolved preset or pseudopotential directory"
     if doc.get("reference_sigma_Ry") is None:
         return None, (f"the {doc.get('status', '?')} document records no reference σ "
                       "(older insulator/failed documents)")

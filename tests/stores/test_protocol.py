@@ -52,7 +52,8 @@ def _write(store_dir, docs):
 
 def test_fast_v1_identity_is_the_fast_preset_with_pslibrary(pslibrary_dir):
     """The pinned hashes are what the preset and ../shared/pseudo give today."""
-    assert FAST_V1_IDENTITY.recipe_sha256 == recipe_sha256(ElphInputGenerator("fast").get_recipe())
+    resolved = ElphInputGenerator("fast").resolved_preset()
+    assert FAST_V1_IDENTITY.recipe_sha256 == recipe_sha256(resolved)
     assert FAST_V1_IDENTITY.pseudo_family_sha256 == directory_family_sha256(pslibrary_dir)
     maker = ElphFlowMaker(preset="fast", pseudo_family=str(pslibrary_dir))
     assert maker.protocol_identity(qe_version="6.7MaX").fingerprint() == FAST_V1_FINGERPRINT

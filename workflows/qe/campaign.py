@@ -171,7 +171,7 @@ def run_campaign(planned: Sequence[PlannedStructure], maker: ElphFlowMaker, stor
     planned
         From :func:`plan_campaign` (cheapest first).
     maker
-        The flow recipe (the same one that planned).
+        The flow maker (the same one that planned).
     store
         Connected JobStore; documents land there.
     board

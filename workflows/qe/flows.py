@@ -94,7 +94,7 @@ class ElphFlowMaker(Maker):
                                   ).get_input_set(structure)
 
     def protocol_identity(self, qe_version: str | None = None) -> ProtocolIdentity:
-        """The protocol identity of this recipe, before any calculation.
+        """The protocol identity of this maker's calculations, before any calculation.
 
         Parameters
         ----------
@@ -108,11 +108,11 @@ class ElphFlowMaker(Maker):
         """
         from workflows.qe.run import detect_qe_version
 
-        recipe = self.recipe()
-        generator = ElphInputGenerator(preset=self.preset, overrides=recipe["overrides"],
+        spec = self.spec()
+        generator = ElphInputGenerator(preset=self.preset, overrides=spec["overrides"],
                                        family=self.pseudo_family or get_settings().pseudo_family,
                                        max_atoms=self.max_atoms)
-        effective = generator.get_recipe()
+        effective = generator.resolved_preset()
         family = generator.get_family()
         try:
             family_digest = directory_family_sha256(family.directory)
@@ -120,7 +120,7 @@ class ElphFlowMaker(Maker):
             raise BeteInputError(f"pseudopotential family {family.label}: {exc}") from exc
         return ProtocolIdentity(
             preset=str(effective["name"]), recipe_sha256=recipe_sha256(effective),
-            overrides=recipe["overrides"], pseudo_family=family.name,
+            overrides=spec["overrides"], pseudo_family=family.name,
             pseudo_family_sha256=family_digest,
             qe_version=qe_version or detect_qe_version(),
             reference_sigma_Ry=round(float(self.reference_sigma_Ry), 6),

@@ -87,8 +87,8 @@ class FakeDFPT:
         a2f = einstein_a2f(freq, w_e, lam, width_meV=2.0)
         sc = superconductivity(freq, a2f)
         stable = formula not in self.unstable
-        identity = ElphFlowMaker(preset=recipe["preset"], overrides=recipe["overrides"],
-                                 pseudo_family=recipe["family"]).protocol_identity()
+        identity = ElphFlowMaker(preset=spec["preset"], overrides=spec["overrides"],
+                                 pseudo_family=spec["family"]).protocol_identity()
         doc = ElphTaskDocument(
             protocol_identity=identity, protocol_fingerprint=identity.fingerprint(),
             status="completed" if stable else "unstable",
