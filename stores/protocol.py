@@ -3,8 +3,8 @@
 A *preset* (``fast``, ``standard``, ``accurate``) is only one part of what fixes a
 document's numbers.  The *protocol identity* is all of it: the preset name and the
 resolved preset (preset + overrides; stored as ``parameters["recipe"]``), the
-pseudopotential family (name and a digest of its UPF files) with each file the calculation used (name, md5), the QE version,
-the reference broadening σ and μ*.  The fingerprint is a 12-hex-digit hash of the
+pseudopotential family (name and a digest of its UPF files) with each file the
+calculation used (name, md5), the QE version, the reference broadening σ and μ*.  The fingerprint is a 12-hex-digit hash of the
 parts that are the same for every structure of one protocol (the per-structure file
 list is checked against the family digest instead), so rows of one fingerprint may
 be trained on together and rows of two fingerprints never are.
@@ -47,7 +47,7 @@ class ProtocolIdentity(BaseModel):
     pseudopotentials: dict[str, dict[str, str]] = Field(
         default_factory=dict, description="Element → {filename, md5} of the files used.")
     qe_version: str | None = Field(None, description="QE version pw.x reported (e.g. 6.7MaX).")
-    reference_sigma_Ry: float = Field(  # noqa: N815
+    reference_sigma_Ry: float = Field(
         description="Broadening of the headline values (Ry).")
     mu_star: float = Field(description="Coulomb pseudopotential μ* of the Tc values.")
 
@@ -73,7 +73,7 @@ def recipe_sha256(recipe: Mapping[str, Any]) -> str:
 
 def file_md5(path: str | Path) -> str:
     """MD5 of a file's bytes (the checksum pseudopotential tables publish)."""
-    digest = hashlib.md5()  # noqa: S324 - a checksum, not security
+    digest = hashlib.md5()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)

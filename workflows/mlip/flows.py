@@ -91,10 +91,10 @@ class MLIPPhononMaker(PhononMaker):
     store_force_constants: bool = False
     phonon_displacement_maker: ForceFieldStaticMaker = field(
         default_factory=lambda: _static_maker(DEFAULT_POTENTIAL))
-    mesh_length_A: float = 50.0  # noqa: N815
-    dos_step_meV: float = 0.25  # noqa: N815
-    dos_sigma_meV: float = 0.5  # noqa: N815
-    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV  # noqa: N815
+    mesh_length_A: float = 50.0
+    dos_step_meV: float = 0.25
+    dos_sigma_meV: float = 0.5
+    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
     max_supercell_atoms: int = 400
 
     def __post_init__(self) -> None:

@@ -73,7 +73,7 @@ def wait_for(predicate, timeout_s: float = 900.0) -> None:
 @pytest.mark.parametrize("kill_during", ["scf", "ph"])
 def test_kill_9_then_rerun_repeats_no_finished_step(tmp_path, require_qe, kill_during):
     cells = make_cells(tmp_path, 1)
-    log = open(tmp_path / "first.log", "w")  # noqa: SIM115 - closed below
+    log = open(tmp_path / "first.log", "w")
     first = subprocess.Popen(command(tmp_path, cells), cwd=tmp_path, env=environment(),
                              stdout=log, stderr=subprocess.STDOUT)
 
