@@ -5,9 +5,10 @@ document's numbers.  The *protocol identity* is all of it: the preset name and t
 resolved preset (preset + overrides; stored as ``parameters["recipe"]``), the
 pseudopotential family (name and a digest of its UPF files) with each file the
 calculation used (name, md5), the QE version, the reference broadening σ and μ*.  The
-fingerprint is a 12-hex-digit hash of the parts that are the same for every structure of one protocol (the per-structure file
-list is checked against the family digest instead), so rows of one fingerprint may
-be trained on together and rows of two fingerprints never are.
+fingerprint is a 12-hex-digit hash of the parts that are the same for every structure of
+one protocol (the per-structure file list is checked against the family digest instead),
+so rows of one fingerprint may be trained on together and rows of two fingerprints never
+are.
 
 Pure functions over documents and files: no QE, no flows.
 """

@@ -6,7 +6,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from launchers.cli.common import UserError, format_rows, open_store, progress
+from launchers.cli.common import (
+    UserError,
+    add_preset_argument,
+    format_rows,
+    open_store,
+    progress,
+)
 from launchers.cli.elph_args import load_overrides
 
 STRUCTURE_SUFFIXES = (".cif", ".json", ".vasp", ".poscar")
@@ -26,8 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="structure files or folders of them (CIF, POSCAR, pymatgen JSON)")
     p.add_argument("--list", dest="list_file", metavar="FILE",
                    help="a file naming one structure path per line (# comments)")
-    p.add_argument("--preset", "--protocol", dest="preset", default="fast",
-                   help="preset: fast, standard, accurate, or a preset YAML (default fast)")
+    add_preset_argument(p, "fast, standard, accurate, or a preset YAML (default fast)")
     p.add_argument("--pseudos", metavar="FAMILY_DIR_OR_JSON",
                    help="pseudopotential family (default: settings, else Debian's directory)")
     p.add_argument("--override", metavar="JSON_OR_FILE", help="preset overrides")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from launchers.cli.common import UserError, open_store, progress
+from launchers.cli.common import UserError, add_preset_argument, open_store, progress
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "`bete train --data OUT_DIR` then trains on the same rows as `--data STORE`.")
     p.add_argument("out_dir", metavar="OUT_DIR", help="dataset folder (created)")
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
-    p.add_argument("--preset", "--protocol", dest="preset",
-                   help="only documents of this preset (fast, standard, accurate)")
+    add_preset_argument(p, "only documents of this preset (fast, standard, accurate)",
+                        default=None)
     p.add_argument("--fingerprint", metavar="FP",
                    help="protocol fingerprint (or prefix) to export; needed when the store "
                    "holds several (`bete query` shows them)")
