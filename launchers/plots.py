@@ -52,6 +52,43 @@ def plot_a2f(doc: dict[str, Any], out: str | Path) -> Path:
     return save_figure(fig, out, dpi=120)
 
 
+def plot_phonons(mlip: dict[str, Any], dfpt: dict[str, Any] | None, out: str | Path) -> Path:
+    """MLIP phonon DOS (total and per site) and, beside it, the DFPT DOS of the same cell.
+
+    Parameters
+    ----------
+    mlip
+        An MLIP phonon document (``bete phonons``).
+    dfpt
+        An electron-phonon task document of the same structure with its ``phdos`` blob, or None.
+    out
+        PNG path.
+    """
+    panels = 2 if dfpt and dfpt.get("phdos") else 1
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), sharex=True, sharey=True,
+                             squeeze=False)
+    species = [site["species"][0]["element"] for site in mlip["structure"]["sites"]]
+
+    def draw(ax: Any, w: Any, total: Any, sites: Any, title: str) -> None:
+        ax.plot(w, total, color="k", lw=1.2, label="total")
+        for i, row in enumerate(sites):
+            ax.plot(w, row, lw=0.8, label=f"site {i} ({species[i]})")
+        ax.axvline(0, color="grey", lw=0.6)
+        ax.set_xlabel("ω (meV)")
+        ax.set_title(title, fontsize=9)
+
+    draw(axes[0][0], mlip["frequencies_meV"], mlip["total_dos"], mlip["site_dos"],
+         f"{mlip['formula']}, {mlip['potential']} {mlip['potential_version']}: lowest "
+         f"{mlip['min_frequency_meV']:.2f} meV, log-avg {mlip['mean_log_frequency_meV']:.2f} meV")
+    axes[0][0].set_ylabel("phonon DOS (states/cm⁻¹)")
+    if panels == 2 and dfpt is not None:
+        ph = dfpt["phdos"]
+        draw(axes[0][1], ph["frequencies_meV"], ph["total"], ph["site_dos"],
+             f"DFPT ({dfpt.get('protocol')}): lowest {dfpt.get('min_frequency_meV', 0):.2f} meV")
+    axes[0][0].legend(fontsize=7)
+    return save_figure(fig, out, dpi=120)
+
+
 def save_figure(fig: Any, path: str | Path, dpi: int = 110) -> Path:
     """Lay out, write ``fig`` as PNG (parent folders created) and close it."""
     fig.tight_layout()

@@ -79,6 +79,15 @@ def update_screening_verification(store: Any, doc: dict[str, Any],
     write_screening_documents(store, [new])
 
 
+def update_screening_prescreen(store: Any, criteria: dict[str, Any],
+                               prescreen: dict[str, Any]) -> None:
+    """Record the MLIP pre-screen verdict on the newest screening document matching."""
+    for doc in iter_screening_documents(store, criteria):
+        write_screening_documents(store, [{**doc, "prescreen": prescreen,
+                                           "selected": bool(prescreen.get("passed"))}])
+        break
+
+
 def round_key(campaign: str, number: int) -> tuple[Any, ...]:
     """What identifies an active-learning round document."""
     return (campaign, int(number))

@@ -239,6 +239,9 @@ class ScreeningDocument(BaseModel):
     verification: dict[str, Any] | None = Field(
         None, description="DFPT result next to the prediction: status, input_hash, "
         "lambda_computed, omega_log_K_computed, tc_K_computed, dynamically_stable, error.")
+    prescreen: dict[str, Any] | None = Field(
+        None, description="MLIP stability pre-screen before DFPT: potential, "
+        "min_frequency_meV, threshold_meV, passed (False = not sent to DFPT), reason.")
 
 
 class ActiveLearningRound(BaseModel):

@@ -52,9 +52,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         for i, (source_id, structure) in enumerate(structures, 1):
             start = time.perf_counter()
-            [doc] = run_mlip_phonons(
-                [(source_id, structure)], args.potential, store,
-                progress=lambda m, i=i: progress(f"[{i}/{len(structures)}] {m}"))
+            prefix = f"[{i}/{len(structures)}] "
+            [doc] = run_mlip_phonons([(source_id, structure)], args.potential, store,
+                                     progress=lambda m, p=prefix: progress(p + m))
             rows.append(row(doc, time.perf_counter() - start))
     finally:
         store.close()

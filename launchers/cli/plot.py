@@ -1,4 +1,4 @@
-"""``bete plot a2f``: α²F(ω) with λ(ω) and λ against broadening, as a PNG."""
+"""``bete plot a2f`` (α²F, λ(ω), λ(σ)) and ``bete plot phonons`` (MLIP vs DFPT DOS), as PNG."""
 
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="PNG path; with several documents, a directory or a name that gets "
                    "'-<formula>-<hash>' appended")
     a.set_defaults(func=run_a2f)
+    ph = kinds.add_parser("phonons", help="MLIP phonon DOS (bete phonons), with the DFPT DOS "
+                          "beside it where the store has one for the same structure")
+    ph.add_argument("selector", nargs="*",
+                    help="formula, source id or key prefix (default: every MLIP document)")
+    ph.add_argument("--store", help="store directory or YAML spec (default: settings)")
+    ph.add_argument("--potential", help="only this potential (sevennet-0, chgnet)")
+    ph.add_argument("--out", default="phonons.png",
+                    help="PNG path; with several documents, a directory or a name that gets "
+                    "'-<formula>-<potential>-<key>' appended")
+    ph.set_defaults(func=run_phonons)
 
 
 def _matches(doc: dict, selectors: list[str]) -> bool:
@@ -58,4 +68,46 @@ def run_a2f(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(str(exc)) from exc
         progress(f"wrote {path}")
+    return 0
+
+
+def _same_structure(a: dict, b: dict) -> bool:
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+    from pymatgen.core import Structure
+
+    return StructureMatcher().fit(Structure.from_dict(a), Structure.from_dict(b))
+
+
+def run_phonons(args: argparse.Namespace) -> int:
+    """Write one PNG per matching MLIP phonon document."""
+    from launchers.plots import plot_phonons
+    from stores.mlip_phonons import iter_mlip_phonons
+
+    crit = {"potential": args.potential} if args.potential else {}
+    store = open_store(args.store, write=False)
+    try:
+        docs = [d for d in iter_mlip_phonons(store, crit)
+                if not args.selector or any(s in {d.get("formula"), d.get("source_id")}
+                                            or str(d.get("key", "")).startswith(s)
+                                            for s in args.selector)]
+        pairs = []
+        for d in docs:
+            dfpt = next((e for e in iter_elph_documents(store, {"formula": d["formula"]},
+                                                        load=True)
+                         if e.get("phdos") and _same_structure(e["structure"], d["structure"])),
+                        None)
+            pairs.append((d, dfpt))
+    finally:
+        store.close()
+    if not docs:
+        raise UserError("no MLIP phonon document matches; run `bete phonons STRUCTURES...` "
+                        "first (`bete query --documents mlip-phonons` lists them)")
+    out = Path(args.out)
+    for doc, dfpt in pairs:
+        tag = f"{doc['formula']}-{doc['potential']}-{doc['key'][:8]}"
+        path = (out if len(docs) == 1 and out.suffix == ".png" else
+                out.with_name(f"{out.stem}-{tag}.png") if out.suffix == ".png" else
+                out / f"phonons-{tag}.png")
+        plot_phonons(doc, dfpt, path)
+        progress(f"wrote {path}" + (" (with the DFPT DOS)" if dfpt else ""))
     return 0

@@ -51,6 +51,29 @@ def _add_dfpt_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-atoms", type=int, help="largest primitive cell (default: setting)")
 
 
+def _add_prescreen_options(p: argparse.ArgumentParser) -> None:
+    from workflows.mlip.potentials import DEFAULT_POTENTIAL, POTENTIALS
+    from workflows.screening.prescreen import DEFAULT_PRESCREEN_THRESHOLD_MEV
+
+    p.add_argument("--no-prescreen", action="store_true",
+                   help="send the top-k to DFPT without the MLIP stability pre-screen")
+    p.add_argument("--prescreen-threshold", type=float, metavar="MEV",
+                   default=DEFAULT_PRESCREEN_THRESHOLD_MEV,
+                   help="skip DFPT for candidates whose MLIP lowest phonon frequency is below "
+                   f"this (meV, default {DEFAULT_PRESCREEN_THRESHOLD_MEV:g}; see "
+                   "docs/mlip-phonons.md)")
+    p.add_argument("--prescreen-potential", choices=sorted(POTENTIALS),
+                   default=DEFAULT_POTENTIAL,
+                   help=f"potential of the pre-screen (default {DEFAULT_POTENTIAL})")
+
+
+def _prescreen(args: argparse.Namespace) -> Any:
+    from workflows.screening.prescreen import StabilityPrescreen
+
+    return StabilityPrescreen(enabled=not args.no_prescreen, potential=args.prescreen_potential,
+                              threshold_meV=args.prescreen_threshold)
+
+
 def _add_ranking_options(p: argparse.ArgumentParser, default: str) -> None:
     from workflows.screening.acquisition import ACQUISITIONS
 
@@ -93,6 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="cpd/fpd models: run a coarse 2x2x2 phonon-only DFPT here for "
                    "candidates without a stored phonon DOS (about half a fast el-ph run each)")
     _add_dfpt_options(s)
+    _add_prescreen_options(s)
     s.set_defaults(func=screen_command)
 
     al = sub.add_parser("al", help="active learning: run, status, report")
@@ -127,6 +151,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--launchpad", help="my_launchpad.yaml for --submit")
     _add_ranking_options(r, "ucb")
     _add_dfpt_options(r)
+    _add_prescreen_options(r)
     r.set_defaults(func=al_run_command)
 
     st = actions.add_parser("status", help="one row per round",
@@ -198,6 +223,7 @@ def screen_command(args: argparse.Namespace) -> int:
     from launchers.cli.model import resolve_model
     from workflows.screening import phases
     from workflows.screening.flows import ScreeningFlowMaker, model_id_for
+    from workflows.screening.prescreen import select_for_dfpt
 
     if args.top_k < 1:
         raise UserError("--top-k must be at least 1")
@@ -228,10 +254,11 @@ def screen_command(args: argparse.Namespace) -> int:
                                      args.max_atoms)
             verify = (submit_verifier(args, elph, store) if args.submit
                       else phases.local_verifier(elph, store, progress, args.verbose))
-            verified = phases.verify_phase(
-                ranked[:args.top_k], verify, store,
-                {"model_id": model_id, "acquisition": args.acquisition, "round": args.round,
-                 "campaign": args.campaign})
+            criteria = {"model_id": model_id, "acquisition": args.acquisition,
+                        "round": args.round, "campaign": args.campaign}
+            selected = select_for_dfpt(ranked, args.top_k, _prescreen(args), store, criteria,
+                                       progress)
+            verified = phases.verify_phase(selected, verify, store, criteria)
     finally:
         store.close()
     rows = [{**{k: r.get(k) for k in RANK_COLUMNS}, "acquisition": r["acquisition"],
@@ -308,7 +335,9 @@ def al_config(args: argparse.Namespace) -> Any:
             chunk_size=args.chunk_size, campaign=args.campaign,
             initial_data=args.initial_data, members=args.members, max_epochs=args.max_epochs,
             seed=args.seed, network=parse_network(args.network), models_dir=args.models_dir,
-            max_atoms=args.max_atoms)
+            max_atoms=args.max_atoms, prescreen=not args.no_prescreen,
+            prescreen_potential=args.prescreen_potential,
+            prescreen_threshold_meV=args.prescreen_threshold)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
 

@@ -36,3 +36,28 @@ def test_unknown_potential_is_refused(tmp_path, capsys):
         main(["phonons", "x.cif", "--potential", "mace", "--store", str(tmp_path / "s")])
     assert exc.value.code == 2
     assert "invalid choice: 'mace'" in capsys.readouterr().err
+
+
+def test_plot_phonons_puts_the_dfpt_dos_beside(tmp_path, capsys, al_run_dir, al_run_input_set):
+    from monty.json import jsanitize
+
+    from stores.config import load_job_store
+    from stores.schemas import ScfSummary
+    from workflows.mlip.phonons import mlip_phonon_document
+    from workflows.qe.documents import elph_document
+    from workflows.qe.jobs import ELPH_BLOB_FIELDS
+
+    dfpt = elph_document(al_run_dir, al_run_input_set, "fast", "al-1", "a" * 64,
+                         ScfSummary(pressure_kbar=5.0, is_metal=True), "6.7MaX", "crystal")
+    store = load_job_store(tmp_path / "store")
+    store.connect()
+    store.update({"uuid": "u0", "index": 1, "completed_at": "0",
+                  "output": jsanitize(dfpt.model_dump(), strict=True, enum_values=True)},
+                 save={"data": list(ELPH_BLOB_FIELDS)})
+    mlip_phonon_document(al_run_input_set.structure, "sevennet-0", store, source_id="al-1")
+    store.close()
+    out = tmp_path / "ph.png"
+    assert main(["plot", "phonons", "Al", "--store", str(tmp_path / "store"),
+                 "--out", str(out)]) == 0
+    assert out.stat().st_size > 10_000
+    assert "with the DFPT DOS" in capsys.readouterr().err

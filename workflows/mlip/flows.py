@@ -54,7 +54,8 @@ def _static_maker(potential: str) -> ForceFieldStaticMaker:
     return ForceFieldStaticMaker(
         name=f"{pot.name} static",
         force_field_name={"@module": "workflows.mlip.potentials", "@callable": "calculator"},
-        calculator_kwargs={"potential": pot.name})
+        calculator_kwargs={"potential": pot.name},
+        relax_kwargs={"final_atoms_object_file": None})  # atomate2 would append to ./*.xyz
 
 
 @dataclass

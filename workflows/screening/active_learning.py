@@ -37,9 +37,15 @@ from stores import records as rec
 from stores.models import model_document
 from stores.schemas import ActiveLearningRound
 from workflows.common.physics import HIT_TC_K
+from workflows.mlip.potentials import DEFAULT_POTENTIAL
 from workflows.screening import phases
 from workflows.screening.flows import ScreeningFlowMaker, model_manifest
 from workflows.screening.phases import Verifier
+from workflows.screening.prescreen import (
+    DEFAULT_PRESCREEN_THRESHOLD_MEV,
+    StabilityPrescreen,
+    select_for_dfpt,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +91,9 @@ class ActiveLearningConfig:
         Primitive-cell limit of candidates (default: the setting).
     scratch_dir : str, optional
         DFPT calculation directories (default: the setting).
+    prescreen, prescreen_potential, prescreen_threshold_meV
+        MLIP stability pre-screen of the acquired candidates
+        (:mod:`workflows.screening.prescreen`): on by default.
     """
 
     candidates: list[str]
@@ -109,6 +118,9 @@ class ActiveLearningConfig:
     models_dir: str | None = None
     max_atoms: int | None = None
     scratch_dir: str | None = None
+    prescreen: bool = True
+    prescreen_potential: str = DEFAULT_POTENTIAL
+    prescreen_threshold_meV: float = DEFAULT_PRESCREEN_THRESHOLD_MEV  # noqa: N815
 
     def __post_init__(self) -> None:
         if int(self.rounds) < 1:
@@ -395,7 +407,15 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
         doc.acquisitions = [{k: r.get(k) for k in (
             "candidate_id", "formula", "rank", "score", "acquisition", "lambda_mean",
             "lambda_std", "omega_log_K_mean", "omega_log_K_std", "tc_K_mean", "tc_K_std",
-            "prob_tc_above", "structure", "source")} for r in ranked[:config.top_k]]
+            "prob_tc_above", "structure", "source", "prescreen")}
+            for r in select_for_dfpt(ranked, config.top_k, StabilityPrescreen(
+                config.prescreen, config.prescreen_potential, config.prescreen_threshold_meV),
+                store, {"round": number, "campaign": config.campaign,
+                        "model_id": doc.model_id},
+                lambda m: say(f"round {number}: {m}"))]
+        doc.metrics["prescreen_skipped"] = [
+            r["candidate_id"] for r in ranked
+            if r.get("prescreen") and not r["prescreen"]["passed"]]
         doc.submitted = [a["candidate_id"] for a in doc.acquisitions]
         doc.metrics["incumbent_K"] = incumbent
         doc.metrics["rejections"] = checked.reasons()

@@ -12,14 +12,9 @@ from maggma.stores import MemoryStore
 from pymatgen.core import Lattice, Structure
 
 from stores.mlip_phonons import iter_mlip_phonons
-from workflows.mlip import (
-    MLIPPhononError,
-    MLIPPhononMaker,
-    PotentialError,
-    compute_mlip_phonons,
-    mlip_phonon_document,
-)
 from workflows.mlip import potentials as pots
+from workflows.mlip.flows import MLIPPhononError, MLIPPhononMaker
+from workflows.mlip.phonons import PotentialError, compute_mlip_phonons, mlip_phonon_document
 
 BETE_NET = Path(__file__).resolve().parents[4] / "shared" / "structures" / "bete-net"
 

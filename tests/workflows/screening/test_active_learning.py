@@ -22,7 +22,8 @@ def config(candidate_dir, tiny_model, tmp_path, pslibrary_dir):
         candidates=[str(candidate_dir)], rounds=2, top_k=2, model=str(tiny_model),
         overrides={}, pseudos=str(PSLIBRARY), members=2, max_epochs=4,
         network=TINY_NETWORK, models_dir=str(tmp_path / "models"),
-        scratch_dir=str(tmp_path / "scratch"), campaign="t")
+        scratch_dir=str(tmp_path / "scratch"), campaign="t",
+        prescreen=False)  # these tests count DFPT runs; test_prescreen.py tests the pre-screen
 
 
 def test_two_rounds_retrain_on_the_verified(config, store, fake_dfpt):
