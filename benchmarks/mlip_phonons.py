@@ -67,7 +67,8 @@ def compute(args: tuple[object, str]) -> dict:
     c0, w0 = time.process_time(), time.perf_counter()
     try:
         doc = compute_mlip_phonons(structure, MLIPPhononMaker(potential=potential))
-        out = {"min": doc.min_frequency_meV, "wlog": doc.mean_log_frequency_meV, "error": None}
+        out = {"min": doc.min_frequency_meV, "wlog": doc.mean_log_frequency_meV, "error": None,
+               "supercell_atoms": doc.n_supercell_atoms}
     except ValueError as exc:
         out = {"error": str(exc)}
     return {**out, "wall_s": time.perf_counter() - w0, "cpu_s": time.process_time() - c0,
@@ -87,7 +88,8 @@ def timing(_args: argparse.Namespace) -> None:
     for pot in POTENTIALS:
         for n, (i, s) in zip(sorted(by_n), cells([by_n[n] for n in sorted(by_n)]), strict=True):
             r = compute((s, pot))
-            print(f"| {pot} | {n} | {i} {s.composition.reduced_formula} | - | "
+            print(f"| {pot} | {n} | {i} {s.composition.reduced_formula} | "
+                  f"{r.get('supercell_atoms', r['error'])} | "
                   f"{r['wall_s']:.1f} | {r['cpu_s']:.1f} |", flush=True)
         print(f"| {pot} | model load | | | {r['load_s']:.1f} (first call) | |")
 
