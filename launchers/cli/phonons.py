@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 from launchers.cli.common import UserError, format_rows, open_store, progress
@@ -42,6 +43,11 @@ def row(doc: dict, wall_s: float) -> dict:
     return out
 
 
+def _prefixed(prefix: str, message: str) -> None:
+    """Progress line with the structure counter in front."""
+    progress(prefix + message)
+
+
 def run(args: argparse.Namespace) -> int:
     """Compute (or reuse) every structure's document; summary on stdout, progress on stderr."""
     from workflows.mlip.phonons import run_mlip_phonons
@@ -52,9 +58,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         for i, (source_id, structure) in enumerate(structures, 1):
             start = time.perf_counter()
-            prefix = f"[{i}/{len(structures)}] "
+            prefixed = functools.partial(_prefixed, f"[{i}/{len(structures)}] ")
             [doc] = run_mlip_phonons([(source_id, structure)], args.potential, store,
-                                     progress=lambda m, p=prefix: progress(p + m))
+                                     progress=prefixed)
             rows.append(row(doc, time.perf_counter() - start))
     finally:
         store.close()
