@@ -1,8 +1,9 @@
 """A ph.x stopped mid-run (max_seconds) fails its job; running the job again resumes it.
 
-With ``max_seconds=1`` ph.x stops inside the first q point, so the rerun starts at q point 1
-(afresh, without QE's ``recover``); tests/launchers/test_fireworks_restart_qe.py stops later
-and checks that finished q points are kept and λ matches an uninterrupted run.
+With ``max_seconds=1`` ph.x stops inside the first q point (or a later one on a fast
+machine), and the rerun starts at the first unfinished q point without QE's ``recover``;
+tests/launchers/test_fireworks_restart_qe.py stops later and checks that finished q points
+are kept and λ matches an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -41,8 +42,11 @@ def test_ph_stopped_by_max_seconds_resumes(tmp_path, pslibrary_dir, monkeypatch,
     monkeypatch.delenv("BETE_QE_MAX_SECONDS")
     ph = ph_job.original(scf, input_set.structure, spec, workdir)
     ph_in = (tmp_path / workdir / "ph.in").read_text()
-    assert "recover" not in ph_in and "start_q" not in ph_in
-    assert ph["resumed_at_q"] == 1
+    # ph.x stops inside q point 1 on a slow machine, inside a later one on a fast machine: the
+    # rerun starts afresh at the first unfinished q point, never with QE's recover
+    resumed = ph["resumed_at_q"]
+    assert resumed >= 1 and "recover = .true." not in ph_in
+    assert ("start_q" not in ph_in) if resumed == 1 else (f"start_q = {resumed}" in ph_in)
     assert ph["fixes"] == []
     out = matdyn_job.original(ph, input_set.structure, spec, workdir)
     assert out["matdyn_asr"] == "crystal"

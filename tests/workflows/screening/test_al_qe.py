@@ -43,7 +43,8 @@ def test_two_real_rounds(tmp_path, store, fast_v1_dir, require_qe):
         candidates=[str(cands)], rounds=2, top_k=2, model=str(model), overrides=COARSE,
         pseudos=str(PSLIBRARY), initial_data=str(fast_v1_dir), members=2, max_epochs=10,
         network=TINY_NETWORK, models_dir=str(tmp_path / "models"),
-        scratch_dir=str(tmp_path / "scratch"), acquisition="ucb")
+        scratch_dir=str(tmp_path / "scratch"), acquisition="ucb",
+        prescreen=False)  # counts DFPT runs; test_prescreen.py tests the pre-screen
     rounds = run_active_learning(config, store, say=print)
     r1, r2 = rounds
     assert r1["status"] == r2["status"] == "completed"
@@ -55,7 +56,10 @@ def test_two_real_rounds(tmp_path, store, fast_v1_dir, require_qe):
               and v["dynamically_stable"]]
     n_initial = len(initial)
     assert r1["n_training"] == 6
-    assert r2["n_training"] == n_initial + len(stable)       # grew by the verified ones
+    # round 2 may train only on rows of the verification protocol (COARSE overrides, not
+    # fast-v1's): with fewer than 4 of them it keeps round 1's model instead of mixing protocols
+    assert len(stable) < 4 < n_initial
+    assert r2["n_training"] == r1["n_training"]
     docs = [d for d in iter_screening_documents(store) if d.get("verification")]
     assert len(docs) == 3
     # the CLI sees the same campaign
