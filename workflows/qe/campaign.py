@@ -239,7 +239,7 @@ def _one(item: PlannedStructure, maker: ElphFlowMaker, store: JobStore, board: C
         try:
             with qe_deadline(min(limits) if limits else None):
                 result = run_elph([(item.source_id, item.structure)], maker, store,
-                                  progress=say, verbose=verbose)[0]
+                                  progress=say, verbose=verbose, labels=[label])[0]
         except QEError as err:
             wall = time.time() - began
             budget_binding = deadline is not None and (

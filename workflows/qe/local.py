@@ -39,7 +39,8 @@ class ElphOutcome:
 def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlowMaker,
              store: JobStore, reuse: bool = True,
              progress: Callable[[str], None] | None = None,
-             keep_going: bool = False, verbose: bool = False) -> list[ElphOutcome]:
+             keep_going: bool = False, verbose: bool = False,
+             labels: Sequence[str] | None = None) -> list[ElphOutcome]:
     """Run (or reuse) the electron-phonon flow of every structure.
 
     Parameters
@@ -57,6 +58,9 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
     keep_going
         Go on with the next structure after a failed QE run (the error is in the outcome);
         otherwise the first failure is raised.
+    labels
+        Prefix of each structure's progress lines (default ``[n/N] formula (id, hash)``);
+        a caller with its own counter (the campaign) passes its own.
 
     Raises
     ------
@@ -74,7 +78,8 @@ def run_elph(structures: Sequence[tuple[str | None, Structure]], maker: ElphFlow
     outcomes = []
     for n, (source_id, structure, input_set, key) in enumerate(prepared, 1):
         formula = input_set.structure.composition.reduced_formula
-        label = f"[{n}/{len(prepared)}] {formula} ({source_id or '-'}, {key[:10]})"
+        label = (labels[n - 1] if labels is not None
+                 else f"[{n}/{len(prepared)}] {formula} ({source_id or '-'}, {key[:10]})")
         stored = find_elph_by_hash(store, key) if reuse else None
         if stored is not None:
             say(f"{label}: already in the store ({stored['status']}), not recomputed")

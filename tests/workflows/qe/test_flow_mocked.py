@@ -86,3 +86,21 @@ def test_settings_are_read_when_the_flow_runs_not_at_import(monkeypatch, tmp_pat
     monkeypatch.setenv("BETE_NPROCS", "64")
     cmd = qe_run.build_command("ph", "ph.in")
     assert cmd[:3] == ["srun", "-n", "64"] and "ph.x" in cmd
+
+
+def test_campaign_progress_lines_carry_the_campaign_counter(fake_qe, tmp_path, pslibrary_dir):
+    """The campaign's own ``campaign [i/n]`` label, not the inner runner's ``[1/1]``."""
+    from stores.claims import ClaimBoard
+    from workflows.qe.campaign import plan_campaign, run_campaign
+
+    store = load_job_store(tmp_path / "store")
+    store.connect()
+    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                          scratch_dir=str(tmp_path / "scratch"))
+    planned, _ = plan_campaign([("al", _al())], maker)
+    lines: list[str] = []
+    (outcome,) = run_campaign(planned, maker, store, ClaimBoard(tmp_path / "claims"),
+                              progress=lines.append)
+    assert outcome.outcome == "completed stable" and outcome.new
+    assert lines and all(ln.startswith("campaign [1/1] Al (al, ") for ln in lines), lines
+    assert any(": running " in ln for ln in lines)
