@@ -8,6 +8,7 @@ from typing import Any
 
 from launchers.cli.common import (
     UserError,
+    add_format_argument,
     add_preset_argument,
     format_rows,
     open_store,
@@ -56,8 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="a claim not refreshed for this long is taken over (default 15)")
     p.add_argument("--plan", action="store_true",
                    help="print the order and the estimated costs; run nothing")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(p)
     p.set_defaults(func=run)
 
 

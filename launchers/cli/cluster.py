@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from launchers.cli.common import UserError, format_rows, progress
+from launchers.cli.common import UserError, add_format_argument, format_rows, progress
 from launchers.cli.elph_args import add_elph_arguments, maker_from_args, read_structures
 
 logger = logging.getLogger(__name__)
@@ -349,8 +349,7 @@ def add_submit_parser(dfpt_subparsers: argparse._SubParsersAction) -> argparse.A
     p.add_argument("--no-dedup", action="store_true", help="submit even if already there")
     p.add_argument("--dry-run", action="store_true",
                    help="list the jobs and their queues; submit nothing")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(p)
     p.set_defaults(func=submit_command)
     return p
 
@@ -381,8 +380,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          "can be reached and how many documents of each doc_type it holds. "
                          "Exit status 2 with one line when it cannot be reached.")
     p.add_argument("--store", help="directory, mongodb:// URI or YAML spec (default: settings)")
-    p.add_argument("--format", choices=["table", "json"], default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(p, ("table", "json"))
     p.add_argument("--timeout", type=float, default=5.0, metavar="S",
                    help="seconds to wait for a MongoDB server (default 5)")
     p.set_defaults(func=_cmd_store_check)
@@ -426,8 +424,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               "first, with their state and the state of each job. Active-learning "
                               "rounds are listed by `bete al status`.")
     _add_launchpad_arg(p)
-    p.add_argument("--format", choices=["table", "json"], default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(p, ("table", "json"))
     p.add_argument("--state", help="only workflows in this state (READY, RUNNING, FIZZLED, "
                    "COMPLETED, ...)")
     p.add_argument("--name", help="only workflows whose name matches this regular expression")

@@ -112,3 +112,12 @@ def add_preset_argument(p: argparse.ArgumentParser, help_text: str,
     p.add_argument("--preset", default=default, help=help_text)
     p.add_argument("--protocol", dest="preset", default=argparse.SUPPRESS,
                    help=argparse.SUPPRESS)
+
+
+def add_format_argument(p: argparse.ArgumentParser,
+                        choices: Sequence[str] = ("table", "json", "csv"),
+                        default: str = "table",
+                        help_text: str = "output format on stdout (progress goes to stderr)"
+                        ) -> None:
+    """``--format`` of a command printing rows (see :func:`format_rows`)."""
+    p.add_argument("--format", choices=list(choices), default=default, help=help_text)

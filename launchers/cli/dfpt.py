@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from launchers.cli.cluster import add_submit_parser
-from launchers.cli.common import UserError, format_rows, open_store, progress
+from launchers.cli.common import UserError, add_format_argument, format_rows, open_store, progress
 from launchers.cli.elph_args import add_elph_arguments, maker_from_args, read_structures
 
 OUTCOME_COLUMNS = ["source_id", "formula", "status", "lambda", "omega_log_K",
@@ -28,8 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="recompute even when the store holds the same inputs")
     r.add_argument("--keep-going", action="store_true",
                    help="go on with the next structure after a failed QE run")
-    r.add_argument("--format", choices=["table", "json", "csv"], default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(r)
     r.set_defaults(func=run)
     add_submit_parser(actions)
 

@@ -37,6 +37,7 @@ from betenet_model.train_config import SCHEDULES, TrainConfig
 from betenet_model.variants import DEFAULT_VARIANT, VARIANTS, get_variant, variants_help
 from launchers.cli.common import (
     UserError,
+    add_format_argument,
     add_preset_argument,
     format_rows,
     open_store,
@@ -686,8 +687,7 @@ def register(subparsers: Any) -> None:
                    help="structure files (CIF, POSCAR, pymatgen JSON)")
     p.add_argument("--model", metavar="DIR|store:ID", help=MODEL_HELP)
     p.add_argument("--store", metavar="STORE", help=STORE_HELP)
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(p)
     p.add_argument("--spectra", action="store_true", help="include the mean α²F and its σ")
     p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
     p.set_defaults(func=_cmd_predict)
@@ -698,8 +698,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", metavar="DIR|store:ID", help=MODEL_HELP)
     p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     _add_data_args(p)
-    p.add_argument("--format", choices=("json", "table"), default="json",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(p, ("json", "table"), default="json")
     p.add_argument("--parity", metavar="PNG", help="write a parity plot")
     p.add_argument("--rows", action="store_true", help="include per-row results")
     p.add_argument("--held-out", action="store_true",
@@ -720,7 +719,6 @@ def register(subparsers: Any) -> None:
     q = actions.add_parser("list", help="one row per stored model")
     q.add_argument("--store", metavar="STORE", help="directory, mongodb:// URI or YAML spec "
                    "(default: settings)")
-    q.add_argument("--format", choices=("table", "json"), default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(q, ("table", "json"))
     q.set_defaults(func=_cmd_model_list)
 

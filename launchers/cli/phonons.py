@@ -6,7 +6,7 @@ import argparse
 import functools
 import time
 
-from launchers.cli.common import UserError, format_rows, open_store, progress
+from launchers.cli.common import UserError, add_format_argument, format_rows, open_store, progress
 from launchers.cli.elph_args import read_structures
 
 COLUMNS = ["source_id", "formula", "potential", "min_frequency_meV", "dynamically_stable",
@@ -27,8 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--potential", default=DEFAULT_POTENTIAL, choices=sorted(POTENTIALS),
                    help=f"interatomic potential (default {DEFAULT_POTENTIAL})")
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(p)
     p.set_defaults(func=run)
 
 

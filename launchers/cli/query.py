@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-from launchers.cli.common import UserError, add_preset_argument, format_rows, open_store
+from launchers.cli.common import (
+    UserError,
+    add_format_argument,
+    add_preset_argument,
+    format_rows,
+    open_store,
+)
 from stores.protocol import derive_identity
 from stores.queries import iter_elph_documents
 from workflows.common.physics import allen_dynes_tc, mcmillan_allen_dynes_tc
@@ -25,8 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="List electron-phonon task documents (λ and moments at the "
                        "preset's reference broadening; σ = 0.02 Ry for fast).")
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(p)
     p.add_argument("--documents", choices=["elph", "mlip-phonons"], default="elph",
                    help="electron-phonon task documents (default) or the MLIP phonon "
                    "documents of `bete phonons`")

@@ -28,6 +28,7 @@ from typing import Any
 
 from launchers.cli.common import (
     UserError,
+    add_format_argument,
     add_preset_argument,
     format_rows,
     open_store,
@@ -103,8 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--store", help="store directory or YAML spec (default: settings)")
     s.add_argument("--top-k", type=int, default=10, help="rows shown / verified (default 10)")
     _add_ranking_options(s, "mean")
-    s.add_argument("--format", choices=["table", "json", "csv"], default="table",
-                   help="output format on stdout (progress goes to stderr)")
+    add_format_argument(s)
     s.add_argument("--out", metavar="CSV", help="also write the full ranking to a CSV file")
     s.add_argument("--round", type=int, help="round number recorded in the documents")
     s.add_argument("--campaign", help="campaign name recorded in the documents")
@@ -159,8 +159,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             "model, screened, submitted, verified, hits, errors.")
     st.add_argument("--store", help="store directory or YAML spec (default: settings)")
     st.add_argument("--campaign", default="default", help="campaign name")
-    st.add_argument("--format", choices=["table", "json", "csv"], default="table",
-                    help="output format")
+    add_format_argument(st, help_text="output format")
     st.set_defaults(func=al_status_command)
 
     rp = actions.add_parser("report", help="PNG of the campaign and a text summary",
