@@ -22,7 +22,8 @@ class Variant:
         Lower-case name (``--variant``, manifests, model ids).
     site_dos
         Source of the site-projected phonon DOS the node inputs carry: ``"coarse"``
-        (phonon-only DFPT on a 2×2×2 q grid), ``"full"`` (the el-ph run's own q grid);
+        (phonon-only DFPT on a 2×2×2 q grid), ``"full"`` (the el-ph run's own q grid),
+        ``"mlip"`` (SevenNet-0 phonons of the cell, :mod:`workflows.ml.mlip_dos`);
         None = no site DOS (structure only).
     description
         One line for ``--help`` and the docs.
@@ -42,6 +43,8 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("cso", None, "crystal structure only"),
     Variant("cpd", "coarse", "+ site phonon DOS of a coarse 2x2x2 q-grid DFPT run"),
     Variant("fpd", "full", "+ site phonon DOS of the full el-ph DFPT run"),
+    Variant("mpd", "mlip", "+ site phonon DOS of SevenNet-0 MLIP phonons (computed and stored "
+            "when missing)"),
 )}
 """Name → :class:`Variant`, in the order ``--help`` lists them."""
 

@@ -68,6 +68,8 @@ class DataOptions:
     split_by: str = "random"
     hold_out_element: str | None = None
     fingerprint: str | None = None
+    phonon_store: str | None = None
+    """Store of the MLIP phonon documents the ``mpd`` variant reads and adds (None = settings)."""
 
 
 @dataclass
@@ -102,6 +104,7 @@ class PredictCommand:
     spectra: bool = False
     mu_star: float = 0.10
     store: str | None = None
+    phonon_store: str | None = None
 
 
 @dataclass
@@ -131,6 +134,7 @@ class ModelListCommand:
 def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
     """Records of ``opts.source`` after the chosen split."""
     from stores.datasets import (
+        SITE_DOS_SOURCES,
         grouped_split,
         load_fast_v1,
         load_records,
@@ -140,6 +144,7 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
     )
 
     records: list[Any] = []
+    dos_source = get_variant(variant).site_dos
     for source in (opts.source, *opts.more_sources):
         try:
             if source == PACKAGED_DATA and not Path(source).exists():
@@ -148,7 +153,8 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
             else:
                 rows = load_records(source, structures_dir=opts.structures,
                                     protocol=opts.protocol, drop_unstable=not opts.keep_unstable,
-                                    site_dos=get_variant(variant).site_dos or "full",
+                                    site_dos=dos_source if dos_source in SITE_DOS_SOURCES
+                                    else "full",
                                     report=progress, fingerprint=opts.fingerprint)
         except (ValueError, OSError, KeyError) as exc:
             raise UserError(f"cannot read training data from {source}: {exc}") from exc
@@ -171,7 +177,7 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
         keep = {id(r) for r in spectra}
         records = [r for r in records if not r.has_spectrum or id(r) in keep]
         if opts.split == "all":
-            return records
+            return _with_mlip_dos(records, opts.phonon_store) if dos_source == "mlip" else records
         if opts.split_files:
             train, test = split_by_index_files(records, *opts.split_files)
         else:
@@ -183,8 +189,21 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
     if not chosen:
         raise UserError(f"the {opts.split} split of {opts.source} is empty; change "
                         "--test-fraction or the split files")
-    return chosen
+    return _with_mlip_dos(chosen, opts.phonon_store) if dos_source == "mlip" else chosen
 
+
+
+def _with_mlip_dos(records: list[Any], store_spec: str | None) -> list[Any]:
+    """Records carrying their MLIP site DOS (mpd), documents reused from or added to the store."""
+    from workflows.ml.mlip_dos import with_mlip_site_dos
+
+    store = open_store(store_spec, write=True)
+    try:
+        progress(f"mpd: MLIP phonon DOS of {len(records)} rows (stored documents reused, "
+                 "missing ones computed)")
+        return with_mlip_site_dos(records, store, say=progress)
+    finally:
+        store.close()
 
 
 class EpochPrinter:
@@ -347,7 +366,8 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
     from workflows.structures import load_structure
 
     ensemble = _load_model(cfg.model, cfg.store)
-    if get_variant(ensemble.variant).takes_site_dos:
+    mpd = get_variant(ensemble.variant).site_dos == "mlip"
+    if get_variant(ensemble.variant).takes_site_dos and not mpd:
         raise UserError(f"the {ensemble.variant} ensemble needs site-projected phonon DOS, which "
                         "`bete predict` cannot read; use workflows.ml.predict.predict_structures")
     structures, ids = [], []
@@ -359,11 +379,30 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
         ids.append(Path(name).name)
     label = model_label(cfg.model, ensemble)
     progress(f"model: {label}")
+    dos = _mlip_dos_of(structures, ids, cfg.phonon_store) if mpd else None
     try:
-        preds = predict_structures(structures, ensemble, ids=ids, mu_star=cfg.mu_star)
+        preds = predict_structures(structures, ensemble, ids=ids, mu_star=cfg.mu_star,
+                                   site_dos=dos)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     return [{**p.row(spectra=cfg.spectra), "model": label} for p in preds]
+
+
+def _mlip_dos_of(structures: list[Any], ids: list[str], store_spec: str | None) -> list[Any]:
+    """(frequencies, site DOS) of each structure's MLIP phonons (mpd), via the store."""
+    from workflows.ml.mlip_dos import MLIPPhononError, PotentialError, mlip_site_dos
+
+    store = open_store(store_spec, write=True)
+    try:
+        out = []
+        for ident, structure in zip(ids, structures, strict=True):
+            try:
+                out.append(mlip_site_dos(structure, store, ident))
+            except (PotentialError, MLIPPhononError) as exc:
+                raise UserError(f"{ident}: no MLIP phonon DOS for the mpd model: {exc}") from exc
+        return out
+    finally:
+        store.close()
 
 
 def model_label(model: str | None, ensemble: Any) -> str:
@@ -503,6 +542,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    help="the element whose rows form the test side (--split-by element)")
     p.add_argument("--split-files", nargs=2, metavar=("TRAIN_IDX", "TEST_IDX"),
                    help="the paper's index lists instead of a seeded split")
+    p.add_argument("--phonon-store", metavar="STORE", help=PHONON_STORE_HELP)
 
 
 def _data_options(args: argparse.Namespace) -> DataOptions:
@@ -512,7 +552,7 @@ def _data_options(args: argparse.Namespace) -> DataOptions:
                        keep_unstable=args.keep_unstable, split=args.split,
                        test_fraction=args.test_fraction, split_seed=args.split_seed,
                        split_files=tuple(args.split_files) if args.split_files else None,
-                       fingerprint=args.fingerprint)
+                       fingerprint=args.fingerprint, phonon_store=args.phonon_store)
 
 
 def budget_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -586,7 +626,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     cfg = PredictCommand(structures=args.structures, model=args.model, format=args.format,
-                         spectra=args.spectra, mu_star=args.mu_star, store=args.store)
+                         spectra=args.spectra, mu_star=args.mu_star, store=args.store,
+                         phonon_store=args.phonon_store)
     rows = run(cfg)
     if cfg.format == "table":
         cols = ["id", "formula"]
@@ -635,6 +676,10 @@ MODEL_HELP = ("ensemble folder, or store:MODEL_ID for an ensemble in --store "
               "(default: the shipped ensemble)")
 STORE_HELP = ("store of a --model store:MODEL_ID: directory, mongodb:// URI or YAML spec "
               "(default: settings)")
+
+
+PHONON_STORE_HELP = ("store of the MLIP phonon documents an mpd model reads (reused; missing "
+                     "ones are computed with SevenNet-0 and added; default: settings)")
 
 
 def register(subparsers: Any) -> None:
@@ -689,6 +734,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--store", metavar="STORE", help=STORE_HELP)
     add_format_argument(p)
     p.add_argument("--spectra", action="store_true", help="include the mean α²F and its σ")
+    p.add_argument("--phonon-store", metavar="STORE", help=PHONON_STORE_HELP)
     p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
     p.set_defaults(func=_cmd_predict)
 

@@ -375,11 +375,10 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
                               path=str(Path(model_path).resolve()))
         rec.write_model_document(store, mdoc)
         manifest = model_manifest(model_path)
-        if get_variant(manifest.get("variant")).takes_site_dos:
+        if get_variant(manifest.get("variant")).site_dos not in (None, "mlip"):
             raise ValueError(f"{model_path} is a {manifest.get('variant')} model; active "
-                             f"learning runs with {DEFAULT_VARIANT} models only (variants with "
-                             "a site phonon DOS need one per candidate, which the DFPT flow "
-                             "cannot make alone yet)")
+                             f"learning runs with {DEFAULT_VARIANT} or mpd models only (a DFPT "
+                             "site phonon DOS per candidate is more than the flow makes alone)")
         doc.model_id = mdoc.model_id
         doc.training_set_hash = mdoc.training_set_hash
         doc.training_ids = [str(i) for i in manifest["training_set"].get("ids", [])]

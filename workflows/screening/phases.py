@@ -1,9 +1,10 @@
 """The screen and verify phases that ``bete screen`` and an active-learning round share.
 
 :func:`screen_phase` reads and checks the candidates, finds the site phonon DOS a
-DOS variant needs, and runs the screening flow (ranked screening documents in the
-store).  :func:`verify_phase` runs a verifier on the acquired rows (the DFPT el-ph flow
-here, or a submission) and marks each screening document with the computed values.
+DOS variant needs (computing the MLIP phonons of the ``mpd`` variant when missing), and
+runs the screening flow (ranked screening documents in the store).  :func:`verify_phase`
+runs a verifier on the acquired rows (the DFPT el-ph flow here, or a submission) and
+marks each screening document with the computed values.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from pymatgen.core import Structure
 
 from betenet_model.variants import get_variant
 from stores import records as rec
+from workflows.ml.mlip_dos import candidate_site_dos, uses_mlip_dos
 from workflows.screening.candidates import (
     CandidateSet,
+    Rejection,
     read_candidates,
     screen_candidates,
 )
@@ -99,7 +102,13 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
     found = read_candidates(list(sources), store=store)
     checked = screen_candidates(found, max_atoms=max_atoms, family=family, store=store)
     site_dos = None
-    if get_variant(model_manifest(model_dir).get("variant")).takes_site_dos:
+    variant = model_manifest(model_dir).get("variant")
+    if uses_mlip_dos(variant):  # mpd: MLIP phonon documents, computed when missing
+        site_dos, failed = candidate_site_dos(checked.accepted, store)
+        checked.rejected += [Rejection(c.id, c.source, "no_mlip_phonons", failed[c.id],
+                                       c.formula) for c in checked.accepted if c.id in failed]
+        checked.accepted = [c for c in checked.accepted if c.id in site_dos]
+    elif get_variant(variant).takes_site_dos:
         site_dos, missing = site_dos_from_store(checked.accepted, store)
         if missing and compute_phonons is not None:
             compute_phonons([c for c in checked.accepted if c.id not in site_dos])
