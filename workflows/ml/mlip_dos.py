@@ -17,7 +17,9 @@ import numpy as np
 from pymatgen.core import Structure
 
 from betenet_model.variants import get_variant
+from stores.mlip_phonons import find_mlip_phonon
 from stores.training_record import TrainingRecord
+from workflows.mlip.flows import MLIPPhononMaker
 from workflows.mlip.phonons import MLIPPhononError, PotentialError, mlip_phonon_document
 from workflows.mlip.potentials import DEFAULT_POTENTIAL
 
@@ -30,24 +32,41 @@ def uses_mlip_dos(variant: str | None) -> bool:
     return get_variant(variant).site_dos == MLIP_SOURCE
 
 
+def stored_document(structure: Structure, store: Any,
+                    potential: str = DEFAULT_POTENTIAL) -> dict[str, Any] | None:
+    """The stored MLIP phonon document of ``structure`` (default settings), or None."""
+    return find_mlip_phonon(store, MLIPPhononMaker(potential=potential).key(structure))
+
+
 def mlip_site_dos(structure: Structure, store: Any = None, source_id: str | None = None,
-                  potential: str = DEFAULT_POTENTIAL) -> tuple[np.ndarray, np.ndarray]:
+                  potential: str = DEFAULT_POTENTIAL, stored_only: bool = False,
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """``(frequencies_meV (k,), site DOS (n_sites, k))`` of ``structure``'s MLIP phonons.
+
+    ``stored_only``: never compute (a missing document raises :class:`MLIPPhononError`).
 
     Raises
     ------
     PotentialError, MLIPPhononError
         The potential cannot take the cell, or its phonons are not finite.
     """
-    doc = mlip_phonon_document(structure, potential, store, source_id)
+    if stored_only:
+        doc = stored_document(structure, store, potential)
+        if doc is None:
+            raise MLIPPhononError("no stored MLIP phonon document")
+    else:
+        doc = mlip_phonon_document(structure, potential, store, source_id)
     return (np.asarray(doc["frequencies_meV"], dtype=float),
             np.asarray(doc["site_dos"], dtype=float))
 
 
 def with_mlip_site_dos(records: Sequence[TrainingRecord], store: Any = None,
                        say: Callable[[str], None] | None = None,
-                       potential: str = DEFAULT_POTENTIAL) -> list[TrainingRecord]:
+                       potential: str = DEFAULT_POTENTIAL, stored_only: bool = False,
+                       ) -> list[TrainingRecord]:
     """Copies of ``records`` carrying their MLIP site DOS; rows without one are left out.
+
+    ``stored_only``: take only documents already in ``store`` (benchmarks on a subset).
 
     How many rows were left out, and why, goes to ``say`` (never silently).
     """
@@ -55,7 +74,7 @@ def with_mlip_site_dos(records: Sequence[TrainingRecord], store: Any = None,
     kept, dropped = [], []
     for i, rec in enumerate(records, 1):
         try:
-            freq, dos = mlip_site_dos(rec.structure, store, rec.id, potential)
+            freq, dos = mlip_site_dos(rec.structure, store, rec.id, potential, stored_only)
         except (PotentialError, MLIPPhononError) as exc:
             dropped.append(f"{rec.id}: {exc}")
             continue

@@ -53,6 +53,8 @@ def test_records_get_the_stored_document_dos_and_bad_rows_are_reported(store):
     bad.replace_species({bad[0].specie: {bad[0].specie: 0.5, "Al": 0.5}})  # disordered
     rows = [*good, type(good[0])(id="disordered", structure=bad, tc_K=1.0)]
     said: list[str] = []
+    assert with_mlip_site_dos(good, store, say=said.append, stored_only=True) == []
+    assert "no stored MLIP phonon document" in said[-1]
     out = with_mlip_site_dos(rows, store, say=said.append)
     assert [r.id for r in out] == [good[0].id]
     assert "1 of 2 rows left out" in said[-1] and "disordered" in said[-1]
