@@ -401,8 +401,8 @@ class ScalarAttrTensorProduct(torch.nn.Module):
         groups : SpeciesGroups
             The packing (row of each chunk).
         tables : list of torch.Tensor, optional
-            Precomputed :meth:`tables` (rows addressed by ``groups.chunk_row``); then
-            ``z_unique`` is not used.
+            Precomputed :meth:`tables` of the chunks (``(C, U, W)`` each, may be strided views);
+            then ``z_unique`` is not used.
 
         Returns
         -------
@@ -415,12 +415,12 @@ class ScalarAttrTensorProduct(torch.nn.Module):
         if tables is None:
             if z_unique is None:
                 raise ValueError("z_unique is needed when tables are not given")
+            if groups.chunk_row is not None:  # (C, V): cheaper than gathering (C, U, W) tables
+                z_unique = z_unique.index_select(0, groups.chunk_row)
             tables = self.tables(z_unique)
         for (ir, d, U, Wt, span, _), m in zip(self._paths, tables, strict=True):
-            if groups.chunk_row is not None:
-                m = m.index_select(0, groups.chunk_row)  # (C, U, Wout)
-            if span is not None:
-                xg = xp[:, :, span[0] : span[1]]
+            if span is not None:  # (all columns: no slice, whose backward would copy)
+                xg = xp if span[1] - span[0] == xp.shape[2] else xp[:, :, span[0] : span[1]]
             else:
                 xg = xp.index_select(2, getattr(self, f"_in_{ir}"))
             if d == 1:
@@ -444,8 +444,12 @@ class EdgeTensorProduct(torch.nn.Module):
 
     The mid irreps and the order of per-edge weights are the reference's: one ``uvu`` path per
     (input irrep, edge irrep, output irrep allowed in ``irreps_target``), then sorted by irrep.
-    All paths leaving one input block are evaluated together: ``x_a (E, mul, d1)`` times
-    ``T_a = Σ_j Y_j C_j (E, d1, Σ d3)``, then the per-edge path weights.
+    All input blocks of one multiplicity (in BeteNet: all of them) are evaluated together, as
+    one batched product ``x_g (E, mul, Σ d1) @ T_g (E, Σ d1, Σ D)`` with the block-diagonal
+    ``T_g = Σ_j Y_j C_j``, then one product with the per-edge path weights; the column
+    permutations are applied on node rows (inputs) and after the neighbour sum (outputs), so a
+    convolution costs a handful of edge-sized operations (the 2-thread speed on a loaded
+    machine is set by their count, see ``benchmarks/model_speed.py``).
 
     Parameters
     ----------
@@ -456,6 +460,11 @@ class EdgeTensorProduct(torch.nn.Module):
     irreps_target : e3nn.o3.Irreps
         Irreps the convolution outputs; paths to other irreps are skipped.
     """
+
+    # buffers registered in __init__
+    _in_index: torch.Tensor
+    _mid_index: torch.Tensor
+    _weight_index: torch.Tensor
 
     def __init__(self, irreps_in, irreps_sh, irreps_target) -> None:
         super().__init__()
@@ -505,14 +514,88 @@ class EdgeTensorProduct(torch.nn.Module):
                 f"_coupling{bi}", coupling.reshape(sh_dim, ir1.dim * D), persistent=False
             )
             self._blocks.append((bi, in_sl[bi], mul, ir1.dim, D, info))
-        # mid layout: order in which path outputs are concatenated
-        self._mid_order = sorted(
-            (
-                (sl.start, bpos, pi)
-                for bpos, (*_, info) in enumerate(self._blocks)
-                for pi, (_, _, _, sl) in enumerate(info)
-            )
-        )
+        # Grouped layout: the input blocks of equal multiplicity form one group, evaluated as one
+        # batched product ``x_g (E, mul, Din) @ T_g (E, Din, Dout)`` with ``T_g = edge_attr @ C_g``
+        # (C_g block-diagonal over the group's blocks). Messages come out in this "natural"
+        # layout (groups concatenated, each ``(mul, Dout)`` flattened); ``_mid_index`` permutes
+        # its columns into e3nn's mid order and ``_weight_index`` spreads the per-path weights.
+        groups: dict[int, list] = {}
+        for blk in self._blocks:
+            groups.setdefault(blk[2], []).append(blk)
+        mid_dim = irreps_mid.dim
+        mid_index = torch.empty(mid_dim, dtype=torch.long)
+        weight_index = torch.empty(mid_dim, dtype=torch.long)
+        in_index = []
+        self._groups: list[tuple[int, int, int, int]] = []  # (mul, Din, Dout, natural offset)
+        nat = 0
+        for g, (mul, blks) in enumerate(groups.items()):
+            din = sum(d1 for _, _, _, d1, _, _ in blks)
+            dout = sum(D for *_, D, _ in blks)
+            cg = torch.zeros(sh_dim, din, dout, dtype=torch.float64)
+            cols = torch.empty(mul, din, dtype=torch.long)
+            i0 = o0 = 0
+            for bi, s_in, _, d1, D, info in blks:
+                cg[:, i0 : i0 + d1, o0 : o0 + D] = getattr(self, f"_coupling{bi}").view(
+                    sh_dim, d1, D
+                )
+                cols[:, i0 : i0 + d1] = s_in.start + torch.arange(mul * d1).view(mul, d1)
+                u = torch.arange(mul)
+                for woff, col, d3, sl in info:
+                    for k in range(d3):
+                        j = sl.start + u * d3 + k  # e3nn mid column of (u, k)
+                        mid_index[j] = nat + u * dout + o0 + col + k
+                        weight_index[nat + u * dout + o0 + col + k] = woff + u
+                i0, o0 = i0 + d1, o0 + D
+            self.register_buffer(f"_group_coupling{g}", cg.reshape(sh_dim, din * dout),
+                                 persistent=False)
+            in_index.append(cols.reshape(-1))
+            self._groups.append((mul, din, dout, nat))
+            nat += mul * dout
+        for bi, *_ in self._blocks:
+            delattr(self, f"_coupling{bi}")
+        self.register_buffer("_in_index", torch.cat(in_index) if in_index
+                             else torch.zeros(0, dtype=torch.long), persistent=False)
+        self.register_buffer("_mid_index", mid_index, persistent=False)
+        self.register_buffer("_weight_index", weight_index, persistent=False)
+
+    def natural_messages(
+        self,
+        x: torch.Tensor,
+        edge_attr: torch.Tensor,
+        weight: torch.Tensor,
+        src: torch.Tensor | None = None,
+        weight_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Messages ``(E, irreps_mid.dim)`` in the grouped layout (see :meth:`to_mid`).
+
+        ``x`` is ``(E, irreps_in.dim)``, or ``(N, irreps_in.dim)`` node features with ``src
+        (E,)`` the sending node of each edge; ``weight`` is ``(E, weight_numel)``, or ``(L,
+        weight_numel)`` with ``weight_index (E,)`` its row of each edge. Permuting columns and
+        spreading weights happen before the rows are expanded to edges (cheap when N, L << E).
+        """
+        xr = x.index_select(1, self._in_index)
+        if src is not None:
+            xr = xr.index_select(0, src)
+        w = weight.index_select(1, self._weight_index)
+        if weight_index is not None:
+            w = w.index_select(0, weight_index)
+        E = xr.shape[0]
+        outs, i0 = [], 0
+        for g, (mul, din, dout, _) in enumerate(self._groups):
+            t = edge_attr @ getattr(self, f"_group_coupling{g}").to(edge_attr.dtype)
+            xg = xr[:, i0 : i0 + mul * din].view(E, mul, din)
+            if din == 1:  # scalars in: an outer product, no batched matmul of depth 1
+                yg = xg * t.view(E, 1, dout)
+            else:
+                yg = torch.bmm(xg, t.view(E, din, dout))
+            outs.append(yg.view(E, mul * dout))
+            i0 += mul * din
+        y = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
+        return y * w
+
+    def to_mid(self, y: torch.Tensor) -> torch.Tensor:
+        """Columns of :meth:`natural_messages` (or of their sums) in e3nn's mid order."""
+        return y.index_select(1, self._mid_index)
 
     def forward(
         self, x: torch.Tensor, edge_attr: torch.Tensor, weight: torch.Tensor
@@ -521,20 +604,7 @@ class EdgeTensorProduct(torch.nn.Module):
 
         ``x (E, irreps_in.dim)``, ``edge_attr (E, irreps_sh.dim)``, ``weight (E, weight_numel)``.
         """
-        E = x.shape[0]
-        pieces = []
-        for bi, s_in, mul, d1, D, info in self._blocks:
-            t = (edge_attr @ getattr(self, f"_coupling{bi}").to(edge_attr.dtype)).view(E, d1, D)
-            xa = x[:, s_in].view(E, mul, d1)
-            y = xa[:, :, 0:1] * t[:, None, 0, :]
-            for i in range(1, d1):
-                y = y + xa[:, :, i : i + 1] * t[:, None, i, :]  # (E, mul, D)
-            per_path = []
-            for woff, col, d3, _ in info:
-                w = weight[:, woff : woff + mul].unsqueeze(2)
-                per_path.append((y[:, :, col : col + d3] * w).reshape(E, mul * d3))
-            pieces.append(per_path)
-        return torch.cat([pieces[bpos][pi] for _, bpos, pi in self._mid_order], dim=1)
+        return self.to_mid(self.natural_messages(x, edge_attr, weight))
 
 
 class Convolution(torch.nn.Module):
@@ -604,12 +674,9 @@ class Convolution(torch.nn.Module):
         tables = tables or {}
         s = self.sc(x, z_unique, groups, tables.get(self.sc))
         h = self.lin1(x, z_unique, groups, tables.get(self.lin1))
-        w = self.fc(edge_basis)
-        if edge_basis_index is not None:
-            w = w.index_select(0, edge_basis_index)
-        msg = self.tp(h[edge_src], edge_attr, w)
-        agg = msg.new_zeros(x.shape[0], msg.shape[1]).index_add_(0, edge_dst, msg)
-        agg = agg * self.num_neighbors**-0.5
+        w = self.fc(edge_basis) * self.num_neighbors**-0.5  # (L rows: cheap)
+        msg = self.tp.natural_messages(h, edge_attr, w, edge_src, edge_basis_index)
+        agg = self.tp.to_mid(msg.new_zeros(x.shape[0], msg.shape[1]).index_add_(0, edge_dst, msg))
         y = self.lin2(agg, z_unique, groups, tables.get(self.lin2))
         return self.c_s * s + self._c_x * y
 
@@ -738,13 +805,18 @@ class BeteNet(torch.nn.Module):
         attr_unique, index = torch.unique(batch.node_attrs, dim=0, return_inverse=True)
         return attr_unique, index.reshape(-1)
 
-    def _cached_tables(self, attr_unique: torch.Tensor) -> tuple[torch.Tensor, dict]:
-        """Row of each distinct attribute in the cached tables ``(K,)`` and the tables."""
+    def _cached_tables(self, attr_unique: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row of each distinct attribute in the cached table ``(K,)`` and the table.
+
+        The table holds, per cached species row, the flattened :meth:`ScalarAttrTensorProduct.
+        tables` of every attribute product side by side (``(rows, Σ U·W)``), so that one gather
+        per forward serves all of them (:meth:`_split_tables`).
+        """
         key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in self.parameters())
         cache = self._species_cache
         if cache.get("key") != key:
             cache.clear()
-            cache.update(key=key, rows={}, tables=None)
+            cache.update(key=key, rows={}, flat=None)
         rows = cache["rows"]
         host = attr_unique.detach().cpu().numpy()
         new = [k for k in range(host.shape[0]) if host[k].tobytes() not in rows]
@@ -752,22 +824,30 @@ class BeteNet(torch.nn.Module):
             z_new = torch.relu(
                 self.embed(attr_unique[torch.tensor(new, device=attr_unique.device)])
             )
-            fresh = {
-                m: m.tables(z_new) for m in self.modules() if isinstance(m, ScalarAttrTensorProduct)
-            }
-            old = cache["tables"]
-            cache["tables"] = (
-                fresh
-                if old is None
-                else {
-                    m: [torch.cat([a, b]) for a, b in zip(old[m], fresh[m], strict=True)]
-                    for m in fresh
-                }
+            fresh = torch.cat(
+                [t.reshape(len(new), -1) for m in self._attr_products() for t in m.tables(z_new)],
+                dim=1,
             )
+            old = cache["flat"]
+            cache["flat"] = fresh if old is None else torch.cat([old, fresh])
             for k in new:
                 rows[host[k].tobytes()] = len(rows)
         row_map = torch.tensor([rows[h.tobytes()] for h in host], device=attr_unique.device)
-        return row_map, cache["tables"]
+        return row_map, cache["flat"]
+
+    def _attr_products(self) -> list[ScalarAttrTensorProduct]:
+        return [m for m in self.modules() if isinstance(m, ScalarAttrTensorProduct)]
+
+    def _split_tables(self, flat: torch.Tensor) -> dict:
+        """Per-product lists of ``(C, U, W)`` views of a gathered flat table ``(C, Σ U·W)``."""
+        out, off = {}, 0
+        for m in self._attr_products():
+            views = []
+            for _, _, U, Wt, _, _ in m._paths:
+                views.append(flat[:, off : off + U * Wt].view(flat.shape[0], U, Wt))
+                off += U * Wt
+            out[m] = views
+        return out
 
     def node_embeddings(self, batch) -> tuple[torch.Tensor, torch.Tensor, SpeciesGroups]:
         """Packed embedded features, distinct embedded attributes, and the packing.
@@ -790,8 +870,11 @@ class BeteNet(torch.nn.Module):
         tables = None
         if self.cache_species_tables and not torch.is_grad_enabled():
             attr_unique, index = self._attribute_rows(batch)
-            row_map, tables = self._cached_tables(attr_unique)
+            row_map, flat = self._cached_tables(attr_unique)
             groups = SpeciesGroups(index, attr_unique.shape[0], row_map)
+            if groups.chunk_row is not None:
+                flat = flat.index_select(0, groups.chunk_row)
+            tables = self._split_tables(flat)
             x = groups.pack(torch.relu(self.embed(batch.node_features)))
             x, z_unique = x.view(groups.chunks * groups.size, -1), None
         else:
