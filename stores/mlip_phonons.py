@@ -23,6 +23,14 @@ def find_mlip_phonon(store: Any, key: str) -> dict[str, Any] | None:
     return doc["output"] if doc else None
 
 
+def find_mlip_phonons(store: Any, keys: set[str]) -> dict[str, dict[str, Any]]:
+    """The stored MLIP phonon documents with these keys (one query), by key."""
+    if not keys:
+        return {}
+    query = {"output.doc_type": MLIP_PHONON_DOC_TYPE, "output.key": {"$in": sorted(keys)}}
+    return {d["output"]["key"]: d["output"] for d in store.query(query)}
+
+
 def write_mlip_phonon(store: Any, doc: MLIPPhononDocument) -> str:
     """Insert (or replace) one document; returns its uuid."""
     uid = _uuid(doc.key)

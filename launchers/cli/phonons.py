@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
-import time
 
 from launchers.cli.common import UserError, add_format_argument, format_rows, open_store, progress
 from launchers.cli.elph_args import read_structures
@@ -27,6 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--potential", default=DEFAULT_POTENTIAL, choices=sorted(POTENTIALS),
                    help=f"interatomic potential (default {DEFAULT_POTENTIAL})")
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes computing at once, one core and one model load each "
+                   "(default 1)")
     add_format_argument(p)
     p.set_defaults(func=run)
 
@@ -42,27 +43,18 @@ def row(doc: dict, wall_s: float) -> dict:
     return out
 
 
-def _prefixed(prefix: str, message: str) -> None:
-    """Progress line with the structure counter in front."""
-    progress(prefix + message)
-
-
 def run(args: argparse.Namespace) -> int:
     """Compute (or reuse) every structure's document; summary on stdout, progress on stderr."""
     from workflows.mlip.phonons import run_mlip_phonons
 
     structures = read_structures(args.structures)
     store = open_store(args.store, write=True)
-    rows = []
     try:
-        for i, (source_id, structure) in enumerate(structures, 1):
-            start = time.perf_counter()
-            prefixed = functools.partial(_prefixed, f"[{i}/{len(structures)}] ")
-            [doc] = run_mlip_phonons([(source_id, structure)], args.potential, store,
-                                     progress=prefixed)
-            rows.append(row(doc, time.perf_counter() - start))
+        docs = run_mlip_phonons(structures, args.potential, store, progress=progress,
+                                workers=args.workers)
     finally:
         store.close()
+    rows = [row(doc, doc.get("run_s", 0.0)) for doc in docs]
     print(format_rows(rows, args.format, None if args.format == "json" else COLUMNS))
     return 1 if any(r.get("error") for r in rows) else 0
 

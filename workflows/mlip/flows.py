@@ -97,6 +97,7 @@ class MLIPPhononMaker(PhononMaker):
     dos_sigma_meV: float = 0.5
     stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
     max_supercell_atoms: int = 400
+    get_supercell_size_kwargs: dict = field(default_factory=lambda: {"force_diagonal": True})
 
     def __post_init__(self) -> None:
         """Point the displacement job at this Maker's potential."""
@@ -109,6 +110,7 @@ class MLIPPhononMaker(PhononMaker):
         """Everything besides the structure and the potential that fixes the numbers."""
         return {"displacement_A": self.displacement, "min_length_A": self.min_length,
                 "prefer_90_degrees": self.prefer_90_degrees, "symprec": self.symprec,
+                "supercell": self.get_supercell_size_kwargs,
                 "mesh_length_A": self.mesh_length_A, "dos_step_meV": self.dos_step_meV,
                 "dos_sigma_meV": self.dos_sigma_meV,
                 "stability_threshold_meV": self.stability_threshold_meV}

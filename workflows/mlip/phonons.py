@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from pymatgen.core import Structure
 
-from stores.mlip_phonons import find_mlip_phonon, write_mlip_phonon
+from stores.mlip_phonons import find_mlip_phonon, find_mlip_phonons, write_mlip_phonon
 from stores.schemas import MLIPPhononDocument
 from workflows.mlip.flows import MLIPPhononError, MLIPPhononMaker
 from workflows.mlip.potentials import DEFAULT_POTENTIAL, PotentialError, get_potential
@@ -110,25 +110,90 @@ def mlip_phonon_document(structure: Structure, potential: str = DEFAULT_POTENTIA
     return {**doc.model_dump(mode="json"), "reused": False}
 
 
+def _compute_row(args: tuple[Structure, MLIPPhononMaker, str | None]) -> dict[str, Any]:
+    """One calculation as a row: the document, or ``{"error": ...}`` (run in a worker).
+
+    Any exception becomes an error row, so that one cell cannot stop a batch; those that are
+    not one-line input errors say their type.
+    """
+    structure, maker, source_id = args
+    try:
+        return compute_mlip_phonons(structure, maker, source_id).model_dump(mode="json")
+    except (PotentialError, MLIPPhononError) as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - reported per structure, the batch goes on
+        return {"error": f"unexpected {type(exc).__name__}: {exc}"}
+
+
+def _rows(todo: dict[int, tuple[Structure, MLIPPhononMaker, str | None]],
+          workers: int) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(index, row)`` of each of ``todo`` as it finishes.
+
+    Computed here, or in ``workers`` processes (one model load each).
+    """
+    if workers <= 1 or len(todo) <= 1:
+        for k, args in todo.items():
+            yield k, _compute_row(args)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(min(workers, len(todo)),
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_compute_row, args): k for k, args in todo.items()}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
 def run_mlip_phonons(items: Iterable[tuple[str | None, Structure]],
                      potential: str = DEFAULT_POTENTIAL, store: Any = None,
                      maker: MLIPPhononMaker | None = None,
-                     progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Documents (or ``{"error": ...}`` rows) for many structures; failures are not stored."""
+                     progress: Callable[[str], None] | None = None,
+                     workers: int = 1) -> list[dict[str, Any]]:
+    """Documents (or ``{"error": ...}`` rows) for many structures; failures are not stored.
+
+    Stored documents are reused; the others are computed in ``workers`` processes (each loads
+    the potential once) and written here, one by one, as they finish.  Every row has
+    ``run_s``: the seconds this call spent computing it (0 when reused).  The store is
+    searched once for all keys.
+    """
     say = progress or (lambda _m: None)
     maker = maker or MLIPPhononMaker(potential=potential)
-    out: list[dict[str, Any]] = []
-    for source_id, structure in items:
-        formula = structure.composition.reduced_formula
+    items = list(items)
+    out: list[dict[str, Any]] = [{} for _ in items]
+    keys: dict[int, str] = {}
+    for k, (_source_id, structure) in enumerate(items):
         try:
-            doc = mlip_phonon_document(structure, maker.potential, store, source_id, maker)
-        except (PotentialError, MLIPPhononError) as exc:
-            say(f"{formula} ({source_id}): {exc}")
-            out.append({"formula": formula, "source_id": source_id,
-                        "potential": maker.potential, "error": str(exc)})
-            continue
-        say(f"{formula} ({source_id}): min {doc['min_frequency_meV']:.2f} meV, ω_log-like "
-            f"{doc['mean_log_frequency_meV']:.2f} meV"
-            + (" (stored)" if doc["reused"] else f" in {doc['wall_s']:.1f} s"))
-        out.append(doc)
-    return out
+            check_ordered(structure)
+            keys[k] = maker.key(structure)
+        except PotentialError as exc:
+            out[k] = {"error": str(exc)}
+    stored = find_mlip_phonons(store, set(keys.values())) if store is not None else {}
+    todo = [k for k in keys if keys[k] not in stored]
+    for k in range(len(items)):
+        if k in keys and keys[k] in stored:
+            out[k] = {**stored[keys[k]], "reused": True, "run_s": 0.0}
+        if out[k]:
+            _report(say, items[k], out[k], f"[{k + 1}/{len(items)}] ")
+    for k, row in _rows({k: (items[k][1], maker, items[k][0]) for k in todo}, workers):
+        if "error" not in row:
+            if store is not None:
+                write_mlip_phonon(store, MLIPPhononDocument.model_validate(row))
+            row = {**row, "reused": False, "run_s": row["wall_s"]}
+        out[k] = row
+        _report(say, items[k], row, f"[{k + 1}/{len(items)}] ")
+    return [{"formula": items[k][1].composition.reduced_formula, "source_id": items[k][0],
+             "potential": maker.potential, **row} if "error" in row else row
+            for k, row in enumerate(out)]
+
+
+def _report(say: Callable[[str], None], item: tuple[str | None, Structure],
+            row: dict[str, Any], prefix: str) -> None:
+    source_id, structure = item
+    formula = structure.composition.reduced_formula
+    if "error" in row:
+        say(f"{prefix}{formula} ({source_id}): {row['error']}")
+        return
+    say(f"{prefix}{formula} ({source_id}): min {row['min_frequency_meV']:.2f} meV, ω_log-like "
+        f"{row['mean_log_frequency_meV']:.2f} meV"
+        + (" (stored)" if row["reused"] else f" in {row['wall_s']:.1f} s"))
