@@ -55,7 +55,8 @@ def _static_maker(potential: str) -> ForceFieldStaticMaker:
         name=f"{pot.name} static",
         force_field_name={"@module": "workflows.mlip.potentials", "@callable": "calculator"},
         calculator_kwargs={"potential": pot.name},
-        relax_kwargs={"final_atoms_object_file": None})  # atomate2 would append to ./*.xyz
+        relax_kwargs={"final_atoms_object_file": None},  # atomate2 would append to ./*.xyz
+        ionic_step_data=None)  # the phonon flow reads output.forces; the steps repeat them
 
 
 @dataclass

@@ -55,9 +55,9 @@ def compute_mlip_phonons(structure: Structure, maker: MLIPPhononMaker | None = N
     PotentialError, MLIPPhononError
         Uncovered elements, disorder, too large a supercell, non-finite forces or frequencies.
     """
-    from jobflow import JobStore, run_locally
-    from maggma.stores import MemoryStore
+    from jobflow import run_locally
 
+    from stores.scratch import scratch_job_store
     from workflows.local import quiet_jobflow
 
     maker = maker or MLIPPhononMaker()
@@ -65,7 +65,7 @@ def compute_mlip_phonons(structure: Structure, maker: MLIPPhononMaker | None = N
     get_potential(maker.potential).calculator()  # load outside the timing (once per process)
     start = time.perf_counter()
     flow = maker.make(structure, source_id)
-    store = JobStore(MemoryStore(), additional_stores={"data": MemoryStore()})
+    store = scratch_job_store()
     with quiet_jobflow(False):
         responses = run_locally(flow, store=store, log=False, raise_immediately=True,
                                 ensure_success=True)

@@ -1,3 +1,6 @@
+import dataclasses
+from pathlib import Path
+
 import pytest
 
 from stores.protocol import FAST_V1_FINGERPRINT
@@ -122,3 +125,41 @@ def test_config_checks(candidate_dir):
         ActiveLearningConfig(candidates=[str(candidate_dir)], top_k=0)
     with pytest.raises(ValueError, match="candidate"):
         ActiveLearningConfig(candidates=[])
+
+
+@pytest.mark.slow
+def test_round_with_the_prescreen_skips_an_mlip_unstable_candidate(config, store, fake_dfpt):
+    """Real SevenNet-0 phonons of every checked candidate (only the DFPT run is faked).
+
+    Simple-cubic Al (one atom, a = 2.7 Å) has clearly imaginary MLIP phonons (so has bcc Li
+    at 3.44 Å with SevenNet-0).  The tiny model ranks the candidates; the assertions hold for
+    any ranking, and the first ones fail loudly (instead of passing vacuously) if a change
+    leaves Al_sc out of the pre-screen's reach.
+    """
+    from pymatgen.core import Lattice, Structure
+
+    cands = Path(config.candidates[0])
+    Structure(Lattice.cubic(2.7), ["Al"], [[0, 0, 0]]).to(filename=str(cands / "Al_sc.cif"))
+    config = dataclasses.replace(config, prescreen=True, rounds=1, top_k=2)
+    said: list[str] = []
+    [r1] = run_active_learning(config, store, say=said.append)
+    ranked, skipped, submitted = (r1["candidates"], r1["metrics"]["prescreen_skipped"],
+                                  r1["submitted"])
+    docs = {d["candidate_id"]: d for d in iter_screening_documents(store, {"campaign": "t"})}
+    assert sorted(ranked, key=lambda c: docs[c]["rank"]) == ranked and r1["n_screened"] == 5
+    assert "Al_sc" in skipped and len(submitted) == config.top_k
+    # Al_sc stood in the way: a candidate ranked below it took its place
+    assert ranked.index("Al_sc") < ranked.index(submitted[-1])
+    assert submitted == [c for c in ranked if c not in skipped][:config.top_k]
+    assert sorted(fake_dfpt.calls) == sorted(docs[c]["verification"]["input_hash"]
+                                             for c in submitted)
+    for c in ranked[:ranked.index(submitted[-1]) + 1]:          # every one walked past
+        verdict = docs[c]["prescreen"]
+        assert verdict["potential"] == "sevennet-0" and verdict["threshold_meV"] == -3.0
+        assert verdict["passed"] is (c not in skipped) is docs[c]["selected"]
+        if c in skipped:
+            assert verdict["min_frequency_meV"] < -3.0 and not docs[c]["verification"]
+            assert "not sent to DFPT" in verdict["reason"]
+            assert any(c in m and "not sent to DFPT" in m for m in said)
+    for c in ranked[ranked.index(submitted[-1]) + 1:]:          # never looked at
+        assert docs[c].get("prescreen") is None
