@@ -342,6 +342,24 @@ class ScalarAttrTensorProduct(torch.nn.Module):
             self._e3nn_index[name] = idx
             span = (int(in_cols[0]), int(in_cols[0]) + U * d) if contiguous else None
             self._paths.append((str(ir), d, U, Wt, span, (U * V) ** -0.5))
+        # inputs as views of one torch.split (its backward is one op, not one copy per slice)
+        self._split: tuple[list[int], list[int]] | None = None
+        spans = [p[4] for p in self._paths]
+        if spans and all(sp is not None for sp in spans):
+            sizes, starts, pos = [], [], 0
+            for a0, a1 in sorted(sp for sp in spans if sp is not None):
+                if a0 > pos:
+                    sizes.append(a0 - pos)
+                starts.append(len(sizes))
+                sizes.append(a1 - a0)
+                pos = a1
+            if pos < self.irreps_in.dim:
+                sizes.append(self.irreps_in.dim - pos)
+            by_start = sorted(range(len(spans)), key=lambda i: spans[i][0])  # type: ignore[index]
+            which = [0] * len(spans)
+            for rank, i in enumerate(by_start):
+                which[i] = starts[rank]
+            self._split = (sizes, which)
         # output columns: the groups concatenated, then (only if needed) permuted into place
         order = torch.cat(out_order) if out_order else torch.zeros(0, dtype=torch.long)
         self._out_dim = self.irreps_out.dim
@@ -418,9 +436,16 @@ class ScalarAttrTensorProduct(torch.nn.Module):
             if groups.chunk_row is not None:  # (C, V): cheaper than gathering (C, U, W) tables
                 z_unique = z_unique.index_select(0, groups.chunk_row)
             tables = self.tables(z_unique)
-        for (ir, d, U, Wt, span, _), m in zip(self._paths, tables, strict=True):
-            if span is not None:  # (all columns: no slice, whose backward would copy)
-                xg = xp if span[1] - span[0] == xp.shape[2] else xp[:, :, span[0] : span[1]]
+        pieces = None
+        if self._split is not None:
+            sizes, which = self._split
+            split = torch.split(xp, sizes, dim=2) if len(sizes) > 1 else (xp,)
+            pieces = [split[i] for i in which]
+        for k, ((ir, d, U, Wt, span, _), m) in enumerate(zip(self._paths, tables, strict=True)):
+            if pieces is not None:
+                xg = pieces[k]
+            elif span is not None:
+                xg = xp[:, :, span[0] : span[1]]
             else:
                 xg = xp.index_select(2, getattr(self, f"_in_{ir}"))
             if d == 1:
@@ -698,18 +723,14 @@ class _Gate(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, irreps_in.dim)`` -> ``(N, irreps_out.dim)``."""
-        outs, o = [], 0
-        for (mul, _), act in zip(self.irreps_scalars, self.acts_s, strict=True):
-            outs.append(act(x[:, o : o + mul]))
-            o += mul
-        gates = []
-        for (mul, _), act in zip(self.irreps_gates, self.acts_g, strict=True):
-            gates.append(act(x[:, o : o + mul]))
-            o += mul
-        for (mul, ir), g in zip(self.irreps_gated, gates, strict=True):
-            v = x[:, o : o + mul * ir.dim].view(-1, mul, ir.dim)
-            outs.append((v * g.unsqueeze(2)).reshape(-1, mul * ir.dim))
-            o += mul * ir.dim
+        sizes = [mul * ir.dim for mul, ir in self.irreps_scalars + self.irreps_gates]
+        sizes += [mul * ir.dim for mul, ir in self.irreps_gated]
+        pieces = list(torch.split(x, sizes, dim=1))  # views; the backward is one op
+        ns, ng = len(self.irreps_scalars), len(self.irreps_gates)
+        outs = [act(p) for p, act in zip(pieces[:ns], self.acts_s, strict=True)]
+        gates = [act(p) for p, act in zip(pieces[ns : ns + ng], self.acts_g, strict=True)]
+        for (mul, ir), g, v in zip(self.irreps_gated, gates, pieces[ns + ng :], strict=True):
+            outs.append((v.view(-1, mul, ir.dim) * g.unsqueeze(2)).reshape(-1, mul * ir.dim))
         return torch.cat(outs, dim=1)
 
 
