@@ -2,6 +2,7 @@
 
     nice -n 5 python benchmarks/mlip_phonons.py timing     # 1, 2, 4, 8-atom cells, each potential
     nice -n 5 python benchmarks/mlip_phonons.py agreement  # fast-v1 DFPT records, each potential
+    nice -n 5 python benchmarks/mlip_phonons.py agreement --dfpt-store S   # + a campaign's verdicts
     nice -n 5 python benchmarks/mlip_phonons.py sample --n 80 --workers 2   # cost of all cells
 
 ``agreement`` compares the log-average frequency exp(⟨ln ω⟩_DOS, ω > 0) of the MLIP DOS with
@@ -126,12 +127,21 @@ def agreement(args: argparse.Namespace) -> None:
             except ValueError as exc:
                 print(f"{pot} {i} {rec['formula']}: {exc}", flush=True)
                 rows[pot].append((i, rec["formula"], dfpt, rec["min_frequency_meV"], None, None))
+    for pot in POTENTIALS:
+        for sid, formula, s, dfpt_min in dfpt_store_verdicts(args.dfpt_store):
+            try:
+                doc = mlip_phonon_document(s, pot, store, source_id=sid)
+                rows[pot].append((sid, formula, None, dfpt_min, doc["mean_log_frequency_meV"],
+                                  doc["min_frequency_meV"]))
+            except ValueError as exc:
+                print(f"{pot} {sid} {formula}: {exc}", flush=True)
+                rows[pot].append((sid, formula, None, dfpt_min, None, None))
     store.close()
     print("\n| potential | n | Pearson r | mean ratio MLIP/DFPT | MAE (meV) "
           "| MAE after ratio (meV) |")
     print("|---|---|---|---|---|---|")
     for pot, rs in rows.items():
-        ok = [r for r in rs if r[4] is not None]
+        ok = [r for r in rs if r[4] is not None and r[2] is not None]  # fast-v1: a DFPT DOS
         d, m = np.array([r[2] for r in ok]), np.array([r[4] for r in ok])
         ratio = float(np.mean(m / d))
         print(f"| {pot} | {len(ok)} | {np.corrcoef(d, m)[0, 1]:.3f} | {ratio:.3f} | "
@@ -141,12 +151,15 @@ def agreement(args: argparse.Namespace) -> None:
     print("|---|---|---|---|" + "---|---|" * len(rows))
     for k in range(len(rows[POTENTIALS[0]])):
         base = rows[POTENTIALS[0]][k]
-        cols = [f"{base[0]} | {base[1]} | {base[2]:.2f} | {base[3]:.2f}"]
+        dfpt_avg = "–" if base[2] is None else f"{base[2]:.2f}"
+        cols = [f"{base[0]} | {base[1]} | {dfpt_avg} | {base[3]:.2f}"]
         for pot in rows:
             r = rows[pot][k]
             cols.append("error | error" if r[4] is None else f"{r[4]:.2f} | {r[5]:.2f}")
         print("| " + " | ".join(cols) + " |")
-    print("\nStability (DFPT unstable: min < -0.5 meV; MLIP flags unstable: min < threshold; "
+    n_store = sum(r[2] is None for r in rows[POTENTIALS[0]])
+    print(f"\nStability over {len(rows[POTENTIALS[0]])} DFPT verdicts ({n_store} from "
+          f"--dfpt-store) (DFPT unstable: min < -0.5 meV; MLIP flags unstable: min < threshold; "
           "an MLIP error counts as not flagged)")
     print("| potential | threshold (meV) | TP | FN | FP | TN | flagged, of which DFPT-stable |")
     print("|---|---|---|---|---|---|---|")
@@ -161,6 +174,35 @@ def agreement(args: argparse.Namespace) -> None:
                 fp += (not dfpt_bad) and flagged
                 tn += (not dfpt_bad) and not flagged
             print(f"| {pot} | {thr} | {tp} | {fn} | {fp} | {tn} | {fp}/{tp + fp} |")
+
+
+def dfpt_store_verdicts(spec: str | None) -> list[tuple[str, str, object, float]]:
+    """(source id, formula, structure, DFPT lowest frequency) of every el-ph document of a
+    store with a stability verdict (completed or unstable), newest per calculation.
+
+    Records already among the fast-v1 ones (same bete-net id) are left out; so are the
+    reserved evaluation cells, which no campaign computes.
+    """
+    if not spec:
+        return []
+    from pymatgen.core import Structure
+
+    from stores.config import load_job_store
+    from stores.queries import iter_elph_documents
+
+    known = {str(i) for i in records()} | {str(i) for i in RESERVED}
+    store = load_job_store(spec, create=False, read_only=True)
+    store.connect()
+    out = []
+    for doc in iter_elph_documents(store):
+        sid = str(doc.get("source_id") or doc.get("input_hash", "")[:8])
+        if doc.get("min_frequency_meV") is None or sid in known:
+            continue
+        known.add(sid)
+        out.append((sid, doc["formula"], Structure.from_dict(doc["structure"]),
+                    float(doc["min_frequency_meV"])))
+    store.close()
+    return out
 
 
 def sample(args: argparse.Namespace) -> None:
@@ -223,6 +265,8 @@ def main() -> None:
     ap.add_argument("part", choices=["timing", "agreement", "sample"])
     ap.add_argument("--store", default=str(REPO / "benchmarks" / ".mlip_store"),
                     help="store reused by `agreement` (documents computed once)")
+    ap.add_argument("--dfpt-store", help="`agreement`: also every el-ph document of this "
+                    "store with a stability verdict (campaign results), in the confusion table")
     ap.add_argument("--n", type=int, default=80, help="sample size for `sample`")
     ap.add_argument("--workers", type=int, default=2, help="processes for `sample`")
     ap.add_argument("--potential", default="sevennet-0", help="potential for `sample`")

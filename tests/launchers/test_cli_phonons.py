@@ -61,3 +61,26 @@ def test_plot_phonons_puts_the_dfpt_dos_beside(tmp_path, capsys, al_run_dir, al_
                  "--out", str(out)]) == 0
     assert out.stat().st_size > 10_000
     assert "with the DFPT DOS" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_workers_compute_in_processes_and_keep_the_input_order(tmp_path, capsys):
+    from workflows.mlip.phonons import mlip_phonon_document
+
+    cells = {"fcc": Structure(Lattice.cubic(4.04), ["Al"] * 4,
+                              [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]]
+                              ).get_primitive_structure(),
+             "sc": Structure(Lattice.cubic(2.7), ["Al"], [[0, 0, 0]])}
+    for name, s in cells.items():
+        s.to(filename=str(tmp_path / f"{name}.cif"))
+    store = str(tmp_path / "store")
+    files = [str(tmp_path / "fcc.cif"), str(tmp_path / "sc.cif")]
+    assert main(["phonons", *files, "--store", store, "--workers", "2", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["source_id"] for r in rows] == ["fcc", "sc"] and not any(r["reused"] for r in rows)
+    for r in rows:   # the same numbers as here (float32 forces: equal to ~1e-5 meV)
+        here = mlip_phonon_document(cells[r["source_id"]], "sevennet-0")
+        assert r["min_frequency_meV"] == pytest.approx(here["min_frequency_meV"], abs=1e-3)
+    assert [r["dynamically_stable"] for r in rows] == [True, False]
+    assert main(["phonons", *files, "--store", store, "--workers", "2", "--format", "json"]) == 0
+    assert all(r["reused"] for r in json.loads(capsys.readouterr().out))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from atomate2.common.jobs.phonons import generate_phonon_displacements, run_phonon_displacements
+from atomate2.common.jobs.phonons import run_phonon_displacements
 from atomate2.common.utils import get_supercell_matrix
 from atomate2.forcefields.flows.phonons import PhononMaker
 from atomate2.forcefields.jobs import ForceFieldStaticMaker
@@ -140,10 +140,8 @@ class MLIPPhononMaker(PhononMaker):
              supercell_matrix: list[list[int]] | None = None) -> Flow:
         """Supercell → displacements → forces (one job) → phonopy analysis document."""
         matrix = supercell_matrix or self.supercell_matrix(structure)
-        displacements = generate_phonon_displacements(
-            structure=structure, supercell_matrix=matrix, displacement=self.displacement,
-            sym_reduce=self.sym_reduce, symprec=self.symprec,
-            use_symmetrized_structure=None, kpath_scheme=self.kpath_scheme, code=self.code)
+        displacements = mlip_phonon_displacements(structure, matrix, self.displacement,
+                                                  self.symprec)
         forces = run_phonon_displacements(
             displacements=displacements.output, structure=structure, supercell_matrix=matrix,
             phonon_maker=self.phonon_displacement_maker, socket=self.socket)
@@ -167,16 +165,45 @@ def _sha(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
+_LAST_PHONOPY: dict[str, Any] = {}
+"""The Phonopy object the displacement job built, for the analysis job of the same cell.
+
+Its symmetry search (all space-group permutations of the supercell) cost ~1 CPU s per cell,
+a sixth of the whole on 8 sampled bete-net cells; the two jobs run one after the other in one
+process, so the analysis takes it from here.  Elsewhere (another process) it is rebuilt.
+"""
+
+
 def _phonopy(structure: Structure, supercell_matrix: list[list[int]], displacement: float,
              symprec: float) -> Any:
-    """Phonopy object of the given cell with atomate2's displacements (same dataset)."""
+    """Phonopy object of the given cell with its displacements (built once per cell)."""
     from phonopy import Phonopy
     from pymatgen.io.phonopy import get_phonopy_structure
 
-    phonon = Phonopy(get_phonopy_structure(structure), supercell_matrix,
-                     primitive_matrix="P", symprec=symprec, is_symmetry=True)
-    phonon.generate_displacements(distance=displacement)
+    key = _sha(structure_hash(structure), supercell_matrix, displacement, symprec)
+    phonon = _LAST_PHONOPY.pop(key, None)
+    if phonon is None:
+        phonon = Phonopy(get_phonopy_structure(structure), supercell_matrix,
+                         primitive_matrix="P", symprec=symprec, is_symmetry=True)
+        phonon.generate_displacements(distance=displacement)
     return phonon
+
+
+@job(name="mlip phonon displacements")
+def mlip_phonon_displacements(structure: Structure, supercell_matrix: list[list[int]],
+                              displacement: float, symprec: float) -> list[Structure]:
+    """The displaced supercells (phonopy, symmetry-reduced), as atomate2's job makes them.
+
+    Like atomate2's ``generate_phonon_displacements`` but on the given cell's own primitive
+    matrix, and the Phonopy object is kept for :func:`mlip_phonon_analysis`.
+    """
+    from pymatgen.io.phonopy import get_pmg_structure
+
+    phonon = _phonopy(structure, supercell_matrix, displacement, symprec)
+    _LAST_PHONOPY.clear()
+    _LAST_PHONOPY[_sha(structure_hash(structure), supercell_matrix, displacement,
+                       symprec)] = phonon
+    return [get_pmg_structure(cell) for cell in phonon.supercells_with_displacements]
 
 
 @job(name="mlip phonon analysis", output_schema=MLIPPhononDocument)
