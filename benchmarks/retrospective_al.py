@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--node-features", choices=("onehot_mass", "descriptors"),
                    help="default: onehot_mass (fast-v1 pool), descriptors (jarvis pool)")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … +seeds-1")
     p.add_argument("--initial", type=int, help="initial training records (4; jarvis 20)")
     p.add_argument("--rounds", type=int, help="rounds (3; jarvis 5)")
     p.add_argument("--k", type=int, help="acquisitions per round (2; jarvis 10)")
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         return cache[key]
 
     results = []
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         rng = np.random.default_rng(seed)
         ids = [r.id for r in records]
         initial = sorted(rng.choice(ids, size=args.initial, replace=False).tolist())
