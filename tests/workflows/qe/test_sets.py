@@ -383,3 +383,28 @@ def test_generator_serialises_for_jobflow(pslibrary_dir):
                                  family=family, max_atoms=8)
         data = json.loads(json.dumps(jsanitize(gen, strict=True, enum_values=True)))
         assert MontyDecoder().process_decoded(data) == gen
+
+
+CAMPAIGN_RECORDS = [p for p in sorted((REPO / "stores" / "data" / "fast-v1").glob("*.json"))
+                    if "computed_by" in json.loads(p.read_text())]
+
+
+def test_the_shipped_dataset_holds_campaign_records():
+    assert CAMPAIGN_RECORDS, "no record of the project's own campaign in stores/data/fast-v1"
+
+
+@pytest.mark.parametrize("record_path", CAMPAIGN_RECORDS, ids=[p.stem for p in CAMPAIGN_RECORDS])
+def test_campaign_record_is_reproducible_from_its_structure(record_path, bete_structures_dir,
+                                                            pslibrary_dir):
+    """A shipped campaign record: today's fast preset on its bete-net cell gives its inputs."""
+    from stores.datasets import RESERVED_BETE_NET_IDS
+
+    record = json.loads(record_path.read_text())
+    assert record["id"] == record_path.stem and int(record["id"]) not in RESERVED_BETE_NET_IDS
+    assert record["protocol_fingerprint"] == "1db541fdcd6c"
+    structure = read_structure(bete_structures_dir / f"{record['id']}.cif")
+    inputs = ElphInputGenerator("fast", family=pslibrary_dir).get_input_set(structure)
+    assert inputs.input_hash() == record["input_hash"]
+    assert [inputs.k_grid, inputs.k_grid_dense, inputs.q_grid] == [
+        record["k_grid"], record["k_grid_dense"], record["q_grid"]]
+    assert inputs.pseudopotentials == record["pseudopotentials"]

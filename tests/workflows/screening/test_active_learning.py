@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 
+from stores.datasets import load_fast_v1
 from stores.protocol import FAST_V1_FINGERPRINT
 from stores.records import iter_screening_documents, load_rounds
 from tests.conftest import PSLIBRARY
@@ -39,7 +40,7 @@ def test_two_rounds_retrain_on_the_verified(config, store, fake_dfpt):
     # round 2: the two verified are in the store, so only two candidates are left
     assert r2["n_screened"] == 2 and not set(r1["submitted"]) & set(r2["submitted"])
     stable_r1 = [v for v in r1["verification"] if v["status"] == "completed"]
-    assert r2["n_training"] == 16 + len(stable_r1)
+    assert r2["n_training"] == len(load_fast_v1()) + len(stable_r1)
     assert r2["model_id"] != r1["model_id"]
     assert set(r1["training_ids"]) < set(r2["training_ids"])
     assert len(fake_dfpt.calls) == 4
@@ -70,7 +71,7 @@ def test_rounds_train_only_on_the_verification_protocol(config, store, fake_dfpt
     notice = next(m for m in said if m.startswith("protocol:"))
     assert FAST_V1_FINGERPRINT in notice and "never on a mix" in notice
     left_out = next(m for m in said if m.startswith("training rows:"))
-    assert "left out, never mixed in: 16 of " + FAST_V1_FINGERPRINT in left_out
+    assert f"left out, never mixed in: {len(load_fast_v1())} of {FAST_V1_FINGERPRINT}" in left_out
     r1, r2 = rounds
     fingerprints = {r["protocol_fingerprint"] for r in rounds}
     assert len(fingerprints) == 1 and FAST_V1_FINGERPRINT not in fingerprints
