@@ -8,6 +8,13 @@ lr 5e-3, the same thread count; the reference in float64 as the paper ran it, th
 reference's trained weights are transferred to a float64 (and a float32) BeteNet and the
 predictions on every crystal compared. The last two lines are ``epoch_speedup <x>`` and
 ``predict_speedup <y>`` (reference seconds / project seconds).
+
+``large_ops_*`` rows count, for the first batch, the operators of one training step (forward +
+backward) and of one forward (predict) whose output has more than 32768 elements — PyTorch's
+grain size, above which an operator opens an OpenMP parallel region. At 2 threads on a machine
+whose cores are busy with other work, each region costs milliseconds of waiting for the second
+thread, so that count, not arithmetic, sets both networks' time, and the ratios drift with the
+load (see docs/model.md, "Speed", for measured runs).
 """
 
 from __future__ import annotations
@@ -68,6 +75,29 @@ def train_epochs(net, batches, targets, bs, epochs, call, fused=False, opt=None)
             opt.step()
         times.append(time.perf_counter() - t0)
     return times
+
+
+def count_large_ops(fn, grain=32768):
+    """(all, large) ATen operator calls made by ``fn()`` (large: output > ``grain`` elements)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    views = {"view", "slice", "unsqueeze", "alias", "transpose", "t", "detach", "squeeze",
+             "expand", "select", "reshape", "_unsafe_view", "as_strided", "permute", "split"}
+    counts = [0, 0]
+
+    class Count(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            counts[0] += 1
+            first = out[0] if isinstance(out, (tuple, list)) and out else out
+            name = func.overloadpacket.__name__
+            if isinstance(first, torch.Tensor) and first.numel() > grain and name not in views:
+                counts[1] += 1
+            return out
+
+    with Count():
+        fn()
+    return tuple(counts)
 
 
 def predict(net, batches, call):
@@ -165,6 +195,17 @@ def main(argv=None):
             (y.double() - y_ref).abs().max().item(),
         )
 
+    def step(m, b, c, dt):
+        return lambda: c(m, b).to(dt).square().mean().backward()
+
+    ops = {}
+    for name, m, b, c, dt in (("reference", ref, ref_batches[0], ref_call, torch.float64),
+                              ("bete", net, batches[0], own_call, dtype)):
+        with torch.no_grad():
+            c(m, b)  # species tables cached as in predict
+        pred = with_default_dtype(dt, count_large_ops, lambda m=m, b=b, c=c: predict(m, [b], c))
+        ops[name] = (with_default_dtype(dt, count_large_ops, step(m, b, c, dt)), pred)
+
     n_params = sum(p.numel() for p in net.parameters())
     n_ref = sum(p.numel() for p in ref.parameters())
     row = "{:24s} {:>12s} {:>12s}{}"
@@ -194,6 +235,10 @@ def main(argv=None):
         )
     )
     print(row.format("predict_all_s", f"{t_ref_pred:.3f}", f"{t_pred:.3f}", "   (best of 2)"))
+    for k, what in ((0, "train_step"), (1, "predict")):
+        print(row.format(f"large_ops_{what}", *(f"{ops[n][k][1]}/{ops[n][k][0]}"
+                                                for n in ("reference", "bete")),
+                         "   (first batch: ops > 32768 elements / all ops)"))
     for dt, (rel, ab) in devs.items():
         name = str(dt).replace("torch.", "")
         print(
