@@ -14,7 +14,11 @@ backward) and of one forward (predict) whose output has more than 32768 elements
 grain size, above which an operator opens an OpenMP parallel region. At 2 threads on a machine
 whose cores are busy with other work, each region costs milliseconds of waiting for the second
 thread, so that count, not arithmetic, sets both networks' time, and the ratios drift with the
-load (see docs/model.md, "Speed", for measured runs).
+load. Measured on the shared 2-core machine under load 6–13 (docs/model.md, "Speed", has all runs):
+
+    threads  epoch ×          predict ×        large ops train / predict (reference 310 / 107)
+    2        1.79–4.55 (4 runs)  2.29–5.17        121 / 29  (before issue 11: 247 / 61)
+    1        4.20 (before 3.02)  5.49 (before 4.76)
 """
 
 from __future__ import annotations
