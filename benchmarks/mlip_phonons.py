@@ -13,6 +13,8 @@ thresholds.  ``sample`` times a random sample stratified by atom count of
 ``../shared/structures/bete-net`` (the reserved evaluation cells 107, 305, 610, 689 are never
 computed) in ``--workers`` processes of one thread each and extrapolates to every cell.
 Times are wall and CPU seconds of the calculation (model loading is reported once, apart).
+The cost of all 802 cells, measured with ``bete phonons --workers 2`` on 2 Dec 2026 (about
+4100 CPU s, 34 min on 2 cores), is in ``benchmarks/results/mlip_phonons_cost.md``.
 """
 
 from __future__ import annotations
