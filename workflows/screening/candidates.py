@@ -33,6 +33,8 @@ from typing import Any
 
 from pymatgen.core import Structure
 
+from stores.datasets import RESERVED_BETE_NET_IDS
+
 logger = logging.getLogger(__name__)
 
 STRUCTURE_SUFFIXES = (".cif", ".vasp", ".json", ".poscar", ".mcif")
@@ -41,7 +43,7 @@ STORE_SOURCE = "store"
 
 REASONS = ("unreadable", "invalid", "disordered", "unsupported_element", "magnetic",
            "overlapping_atoms", "too_many_atoms", "missing_pseudopotential", "duplicate",
-           "already_computed", "needs_phonon_dos", "no_mlip_phonons")
+           "already_computed", "needs_phonon_dos", "no_mlip_phonons", "reserved")
 """Rejection reasons (the ``reason`` of a :class:`Rejection`)."""
 REASON_FIXES = {
     "unreadable": "fix those files or leave them out",
@@ -50,6 +52,8 @@ REASON_FIXES = {
                                "pslibrary directory)",
     "duplicate": "the same structure as another candidate (StructureMatcher)",
     "already_computed": "the store already holds their DFPT result (see `bete query`)",
+    "reserved": "bete-net structures held out to evaluate the model: never screened, verified "
+                "by DFPT nor trained on",
 }
 """What to do about each rejection reason (others quote the check's own message)."""
 
@@ -268,6 +272,11 @@ def read_candidates(sources: str | os.PathLike[str] | Sequence[str | os.PathLike
             if not files:
                 raise ValueError(f"{path} holds no structure files (.cif, POSCAR, .json ...)")
             for f in files:
+                if betenet and f.stem.isdigit() and int(f.stem) in RESERVED_BETE_NET_IDS:
+                    result.rejected.append(Rejection(
+                        f"bete-net:{f.stem}", str(f), "reserved",
+                        f"bete-net {f.stem} is reserved for evaluation"))
+                    continue
                 _read_one(f, result, f"bete-net:{f.stem}" if betenet else None)
         elif path.is_file():
             _read_one(path, result, None)

@@ -62,9 +62,14 @@ def test_json_jsonl_and_betenet_folder(tmp_path):
     assert sorted(r.reason for r in found.rejected) == ["unreadable", "unreadable"]
     bn = tmp_path / "bete-net"
     bn.mkdir()
-    for i, s in ((10, al), (2, cu)):
+    for i, s in ((10, al), (2, cu), (107, al), (689, cu)):
         s.to(filename=str(bn / f"{i}.cif"))
-    assert [c.id for c in read_candidates(bn).accepted] == ["bete-net:2", "bete-net:10"]
+    found = read_candidates(bn)
+    assert [c.id for c in found.accepted] == ["bete-net:2", "bete-net:10"]
+    # held out for evaluation: never screened, so never sent to DFPT
+    assert [(r.id, r.reason) for r in found.rejected] == [("bete-net:107", "reserved"),
+                                                          ("bete-net:689", "reserved")]
+    assert "reserved" in found.report()[0] and "evaluate" in found.report()[0]
 
 
 def test_store_source_and_dedup_against_store(store, fake_dfpt, tmp_path):
