@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import fcntl
 import logging
 import os
 import re
@@ -105,6 +106,38 @@ class _ReadOnlySQLiteEngine(SQLiteKVEngine):
         conn = sqlite3.connect(f"{Path(db_file).resolve().as_uri()}?{flags}", uri=True)
         conn.text_factory = str
         return contextlib.closing(conn)
+
+
+CONNECT_LOCK = ".bete-connect.lock"
+"""File in an embedded store's folder that serialises connections across processes."""
+
+
+class LockedMontyStore(MontyStore):
+    """A maggma ``MontyStore`` whose connection holds a lock file in the folder.
+
+    ``MontyStore.connect`` rewrites montydb's storage configuration on every connection, and
+    ``MontyClient`` then reads it back.  Two processes connecting at once (two campaign
+    processes on one store) could read the other's half-written file and fail with montydb's
+    "cannot be changed in current session"; under the lock one writes and reads at a time, and
+    the collection's SQLite table is created before anyone else can see its file.
+    """
+
+    def connect(self, force_reset: bool = False) -> None:
+        """Connect under an exclusive lock on the folder's :data:`CONNECT_LOCK`."""
+        if self._coll is not None and not force_reset:
+            return
+        with open(Path(self.database_path) / CONNECT_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                super().connect(force_reset=force_reset)
+                # montydb creates a collection's file, then its table, on the first write;
+                # another process seeing the file in between finds no table: create it here
+                collection: Any = self._coll
+                database = collection.database
+                if self.collection_name not in database.list_collection_names():
+                    database.create_collection(self.collection_name)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 class ReadOnlyMontyStore(MontyStore):
@@ -456,7 +489,7 @@ def embedded_store(directory: str | os.PathLike[str], *, create: bool = True,
         if not path.exists():
             logger.info("creating the embedded store %s", path)
         path.mkdir(parents=True, exist_ok=True)
-    cls = ReadOnlyMontyStore if read_only else MontyStore
+    cls = ReadOnlyMontyStore if read_only else LockedMontyStore
     docs = cls(DOCS_COLLECTION, database_path=str(path), storage="sqlite", key="uuid")
     blobs = cls(BLOBS_COLLECTION, database_path=str(path), storage="sqlite",
                 key="blob_uuid")
