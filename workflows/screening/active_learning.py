@@ -37,6 +37,7 @@ from stores import records as rec
 from stores.models import model_document
 from stores.schemas import ActiveLearningRound
 from workflows.common.physics import HIT_TC_K
+from workflows.ml.mlip_dos import uses_mlip_dos
 from workflows.mlip.potentials import DEFAULT_POTENTIAL
 from workflows.screening import phases
 from workflows.screening.flows import ScreeningFlowMaker, model_manifest
@@ -375,7 +376,8 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
                               path=str(Path(model_path).resolve()))
         rec.write_model_document(store, mdoc)
         manifest = model_manifest(model_path)
-        if get_variant(manifest.get("variant")).site_dos not in (None, "mlip"):
+        variant = manifest.get("variant")
+        if get_variant(variant).takes_site_dos and not uses_mlip_dos(variant):
             raise ValueError(f"{model_path} is a {manifest.get('variant')} model; active "
                              f"learning runs with {DEFAULT_VARIANT} or mpd models only (a DFPT "
                              "site phonon DOS per candidate is more than the flow makes alone)")
