@@ -4,6 +4,7 @@
     nice -n 5 python benchmarks/mlip_phonons.py agreement  # fast-v1 DFPT records, each potential
     nice -n 5 python benchmarks/mlip_phonons.py agreement --dfpt-store S   # + a campaign's verdicts
     nice -n 5 python benchmarks/mlip_phonons.py sample --n 80 --workers 2   # cost of all cells
+    nice -n 5 python benchmarks/mlip_phonons.py displacements --n 60  # one-way + residual vs ±
 
 ``agreement`` compares the log-average frequency exp(⟨ln ω⟩_DOS, ω > 0) of the MLIP DOS with
 that of the DFPT phonon DOS of every fast-v1 record (the shared folder and the packaged copy,
@@ -12,6 +13,10 @@ stability verdict (DFPT unstable = ``min_frequency_meV`` < −0.5 meV) for a ran
 thresholds.  ``sample`` times a random sample stratified by atom count of
 ``../shared/structures/bete-net`` (the reserved evaluation cells 107, 305, 610, 689 are never
 computed) in ``--workers`` processes of one thread each and extrapolates to every cell.
+``displacements`` computes a random sample twice in one process, alternating which goes first:
+phonopy's ± displacements against one-way displacements with the residual forces of the
+undisplaced supercell subtracted (``residual_forces``, the default), and prints the CPU ratio
+and the change of the spectra.
 Times are wall and CPU seconds of the calculation (model loading is reported once, apart).
 The cost of all 802 cells, measured with ``bete phonons --workers 2`` on 2 Dec 2026 (about
 4100 CPU s, 34 min on 2 cores), is in ``benchmarks/results/mlip_phonons_cost.md``.
@@ -262,19 +267,84 @@ def sample(args: argparse.Namespace) -> None:
             print(f"  {i}: {r['error']}")
 
 
+def displacements(args: argparse.Namespace) -> None:
+    """Side by side: ± displacements against one-way + residual forces, same cells, one process."""
+    import torch
+    from pymatgen.core import Structure
+
+    from workflows.mlip.flows import MLIPPhononMaker
+    from workflows.mlip.phonons import compute_mlip_phonons
+    from workflows.mlip.potentials import get_potential
+
+    torch.set_num_threads(1)
+    makers = {"±": MLIPPhononMaker(potential=args.potential, residual_forces=False),
+              "residual": MLIPPhononMaker(potential=args.potential)}
+    get_potential(args.potential).calculator()
+    ids = sorted(int(p.stem) for p in BETE_NET.glob("*.cif") if int(p.stem) not in RESERVED)
+    picked = random.Random(args.seed).sample(ids, min(args.n, len(ids)))
+    cpu = dict.fromkeys(makers, 0.0)
+    evals = dict.fromkeys(makers, 0)
+    changed, errors, deltas = 0, 0, []
+    print("| cell | formula | supercells ± → one-way | min ± / one-way (meV) "
+          "| log-avg ± / one-way (meV) | max ± / one-way (meV) |")
+    print("|---|---|---|---|---|---|")
+    for k, i in enumerate(picked):
+        s = Structure.from_file(BETE_NET / f"{i}.cif")
+        docs = {}
+        for name in (list(makers) if k % 2 == 0 else list(makers)[::-1]):
+            c0 = time.process_time()
+            try:
+                docs[name] = compute_mlip_phonons(s, makers[name])
+            except ValueError:
+                docs[name] = None
+            cpu[name] += time.process_time() - c0
+        a, b = docs["±"], docs["residual"]
+        if a is None or b is None:
+            errors += 1
+            continue
+        for name, d in docs.items():
+            evals[name] += d.n_displacements * d.n_supercell_atoms
+        if a.n_displacements == b.n_displacements and max(
+                abs(a.min_frequency_meV - b.min_frequency_meV),
+                abs(a.mean_log_frequency_meV - b.mean_log_frequency_meV)) < 0.05:
+            continue
+        changed += 1
+        deltas.append((abs(a.min_frequency_meV - b.min_frequency_meV),
+                       abs(a.mean_log_frequency_meV - b.mean_log_frequency_meV),
+                       abs(a.max_frequency_meV - b.max_frequency_meV)))
+        print(f"| {i} | {s.composition.reduced_formula} | {a.n_displacements} → "
+              f"{b.n_displacements} | {a.min_frequency_meV:.2f} / {b.min_frequency_meV:.2f} | "
+              f"{a.mean_log_frequency_meV:.2f} / {b.mean_log_frequency_meV:.2f} | "
+              f"{a.max_frequency_meV:.2f} / {b.max_frequency_meV:.2f} |", flush=True)
+    print(f"\n{len(picked)} cells (seed {args.seed}), {errors} errors, {changed} with other "
+          "supercells or a change > 0.05 meV")
+    print("| displacements | CPU s | supercell-atom force evaluations |")
+    print("|---|---|---|")
+    for name in makers:
+        print(f"| {name} | {cpu[name]:.0f} | {evals[name]} |")
+    print(f"CPU ratio one-way/± {cpu['residual'] / cpu['±']:.3f}; evaluations ratio "
+          f"{evals['residual'] / max(evals['±'], 1):.3f}")
+    if deltas:
+        d = np.array(deltas)
+        print(f"largest change among the changed cells: min {d[:, 0].max():.3f} meV, "
+              f"log-average {d[:, 1].max():.3f} meV, max {d[:, 2].max():.3f} meV")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("part", choices=["timing", "agreement", "sample"])
+    ap.add_argument("part", choices=["timing", "agreement", "sample", "displacements"])
     ap.add_argument("--store", default=str(REPO / "benchmarks" / ".mlip_store"),
                     help="store reused by `agreement` (documents computed once)")
     ap.add_argument("--dfpt-store", help="`agreement`: also every el-ph document of this "
                     "store with a stability verdict (campaign results), in the confusion table")
-    ap.add_argument("--n", type=int, default=80, help="sample size for `sample`")
+    ap.add_argument("--n", type=int, default=80,
+                    help="sample size for `sample` and `displacements`")
     ap.add_argument("--workers", type=int, default=2, help="processes for `sample`")
     ap.add_argument("--potential", default="sevennet-0", help="potential for `sample`")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    {"timing": timing, "agreement": agreement, "sample": sample}[args.part](args)
+    {"timing": timing, "agreement": agreement, "sample": sample,
+     "displacements": displacements}[args.part](args)
 
 
 if __name__ == "__main__":

@@ -306,7 +306,9 @@ class MLIPPhononDocument(BaseModel):
     settings_hash: str = Field(description="sha256 of ``settings``.")
     supercell_matrix: list[list[int]] = Field(description="Supercell of the given cell.")
     n_supercell_atoms: int = Field(description="Atoms in the supercell.")
-    n_displacements: int = Field(description="Displaced supercells evaluated.")
+    n_displacements: int = Field(
+        description="Supercells evaluated (displaced ones, plus the undisplaced one where "
+        "settings.residual_forces found polar sites).")
     mesh: list[int] = Field(description="Γ-centred q mesh of the DOS and the lowest frequency.")
     min_frequency_meV: float = Field(
         description="Lowest frequency on the mesh (meV; negative = imaginary).")

@@ -77,6 +77,10 @@ class MLIPPhononMaker(PhononMaker):
         Lowest mesh frequency below this → dynamically unstable.
     max_supercell_atoms
         Larger supercells are refused before any force evaluation.
+    residual_forces
+        Subtract the forces the potential leaves on the undisplaced supercell (evaluated only
+        where symmetry allows them) and displace one way; False is phonopy's ± default,
+        which residual forces contaminate (see :func:`_phonopy`).
 
     The atomate2 fields keep their meaning; the defaults differ as described in the module.
     """
@@ -98,6 +102,7 @@ class MLIPPhononMaker(PhononMaker):
     dos_sigma_meV: float = 0.5
     stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
     max_supercell_atoms: int = 400
+    residual_forces: bool = True
     get_supercell_size_kwargs: dict = field(default_factory=lambda: {"force_diagonal": True})
 
     def __post_init__(self) -> None:
@@ -114,7 +119,8 @@ class MLIPPhononMaker(PhononMaker):
                 "supercell": self.get_supercell_size_kwargs,
                 "mesh_length_A": self.mesh_length_A, "dos_step_meV": self.dos_step_meV,
                 "dos_sigma_meV": self.dos_sigma_meV,
-                "stability_threshold_meV": self.stability_threshold_meV}
+                "stability_threshold_meV": self.stability_threshold_meV,
+                "residual_forces": self.residual_forces}
 
     def key(self, structure: Structure) -> str:
         """Store key: structure + potential name + package version + settings."""
@@ -141,7 +147,7 @@ class MLIPPhononMaker(PhononMaker):
         """Supercell → displacements → forces (one job) → phonopy analysis document."""
         matrix = supercell_matrix or self.supercell_matrix(structure)
         displacements = mlip_phonon_displacements(structure, matrix, self.displacement,
-                                                  self.symprec)
+                                                  self.symprec, self.residual_forces)
         forces = run_phonon_displacements(
             displacements=displacements.output, structure=structure, supercell_matrix=matrix,
             phonon_maker=self.phonon_displacement_maker, socket=self.socket)
@@ -175,35 +181,68 @@ process, so the analysis takes it from here.  Elsewhere (another process) it is 
 
 
 def _phonopy(structure: Structure, supercell_matrix: list[list[int]], displacement: float,
-             symprec: float) -> Any:
-    """Phonopy object of the given cell with its displacements (built once per cell)."""
+             symprec: float, residual_forces: bool = False) -> tuple[Any, bool]:
+    """Phonopy object of the given cell with its displacements (built once per cell).
+
+    Returns the object and whether the undisplaced supercell is evaluated too.  The cell was
+    relaxed with DFT, not with the potential, so the potential leaves forces on atoms whose
+    site symmetry allows a force (a polar site: a free coordinate, as Au in MoSi2-type ScAu2).
+    phonopy's default (± pairs where symmetry does not supply −u) does not cancel them: on
+    NiSe2 (Pnnm) it gives a −14 meV mode at 0.01 Å, −22 at 0.005 and −7 at 0.02 Å.  With
+    ``residual_forces`` those forces are evaluated once on the undisplaced supercell and
+    subtracted from every displaced one (phonopy's "subtract residual forces"), and atoms
+    are displaced one way only: NiSe2 then gives 0.00 meV at every displacement, and one
+    supercell fewer or more per cell is 13 % fewer force evaluations over random bete-net
+    cells.  Without polar sites the residual forces vanish by symmetry and are not evaluated.
+    """
     from phonopy import Phonopy
     from pymatgen.io.phonopy import get_phonopy_structure
 
-    key = _sha(structure_hash(structure), supercell_matrix, displacement, symprec)
-    phonon = _LAST_PHONOPY.pop(key, None)
-    if phonon is None:
-        phonon = Phonopy(get_phonopy_structure(structure), supercell_matrix,
-                         primitive_matrix="P", symprec=symprec, is_symmetry=True)
+    key = _sha(structure_hash(structure), supercell_matrix, displacement, symprec,
+               residual_forces)
+    cached = _LAST_PHONOPY.pop(key, None)
+    if cached is not None:
+        return cached
+    phonon = Phonopy(get_phonopy_structure(structure), supercell_matrix,
+                     primitive_matrix="P", symprec=symprec, is_symmetry=True)
+    if not residual_forces:
         phonon.generate_displacements(distance=displacement)
-    return phonon
+        return phonon, False
+    phonon.generate_displacements(distance=displacement, is_plusminus=False)
+    return phonon, has_polar_sites(phonon.symmetry)
+
+
+def has_polar_sites(symmetry: Any) -> bool:
+    """Whether some atom's site symmetry leaves a direction invariant (a force is allowed).
+
+    The mean of a site's rotations projects onto the vectors they all leave unchanged; it is
+    zero exactly when symmetry forces that atom's residual force to vanish.
+    """
+    return any(np.abs(np.mean(symmetry.get_site_symmetry(atom), axis=0)).max() > 1e-8
+               for atom in symmetry.get_independent_atoms())
 
 
 @job(name="mlip phonon displacements")
 def mlip_phonon_displacements(structure: Structure, supercell_matrix: list[list[int]],
-                              displacement: float, symprec: float) -> list[Structure]:
+                              displacement: float, symprec: float,
+                              residual_forces: bool = False) -> list[Structure]:
     """The displaced supercells (phonopy, symmetry-reduced), as atomate2's job makes them.
 
     Like atomate2's ``generate_phonon_displacements`` but on the given cell's own primitive
-    matrix, and the Phonopy object is kept for :func:`mlip_phonon_analysis`.
+    matrix, with the undisplaced supercell last where residual forces are subtracted (see
+    :func:`_phonopy`); the Phonopy object is kept for :func:`mlip_phonon_analysis`.
     """
     from pymatgen.io.phonopy import get_pmg_structure
 
-    phonon = _phonopy(structure, supercell_matrix, displacement, symprec)
+    phonon, with_reference = _phonopy(structure, supercell_matrix, displacement, symprec,
+                                      residual_forces)
     _LAST_PHONOPY.clear()
-    _LAST_PHONOPY[_sha(structure_hash(structure), supercell_matrix, displacement,
-                       symprec)] = phonon
-    return [get_pmg_structure(cell) for cell in phonon.supercells_with_displacements]
+    _LAST_PHONOPY[_sha(structure_hash(structure), supercell_matrix, displacement, symprec,
+                       residual_forces)] = (phonon, with_reference)
+    cells = list(phonon.supercells_with_displacements)
+    if with_reference:
+        cells.append(phonon.supercell)
+    return [get_pmg_structure(cell) for cell in cells]
 
 
 @job(name="mlip phonon analysis", output_schema=MLIPPhononDocument)
@@ -225,11 +264,16 @@ def mlip_phonon_analysis(structure: Structure, supercell_matrix: list[list[int]]
             f"{formula}: {potential} gives zero forces on every displaced atom (no neighbour "
             f"inside its {cutoff or ''} Å cutoff), so its frequencies are undefined; use "
             "another potential (not stored)")
-    phonon = _phonopy(structure, supercell_matrix, settings["displacement_A"],
-                      settings["symprec"])
-    if len(forces) != len(phonon.supercells_with_displacements):
-        raise MLIPPhononError(f"{formula}: {len(forces)} force sets for "
-                              f"{len(phonon.supercells_with_displacements)} displacements")
+    phonon, with_reference = _phonopy(structure, supercell_matrix, settings["displacement_A"],
+                                      settings["symprec"],
+                                      settings.get("residual_forces", False))
+    n_evaluated = len(forces)
+    if n_evaluated != len(phonon.supercells_with_displacements) + with_reference:
+        raise MLIPPhononError(f"{formula}: {n_evaluated} force sets for "
+                              f"{len(phonon.supercells_with_displacements)} displacements"
+                              + (" and the undisplaced supercell" if with_reference else ""))
+    if with_reference:
+        forces = [f - forces[-1] for f in forces[:-1]]
     phonon.forces = forces
     phonon.produce_force_constants()
     phonon.symmetrize_force_constants()
@@ -266,7 +310,7 @@ def mlip_phonon_analysis(structure: Structure, supercell_matrix: list[list[int]]
         potential_package=get_potential(potential).package,
         potential_version=get_potential(potential).version, settings=settings,
         settings_hash=_sha(settings), supercell_matrix=supercell_matrix,
-        n_supercell_atoms=len(phonon.supercell), n_displacements=len(forces),
+        n_supercell_atoms=len(phonon.supercell), n_displacements=n_evaluated,
         mesh=[int(m) for m in phonon.mesh.mesh_numbers], min_frequency_meV=min_freq,
         stability_threshold_meV=threshold, dynamically_stable=bool(min_freq >= threshold),
         mean_log_frequency_meV=mean_log, mean_frequency_meV=mean,

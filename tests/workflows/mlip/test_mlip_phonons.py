@@ -68,8 +68,41 @@ def test_fcc_al_document_and_reuse(store, count_forces):
 def test_key_depends_on_potential_and_settings():
     s = fcc_al()
     keys = {MLIPPhononMaker().key(s), MLIPPhononMaker(potential="chgnet").key(s),
-            MLIPPhononMaker(displacement=0.02).key(s)}
-    assert len(keys) == 3
+            MLIPPhononMaker(displacement=0.02).key(s),
+            MLIPPhononMaker(residual_forces=False).key(s)}
+    assert len(keys) == 4
+
+
+def mosi2_type_scau2() -> Structure:
+    """ScAu2 (bete-net 241, MoSi2 type, I4/mmm): Au sits at a free z that DFT relaxed."""
+    return Structure.from_spacegroup("I4/mmm", Lattice.tetragonal(3.51068, 8.697105),
+                                     ["Sc", "Au"], [[0, 0, 0], [0, 0, 0.33641]]
+                                     ).get_primitive_structure()
+
+
+def test_one_way_displacements_with_residual_forces_match_both_ways(count_forces):
+    """Fewer force evaluations, the same spectrum; the subtraction is what makes it right.
+
+    SevenNet-0 leaves forces on the DFT-relaxed Au (checked below): one-way differences
+    without subtracting them gave −93 meV modes (measured by removing the subtraction).
+    On this cell phonopy's ± pairs happen to cancel them; on NiSe2 they do not (next test).
+    """
+    s = mosi2_type_scau2()
+    both = compute_mlip_phonons(s, MLIPPhononMaker(residual_forces=False))
+    n_both = count_forces["n"]
+    one = compute_mlip_phonons(s, MLIPPhononMaker())
+    assert count_forces["n"] - n_both == one.n_displacements < both.n_displacements == n_both
+    assert one.settings["residual_forces"] and not both.settings["residual_forces"]
+    supercell = s.copy()
+    supercell.make_supercell(one.supercell_matrix)
+    atoms = supercell.to_ase_atoms()
+    atoms.calc = pots.calculator("sevennet-0")
+    assert np.abs(atoms.get_forces()).max() > 0.05  # eV/Å: 5 eV/Å² over 0.01 Å if kept
+    assert one.min_frequency_meV == pytest.approx(both.min_frequency_meV, abs=0.05)
+    assert one.mean_log_frequency_meV == pytest.approx(both.mean_log_frequency_meV, rel=0.01)
+    assert one.max_frequency_meV == pytest.approx(both.max_frequency_meV, rel=0.01)
+    np.testing.assert_allclose(one.site_dos_grid, both.site_dos_grid,
+                               atol=0.02 * np.max(both.site_dos_grid))
 
 
 @pytest.mark.slow
@@ -110,3 +143,23 @@ def test_bad_inputs_are_one_line_errors(store):
         mlip_phonon_document(fcc_al(), maker=MLIPPhononMaker(max_supercell_atoms=10),
                              store=store)
     assert list(iter_mlip_phonons(store)) == []
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (BETE_NET / "325.cif").exists(), reason="needs ../shared/structures")
+def test_residual_forces_make_the_spectrum_independent_of_the_displacement():
+    """NiSe2 (bete-net 325, Pnnm): harmonic frequencies must not depend on the step.
+
+    phonopy's ± default leaves the residual forces in: its lowest mode moves with the step
+    (−22 meV at 0.005 Å, −7 meV at 0.02 Å, measured); subtracted, the cell is stable at both.
+    """
+    s = Structure.from_file(BETE_NET / "325.cif")
+    small, large = (compute_mlip_phonons(s, MLIPPhononMaker(displacement=d))
+                    for d in (0.005, 0.02))
+    for doc in (small, large):
+        assert doc.min_frequency_meV > -0.05
+    assert small.max_frequency_meV == pytest.approx(large.max_frequency_meV, rel=0.01)
+    assert small.mean_log_frequency_meV == pytest.approx(large.mean_log_frequency_meV, rel=0.01)
+    both_ways = compute_mlip_phonons(s, MLIPPhononMaker(displacement=0.005,
+                                                        residual_forces=False))
+    assert both_ways.min_frequency_meV < -10.0
