@@ -390,19 +390,17 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
 
 def _mlip_dos_of(structures: list[Any], ids: list[str], store_spec: str | None) -> list[Any]:
     """(frequencies, site DOS) of each structure's MLIP phonons (mpd), via the store."""
-    from workflows.ml.mlip_dos import MLIPPhononError, PotentialError, mlip_site_dos
+    from workflows.ml.mlip_dos import mlip_documents, site_dos_arrays
 
     store = open_store(store_spec, write=True)
     try:
-        out = []
-        for ident, structure in zip(ids, structures, strict=True):
-            try:
-                out.append(mlip_site_dos(structure, store, ident))
-            except (PotentialError, MLIPPhononError) as exc:
-                raise UserError(f"{ident}: no MLIP phonon DOS for the mpd model: {exc}") from exc
-        return out
+        docs = mlip_documents(list(zip(ids, structures, strict=True)), store)
     finally:
         store.close()
+    for ident, doc in zip(ids, docs, strict=True):
+        if "error" in doc:
+            raise UserError(f"{ident}: no MLIP phonon DOS for the mpd model: {doc['error']}")
+    return [site_dos_arrays(doc) for doc in docs]
 
 
 def model_label(model: str | None, ensemble: Any) -> str:

@@ -321,3 +321,18 @@ def test_evaluate_refuses_rows_of_the_training_set(model_dir, capsys):
 def test_evaluate_of_the_shipped_model_on_its_own_data_is_refused(capsys):
     assert main(["evaluate", "--data", "fast-v1", "--split", "test"]) == 2
     assert "in-sample" in capsys.readouterr().err
+
+
+def test_mpd_input_comes_from_the_phonon_store_and_names_the_failing_structure(tmp_path):
+    """`predict/evaluate --phonon-store` for an mpd model: one lookup, real SevenNet-0."""
+    from launchers.cli.common import UserError
+    from launchers.cli.model import _mlip_dos_of
+
+    al = Structure(Lattice.cubic(4.04), ["Al"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5],
+                                                     [0, 0.5, 0.5]]).get_primitive_structure()
+    lone = Structure(Lattice.cubic(12.0), ["Cs"], [[0, 0, 0]])  # no neighbour: zero forces
+    store = str(tmp_path / "phonons")
+    [(freq, dos)] = _mlip_dos_of([al], ["al"], store)
+    assert dos.shape == (1, freq.shape[0]) and dos.sum() > 0
+    with pytest.raises(UserError, match="cs: no MLIP phonon DOS for the mpd model: .*zero forces"):
+        _mlip_dos_of([al, lone], ["al", "cs"], store)

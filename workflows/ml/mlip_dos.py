@@ -17,10 +17,14 @@ import numpy as np
 from pymatgen.core import Structure
 
 from betenet_model.variants import get_variant
-from stores.mlip_phonons import find_mlip_phonon
+from stores.mlip_phonons import find_mlip_phonon, find_mlip_phonons
 from stores.training_record import TrainingRecord
 from workflows.mlip.flows import MLIPPhononMaker
-from workflows.mlip.phonons import MLIPPhononError, PotentialError, mlip_phonon_document
+from workflows.mlip.phonons import (
+    MLIPPhononError,
+    mlip_phonon_document,
+    run_mlip_phonons,
+)
 from workflows.mlip.potentials import DEFAULT_POTENTIAL
 
 MLIP_SOURCE = "mlip"
@@ -56,6 +60,35 @@ def mlip_site_dos(structure: Structure, store: Any = None, source_id: str | None
             raise MLIPPhononError("no stored MLIP phonon document")
     else:
         doc = mlip_phonon_document(structure, potential, store, source_id)
+    return site_dos_arrays(doc)
+
+
+def mlip_documents(items: Sequence[tuple[str | None, Structure]], store: Any = None,
+                   potential: str = DEFAULT_POTENTIAL, stored_only: bool = False,
+                   say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """One row per ``(id, structure)``: its MLIP phonon document, or ``{"error": reason}``.
+
+    The store is searched once for all of them; missing documents are computed and stored
+    (:func:`~workflows.mlip.phonons.run_mlip_phonons`), or with ``stored_only`` reported.
+    ``say`` hears every 50th structure.
+    """
+    if stored_only:
+        maker = MLIPPhononMaker(potential=potential)
+        keys = [maker.key(structure) for _id, structure in items]
+        found = find_mlip_phonons(store, set(keys)) if store is not None else {}
+        return [found.get(k) or {"error": "no stored MLIP phonon document"} for k in keys]
+    done = [0]
+
+    def every_50(line: str) -> None:
+        done[0] += 1
+        if say is not None and done[0] % 50 == 0:
+            say(f"mpd: MLIP phonon DOS of {done[0]}/{len(items)} structures")
+
+    return run_mlip_phonons(items, potential, store, progress=every_50)
+
+
+def site_dos_arrays(doc: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(frequencies_meV (k,), site DOS (n_sites, k))`` of an MLIP phonon document."""
     return (np.asarray(doc["frequencies_meV"], dtype=float),
             np.asarray(doc["site_dos"], dtype=float))
 
@@ -71,16 +104,15 @@ def with_mlip_site_dos(records: Sequence[TrainingRecord], store: Any = None,
     How many rows were left out, and why, goes to ``say`` (never silently).
     """
     say = say or (lambda _m: None)
+    docs = mlip_documents([(rec.id, rec.structure) for rec in records], store, potential,
+                          stored_only, say)
     kept, dropped = [], []
-    for i, rec in enumerate(records, 1):
-        try:
-            freq, dos = mlip_site_dos(rec.structure, store, rec.id, potential, stored_only)
-        except (PotentialError, MLIPPhononError) as exc:
-            dropped.append(f"{rec.id}: {exc}")
+    for rec, doc in zip(records, docs, strict=True):
+        if "error" in doc:
+            dropped.append(f"{rec.id}: {doc['error']}")
             continue
+        freq, dos = site_dos_arrays(doc)
         kept.append(dataclasses.replace(rec, phdos_frequencies_meV=freq, site_dos=dos))
-        if i % 50 == 0:
-            say(f"mpd: MLIP phonon DOS of {i}/{len(records)} rows")
     if dropped:
         say(f"mpd: {len(dropped)} of {len(records)} rows left out (no MLIP phonon DOS): "
             + "; ".join(dropped[:5]) + (f"; ... ({len(dropped) - 5} more)"
@@ -96,12 +128,12 @@ def candidate_site_dos(candidates: Sequence[Any], store: Any, potential: str = D
     """
     found: dict[str, dict[str, Any]] = {}
     failed: dict[str, str] = {}
-    for c in candidates:
-        try:
-            freq, dos = mlip_site_dos(c.structure, store, c.id, potential)
-        except (PotentialError, MLIPPhononError) as exc:
-            failed[c.id] = str(exc)
+    docs = mlip_documents([(c.id, c.structure) for c in candidates], store, potential)
+    for c, doc in zip(candidates, docs, strict=True):
+        if "error" in doc:
+            failed[c.id] = doc["error"]
             continue
+        freq, dos = site_dos_arrays(doc)
         found[c.id] = {"frequencies_meV": freq.tolist(), "site_dos": dos.tolist(),
                        "structure": c.structure.as_dict()}
     return found, failed
