@@ -191,9 +191,9 @@ def _phonopy(structure: Structure, supercell_matrix: list[list[int]], displaceme
     NiSe2 (Pnnm) it gives a −14 meV mode at 0.01 Å, −22 at 0.005 and −7 at 0.02 Å.  With
     ``residual_forces`` those forces are evaluated once on the undisplaced supercell and
     subtracted from every displaced one (phonopy's "subtract residual forces"), and atoms
-    are displaced one way only: NiSe2 then gives 0.00 meV at every displacement, and one
-    supercell fewer or more per cell is 13 % fewer force evaluations over random bete-net
-    cells.  Without polar sites the residual forces vanish by symmetry and are not evaluated.
+    are displaced one way only: NiSe2 then gives 0.00 meV at every displacement, and random
+    bete-net cells need 7–14 % fewer supercell-atom force evaluations than with the ± default.
+    Without polar sites the residual forces vanish by symmetry and are not evaluated.
     """
     from phonopy import Phonopy
     from pymatgen.io.phonopy import get_phonopy_structure
