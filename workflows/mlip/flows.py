@@ -32,6 +32,7 @@ from pymatgen.core import Structure
 from stores.schemas import MLIPPhononDocument
 from workflows.common.physics import DEFAULT_STABILITY_THRESHOLD_MEV
 from workflows.common.units import CM1_TO_MEV
+from workflows.mlip.permutations import composed_permutations
 from workflows.mlip.potentials import DEFAULT_POTENTIAL, get_potential
 
 THZ_TO_MEV = 4.135667696
@@ -203,8 +204,9 @@ def _phonopy(structure: Structure, supercell_matrix: list[list[int]], displaceme
     cached = _LAST_PHONOPY.pop(key, None)
     if cached is not None:
         return cached
-    phonon = Phonopy(get_phonopy_structure(structure), supercell_matrix,
-                     primitive_matrix="P", symprec=symprec, is_symmetry=True)
+    with composed_permutations():
+        phonon = Phonopy(get_phonopy_structure(structure), supercell_matrix,
+                         primitive_matrix="P", symprec=symprec, is_symmetry=True)
     if not residual_forces:
         phonon.generate_displacements(distance=displacement)
         return phonon, False
