@@ -18,9 +18,8 @@ phonopy's ± displacements against one-way displacements with the residual force
 undisplaced supercell subtracted (``residual_forces``, the default), and prints the CPU ratio
 and the change of the spectra.
 Times are wall and CPU seconds of the calculation (model loading is reported once, apart).
-The cost of all 802 cells, measured with ``bete phonons --workers 2`` on 2 Dec 2026 (3917
-CPU s, 32.6 min on 2 cores, before the memory setting that cuts its 574 s of system time), is
-in ``benchmarks/results/mlip_phonons_cost.md``.
+The cost of all 802 cells, measured with ``bete phonons --workers 2`` on 2 Dec 2026 (3344
+CPU s, 27.9 min on 2 cores, 28 min 16 s wall), is in ``benchmarks/results/mlip_phonons_cost.md``.
 """
 
 from __future__ import annotations
