@@ -125,6 +125,8 @@ def test_evaluate_out_of_bag(model_dir):
     train, _ = split_records(load_fast_v1(), test_fraction=0.3, seed=1)
     assert 1 <= metrics["n_oob"] <= metrics["n"] == len(train)
     assert metrics["oob_mae_lambda"] >= 0 and "oob_baseline_mae_tc_K" in metrics
+    for key in ("lambda", "omega_log_K", "tc_K"):
+        assert abs(metrics[f"oob_bias_{key}"]) <= metrics[f"oob_mae_{key}"] + 1e-12
 
 
 def test_predict_table_and_json(model_dir, tmp_path, capsys):

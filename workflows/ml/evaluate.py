@@ -181,7 +181,8 @@ def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
     Returns
     -------
     dict
-        ``n_oob`` rows scored, ``oob_mae_*`` for lambda, omega_log_K, omega_2_K, tc_K and
+        ``n_oob`` rows scored, ``oob_mae_*`` for lambda, omega_log_K, omega_2_K, tc_K,
+        ``oob_bias_*`` (mean of predicted − true: a systematic shift) and
         ``oob_baseline_mae_*`` for the mean training spectrum on the same rows.
     """
     if not ensemble.member_info:
@@ -204,10 +205,11 @@ def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
         truth = record_truth(rec, mu_star)
         for k in PROPERTIES:
             t = getattr(truth, _TRUTH_KEYS[k])
-            errors[k].append(abs(float(members[k][use, i].mean()) - t))
+            errors[k].append(float(members[k][use, i].mean()) - t)
             base_errors[k].append(abs(float(base[k][0]) - t))
     for k in PROPERTIES:
-        out[f"oob_mae_{_SHORT[k]}"] = float(np.mean(errors[k]))
+        out[f"oob_mae_{_SHORT[k]}"] = float(np.mean(np.abs(errors[k])))
+        out[f"oob_bias_{_SHORT[k]}"] = float(np.mean(errors[k]))
         out[f"oob_baseline_mae_{_SHORT[k]}"] = float(np.mean(base_errors[k]))
     return out
 
