@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 
 def composed_sg_permutations(positions: np.ndarray, rotations: np.ndarray,
                              translations: np.ndarray, lattice: np.ndarray, symprec: float,
-                             types: Any, lang: str = "Rust") -> np.ndarray:
+                             types: Any, lang: Literal["C", "Rust"] = "Rust") -> np.ndarray:
     """Same result and signature as phonopy's ``compute_all_sg_permutations``."""
     from phonopy.structure.cells import compute_permutation_for_rotation
 
