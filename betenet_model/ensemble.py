@@ -353,6 +353,8 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = build_model(config.network)
+    if config.network.head == "anchored":
+        model.set_anchor(torch.as_tensor(_in_bag_mean_spectrum(target_array, counts)))
     cb = None if callback is None else (
         lambda epoch, tl, vl, stage: callback(member_index, epoch, tl, vl, stage))
     result = train_model(
@@ -379,6 +381,15 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
     if not config.keep_checkpoints:
         ckpt.member_checkpoint_path(out, member_index).unlink(missing_ok=True)
     return info
+
+
+def _in_bag_mean_spectrum(targets: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Mean α²F of a member's in-bag spectrum rows, weighted by their bootstrap multiplicity."""
+    has_spectrum = ~np.isnan(targets[:, 0])
+    weights = counts * has_spectrum
+    if weights.sum() == 0:
+        raise ValueError("the anchored head needs at least one in-bag row with a spectrum")
+    return (targets[has_spectrum] * weights[has_spectrum, None]).sum(axis=0) / weights.sum()
 
 
 def _member_job(member_index: int, dataset: Sequence[CrystalSample], config: EnsembleConfig,

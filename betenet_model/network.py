@@ -9,7 +9,13 @@ Architecture (identical in function to e3nn's ``gate_points_2101`` network the p
 * ``layers`` gated convolutions, then one convolution to ``out_dim × 0e``; each convolution is
   ``c_s · sc(x ⊗ z) + c_x · lin2(Σ_edges TP_uvu(lin1(x ⊗ z)[src], edge_attr; MLP(basis)) ⊗ z)``
   with the sum divided by √num_neighbors;
-* ReLU per atom, mean over the atoms of each crystal.
+* output head (``NetworkConfig.head``): ``relu-mean`` (the paper) is ReLU per atom, mean over the
+  atoms of each crystal; ``anchored`` starts from a spectrum fixed before training (the mean
+  training α²F, :meth:`BeteNet.set_anchor`) and learns a bounded per-bin factor,
+  ``α²F = (A(ω) + f·max A) · exp(b·tanh(c(ω)/b))`` with ``c`` the mean over atoms of the last
+  convolution's output, ``b = ln 8`` and floor ``f = 0.02``: a crystal the network cannot tell apart
+  from the training set gets the training mean, never a spectrum spread over bins no training
+  record has weight in.
 
 Speed: the three node-attribute tensor products (``sc``, ``lin1``, ``lin2``; > 95 % of the
 parameters) are bilinear in the embedded attributes ``z``, which take one value per species. They
@@ -33,6 +39,7 @@ from .variants import DEFAULT_VARIANT
 
 __all__ = [
     "NetworkConfig",
+    "HEADS",
     "BeteNet",
     "GatedConvolution",
     "Convolution",
@@ -72,6 +79,10 @@ class NetworkConfig:
     num_neighbors : float
         Normaliser of the neighbour sum (divides by its square root); the reference uses 17
         (bete-net: 16.8 edges per atom with self-edges at 4 Å).
+    head : str
+        Output head: ``"relu-mean"`` (the paper's) or ``"anchored"`` (see the module docstring).
+        Left out of :meth:`to_dict` at its default, so configurations written before the option
+        existed keep their form (and digests).
     """
 
     input_dim: int = 118
@@ -85,8 +96,11 @@ class NetworkConfig:
     radial_layers: int = 1
     radial_neurons: int = 100
     num_neighbors: float = 17.0
+    head: str = "relu-mean"
 
     def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"NetworkConfig.head must be one of {HEADS}, got {self.head!r}.")
         for name in ("input_dim", "embed_dim", "mul", "out_dim", "num_basis", "radial_neurons"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(
@@ -98,8 +112,11 @@ class NetworkConfig:
             raise ValueError("NetworkConfig.cutoff and num_neighbors must be positive.")
 
     def to_dict(self) -> dict:
-        """Plain-JSON dict of the hyper-parameters."""
-        return asdict(self)
+        """Plain-JSON dict of the hyper-parameters (``head`` only when not the default)."""
+        data = asdict(self)
+        if data["head"] == HEADS[0]:
+            del data["head"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> NetworkConfig:
@@ -123,6 +140,11 @@ class NetworkConfig:
         from .features import input_dim
 
         return cls(input_dim=input_dim(variant, node_features), **overrides)
+
+
+HEADS = ("relu-mean", "anchored")
+ANCHOR_LOG_BOUND = math.log(8.0)
+ANCHOR_FLOOR = 0.02
 
 
 def smooth_cutoff(x: torch.Tensor) -> torch.Tensor:
@@ -806,6 +828,8 @@ class BeteNet(torch.nn.Module):
             self.layers.append(GatedConvolution(conv, gate))
             irreps = gate.irreps_out
         self.layers.append(Convolution(irreps, o3.Irreps(f"{cfg.out_dim}x0e"), *conv_args))
+        if cfg.head == "anchored":
+            self.register_buffer("anchor", torch.zeros(cfg.out_dim))
         #: reuse per-species tables across no-grad forwards while the weights are unchanged
         self.cache_species_tables = True
         self._species_cache: dict = {}
@@ -882,8 +906,17 @@ class BeteNet(torch.nn.Module):
         z_unique = torch.relu(self.embed(attr_unique))
         return x.view(groups.chunks * groups.size, -1), z_unique, groups
 
+    def set_anchor(self, spectrum: torch.Tensor) -> None:
+        """Fix the ``anchored`` head's spectrum ``A(ω)`` (``(out_dim,)``, e.g. the mean training α²F)."""
+        if self.config.head != "anchored":
+            raise ValueError(f"set_anchor needs head 'anchored', this network has {self.config.head!r}")
+        spectrum = torch.as_tensor(spectrum, dtype=self.anchor.dtype, device=self.anchor.device)
+        if spectrum.shape != self.anchor.shape or not bool(torch.isfinite(spectrum).all()):
+            raise ValueError(f"anchor must be a finite ({self.config.out_dim},) spectrum")
+        self.anchor.copy_(spectrum.clamp(min=0))
+
     def forward_atoms(self, batch) -> torch.Tensor:
-        """Per-atom outputs after the ReLU, ``(N, out_dim)``.
+        """Per-atom outputs, ``(N, out_dim)``: after the ReLU (``relu-mean``), raw (``anchored``).
 
         Without autograd (``torch.no_grad``) and with ``cache_species_tables`` the per-species
         tables of the attribute products are kept between calls until a weight changes.
@@ -911,7 +944,8 @@ class BeteNet(torch.nn.Module):
             basis_index = None
         for layer in self.layers:
             x = layer(x, z_unique, groups, src, dst, edge_attr, edge_basis, basis_index, tables)
-        return torch.relu(x.index_select(0, groups.slot))
+        x = x.index_select(0, groups.slot)
+        return torch.relu(x) if self.config.head == "relu-mean" else x
 
     def forward(self, batch) -> torch.Tensor:
         """Predict α²F for every crystal of a batch.
@@ -924,13 +958,19 @@ class BeteNet(torch.nn.Module):
         Returns
         -------
         torch.Tensor
-            ``(n_graphs, out_dim)``: the mean over each crystal's atoms of the per-atom ReLU output.
+            ``(n_graphs, out_dim)``: the mean over each crystal's atoms of the per-atom ReLU output
+            (``relu-mean``), or the anchor times the bounded factor of that mean (``anchored``).
         """
         per_atom = self.forward_atoms(batch)
         n = int(batch.n_graphs)
         total = per_atom.new_zeros(n, per_atom.shape[1]).index_add_(0, batch.node_graph, per_atom)
         counts = torch.bincount(batch.node_graph, minlength=n).clamp(min=1).to(per_atom.dtype)
-        return total / counts.unsqueeze(1)
+        mean = total / counts.unsqueeze(1)
+        if self.config.head == "relu-mean":
+            return mean
+        support = self.anchor + ANCHOR_FLOOR * self.anchor.max()
+        b = ANCHOR_LOG_BOUND
+        return support * torch.exp(b * torch.tanh(mean / b))
 
 
 def load_reference_state_dict(net: BeteNet, state_dict: dict) -> None:

@@ -169,3 +169,45 @@ def test_mixed_supervision_trains_on_tc_only_rows(tmp_path):
     assert not np.allclose(plain.predict_spectra(samples), ens.predict_spectra(samples))
     with pytest.raises(ValueError, match="no training row has an α²F spectrum"):
         train_ensemble(tc_only, cfg, tmp_path / "none")
+
+
+def anchored_config(members=2, max_epochs=8):
+    cfg = tiny_config(members=members, max_epochs=max_epochs)
+    return EnsembleConfig(network=NetworkConfig.for_variant("CSO", head="anchored", **TINY),
+                          training=cfg.training, members=members, seed=cfg.seed)
+
+
+def test_anchored_head_starts_from_the_in_bag_mean_spectrum(tmp_path):
+    samples = toy_samples(6)
+    tc_only = [CrystalSample("tc0", np.eye(3) * 3.3, [[0, 0, 0]], [41], tc_K=4.0)]
+    ens = train_ensemble(samples + tc_only, anchored_config(), tmp_path / "anch")
+    targets = np.array([s.target for s in samples])
+    for i, model in enumerate(ens.models):
+        member = json.loads((tmp_path / "anch" / f"member_{i:03d}.json").read_text())
+        counts = np.array([member["bootstrap_ids"].get(s.id, 0) for s in samples], dtype=float)
+        expected = counts @ targets / counts.sum()       # the Tc-only row carries no spectrum
+        np.testing.assert_allclose(model.anchor.numpy(), expected, rtol=1e-5)
+    # each member's output is its anchor (+ floor) times a factor within [1/8, 8]
+    pred = ens.predict_spectra(samples)
+    for i, model in enumerate(ens.models):
+        support = model.anchor.numpy() + 0.02 * model.anchor.numpy().max()
+        ratio = pred[i] / support
+        assert (ratio >= 1 / 8 - 1e-6).all() and (ratio <= 8 + 1e-6).all()
+    # the anchor is saved with the weights; the config keeps the head
+    loaded = Ensemble.load(tmp_path / "anch")
+    assert loaded.models[0].config.head == "anchored"
+    np.testing.assert_allclose(loaded.predict_spectra(samples), pred, rtol=1e-6, atol=1e-9)
+
+
+def test_head_option_is_validated_and_omitted_at_its_default():
+    assert "head" not in NetworkConfig().to_dict()       # older manifests keep their digests
+    assert NetworkConfig(head="anchored").to_dict()["head"] == "anchored"
+    assert NetworkConfig.from_dict(NetworkConfig(head="anchored").to_dict()).head == "anchored"
+    with pytest.raises(ValueError, match="head must be one of"):
+        NetworkConfig(head="softmax")
+    from betenet_model.network import BeteNet
+
+    with pytest.raises(ValueError, match="needs head 'anchored'"):
+        BeteNet(NetworkConfig(**TINY)).set_anchor(torch.zeros(51))
+    with pytest.raises(ValueError, match="finite"):
+        BeteNet(NetworkConfig(head="anchored", **TINY)).set_anchor(torch.full((51,), np.nan))
