@@ -252,9 +252,20 @@ def cell(values, base=None, digits=2):
     return out if base is None else f"{out} ({fmt(base, digits)})"
 
 
+def oob_cell(rs, key, digits=2):
+    """Out-of-bag MAE (mean-spectrum baseline[ / in-bag-mean baseline]) over seeds."""
+    out = cell([r[f"oob_mae_{key}"] for r in rs], [r[f"oob_baseline_mae_{key}"] for r in rs],
+               digits)
+    inbag = [r.get(f"oob_inbag_baseline_mae_{key}") for r in rs]
+    if all(v is not None for v in inbag):
+        out = f"{out[:-1]} / {fmt(inbag, digits)})"
+    return out
+
+
 def table(results, trees, mlip_tree, scaled, subset):
     """The printed table: one line per (config, budget), then the baselines."""
-    head = ("model", "budget", "n_oob", "λ MAE (base)", "ω_log MAE K (base)", "Tc MAE K (base)",
+    head = ("model", "budget", "n_oob", "λ MAE (base[ / in-bag])", "ω_log MAE K (base)",
+            "Tc MAE K (base)",
             "jarvis Tc MAE K (base)", "AP Tc>5 (random)",
             f"jarvis∩MLIP n={len(subset)}: Tc MAE (base)", "AP (random)")
     lines = [head]
@@ -273,10 +284,7 @@ def table(results, trees, mlip_tree, scaled, subset):
             f"{name}{'' if head_kind == 'relu-mean' else ', ' + head_kind} ({len(rs)} seeds)",
             f"{members}×{epochs} w={weight}",
             fmt([r["n_oob"] for r in rs], 1),
-            cell([r["oob_mae_lambda"] for r in rs], [r["oob_baseline_mae_lambda"] for r in rs]),
-            cell([r["oob_mae_omega_log_K"] for r in rs],
-                 [r["oob_baseline_mae_omega_log_K"] for r in rs], 0),
-            cell([r["oob_mae_tc_K"] for r in rs], [r["oob_baseline_mae_tc_K"] for r in rs]),
+            oob_cell(rs, "lambda"), oob_cell(rs, "omega_log_K", 0), oob_cell(rs, "tc_K"),
             cell([r["jarvis_mae_tc_K"] for r in full],
                  [r["jarvis_baseline_mae_tc_K"] for r in full]) if full else "-",
             cell([r["jarvis_average_precision_tc5"] for r in full],

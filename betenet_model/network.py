@@ -12,10 +12,11 @@ Architecture (identical in function to e3nn's ``gate_points_2101`` network the p
 * output head (``NetworkConfig.head``): ``relu-mean`` (the paper) is ReLU per atom, mean over the
   atoms of each crystal; ``anchored`` starts from a spectrum fixed before training (the mean
   training α²F, :meth:`BeteNet.set_anchor`) and learns a bounded per-bin factor,
-  ``α²F = (A(ω) + f·max A) · exp(b·tanh(c(ω)/b))`` with ``c`` the mean over atoms of the last
-  convolution's output, ``b = ln 8`` and floor ``f = 0.02``: a crystal the network cannot tell apart
-  from the training set gets the training mean, never a spectrum spread over bins no training
-  record has weight in.
+  ``α²F = A(ω) · exp(b·tanh(c(ω)/b))`` with ``c`` the mean over atoms of the last convolution's
+  output and ``b = ln 8``: a crystal the network cannot tell apart from the training set gets the
+  training mean, never a spectrum spread over bins no training record has weight in (and a bin
+  where the anchor is zero stays zero: a floor there put weight at ω → 0, where α²F/ω dominates
+  λ and ω_log).
 
 Speed: the three node-attribute tensor products (``sc``, ``lin1``, ``lin2``; > 95 % of the
 parameters) are bilinear in the embedded attributes ``z``, which take one value per species. They
@@ -144,7 +145,6 @@ class NetworkConfig:
 
 HEADS = ("relu-mean", "anchored")
 ANCHOR_LOG_BOUND = math.log(8.0)
-ANCHOR_FLOOR = 0.02
 
 
 def smooth_cutoff(x: torch.Tensor) -> torch.Tensor:
@@ -968,9 +968,8 @@ class BeteNet(torch.nn.Module):
         mean = total / counts.unsqueeze(1)
         if self.config.head == "relu-mean":
             return mean
-        support = self.anchor + ANCHOR_FLOOR * self.anchor.max()
         b = ANCHOR_LOG_BOUND
-        return support * torch.exp(b * torch.tanh(mean / b))
+        return self.anchor * torch.exp(b * torch.tanh(mean / b))
 
 
 def load_reference_state_dict(net: BeteNet, state_dict: dict) -> None:

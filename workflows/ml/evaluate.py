@@ -182,8 +182,12 @@ def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
     -------
     dict
         ``n_oob`` rows scored, ``oob_mae_*`` for lambda, omega_log_K, omega_2_K, tc_K,
-        ``oob_bias_*`` (mean of predicted − true: a systematic shift) and
-        ``oob_baseline_mae_*`` for the mean training spectrum on the same rows.
+        ``oob_bias_*`` (mean of predicted − true: a systematic shift),
+        ``oob_baseline_mae_*`` for the mean training spectrum on the same rows (that mean
+        includes the scored row itself), and ``oob_inbag_baseline_mae_*``: each row scored by
+        the mean in-bag spectrum of the members that left it out (bootstrap-weighted; what those
+        members saw, and the spectrum an ``anchored`` head starts from). The in-bag keys are
+        None when ``records`` lack some member's in-bag spectrum rows.
     """
     if not ensemble.member_info:
         raise ValueError("the ensemble has no member records (member_XXX.json); "
@@ -197,9 +201,12 @@ def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
     samples = [record_sample(r, ensemble.variant) for _, r in rows]
     members = spectrum_properties(ensemble.predict_spectra(samples), mu_star)   # (M, n)
     base = spectrum_properties(ensemble.baseline_spectrum[None, :], mu_star)
+    inbag = _in_bag_mean_spectra(ensemble, records)
+    inbag_props = None if inbag is None else spectrum_properties(inbag, mu_star)  # (M,)
     out: dict[str, Any] = {"n_oob": len(rows)}
     errors: dict[str, list[float]] = {k: [] for k in PROPERTIES}
     base_errors: dict[str, list[float]] = {k: [] for k in PROPERTIES}
+    inbag_errors: dict[str, list[float]] = {k: [] for k in PROPERTIES}
     for i, (_, rec) in enumerate(rows):
         use = [m for m, s in enumerate(oob_sets) if rec.id in s]
         truth = record_truth(rec, mu_star)
@@ -207,11 +214,36 @@ def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
             t = getattr(truth, _TRUTH_KEYS[k])
             errors[k].append(float(members[k][use, i].mean()) - t)
             base_errors[k].append(abs(float(base[k][0]) - t))
+            if inbag_props is not None:
+                inbag_errors[k].append(abs(float(inbag_props[k][use].mean()) - t))
     for k in PROPERTIES:
         out[f"oob_mae_{_SHORT[k]}"] = float(np.mean(np.abs(errors[k])))
         out[f"oob_bias_{_SHORT[k]}"] = float(np.mean(errors[k]))
         out[f"oob_baseline_mae_{_SHORT[k]}"] = float(np.mean(base_errors[k]))
+        out[f"oob_inbag_baseline_mae_{_SHORT[k]}"] = (
+            float(np.mean(inbag_errors[k])) if inbag_props is not None else None)
     return out
+
+
+def _in_bag_mean_spectra(ensemble: Ensemble,
+                         records: Sequence[TrainingRecord]) -> np.ndarray | None:
+    """``(M, bins)``: each member's bootstrap-weighted mean in-bag α²F (None if rows are missing)."""
+    training = ensemble.manifest.get("training_set", {})
+    by_id = {r.id: r for r in records if r.has_spectrum and r.id in set(training.get("ids", []))}
+    if len(by_id) != training.get("n_spectrum"):
+        return None                          # not every training spectrum is among ``records``
+    targets: dict[str, np.ndarray] = {}
+    out = []
+    for info in ensemble.member_info:
+        ids = [i for i in info.get("bootstrap_ids", {}) if i in by_id]
+        if not ids:
+            return None
+        for i in ids:
+            if i not in targets:
+                targets[i] = np.asarray(record_sample(by_id[i], ensemble.variant).target)
+        w = np.array([info["bootstrap_ids"][i] for i in ids], dtype=float)
+        out.append(w @ np.stack([targets[i] for i in ids]) / w.sum())
+    return np.stack(out)
 
 
 def parity_plot(rows: Sequence[dict[str, Any]], path: str | Path,
