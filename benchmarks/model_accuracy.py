@@ -91,7 +91,8 @@ def run_one(task):
             rows, Path(tmp) / "ens", members=args["members"], seed=seed,
             node_features=node_features, variant=variant,
             training=TrainConfig(max_epochs=args["epochs"], checkpoint_every=0,
-                                 tc_loss_weight=args["tc_loss_weight"]),
+                                 tc_loss_weight=args["tc_loss_weight"],
+                                 moment_loss_weight=args["moment_loss_weight"]),
             network_options={"mul": args["mul"], "embed_dim": args["embed_dim"],
                              "head": args["head"]})
         wall = time.perf_counter() - start
@@ -100,6 +101,7 @@ def run_one(task):
     return {"config": name, "node_features": node_features, "jarvis_rows": with_tc,
             "seed": seed, "epochs": args["epochs"], "members": args["members"],
             "tc_loss_weight": args["tc_loss_weight"], "head": args["head"],
+            "moment_loss_weight": args["moment_loss_weight"],
             "n_train": len(rows),
             "train_s": wall, **oob,
             "jarvis_test_rows": [[r["id"], r["tc_K_true"], r["tc_K_pred"], r["tc_K_baseline"]]
@@ -274,15 +276,15 @@ def table(results, trees, mlip_tree, scaled, subset):
         key = (r.get("config") or ("cso-onehot" if r["node_features"] == "onehot_mass"
                                    else "cso-desc") + ("+tc" if r["jarvis_rows"] else ""),
                r.get("members"), r.get("epochs"), r.get("tc_loss_weight"),
-               r.get("head", "relu-mean"))
+               r.get("head", "relu-mean"), r.get("moment_loss_weight", 0.0))
         groups.setdefault(key, []).append(r)
-    for (name, members, epochs, weight, head_kind), rs in groups.items():
+    for (name, members, epochs, weight, head_kind, moment_w), rs in groups.items():
         full = [] if name.startswith("mpd") else rs  # mpd: scored on the MLIP rows only
         sub = [subset_metrics(r["jarvis_test_rows"], subset) for r in rs
                if "jarvis_test_rows" in r and subset]
         lines.append((
             f"{name}{'' if head_kind == 'relu-mean' else ', ' + head_kind} ({len(rs)} seeds)",
-            f"{members}×{epochs} w={weight}",
+            f"{members}×{epochs} w={weight}" + (f" m={moment_w}" if moment_w else ""),
             fmt([r["n_oob"] for r in rs], 1),
             oob_cell(rs, "lambda"), oob_cell(rs, "omega_log_K", 0), oob_cell(rs, "tc_K"),
             cell([r["jarvis_mae_tc_K"] for r in full],
@@ -331,6 +333,8 @@ def main(argv=None):
     p.add_argument("--tc-loss-weight", type=float, default=0.01)
     p.add_argument("--head", choices=("relu-mean", "anchored"), default="relu-mean",
                    help="output head (NetworkConfig.head)")
+    p.add_argument("--moment-loss-weight", type=float, default=0.0,
+                   help="TrainConfig.moment_loss_weight (loss on λ and ln ω_log)")
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … +seeds-1")
     p.add_argument("--json", help="also write every result here (updated as tasks finish)")
@@ -341,7 +345,8 @@ def main(argv=None):
         p.error("the mpd rows need --phonon-store")
     opts = {"jarvis": args.jarvis, "members": args.members, "epochs": args.epochs,
             "mul": args.mul, "embed_dim": args.embed_dim, "tc_loss_weight": args.tc_loss_weight,
-            "phonon_store": args.phonon_store, "head": args.head}
+            "phonon_store": args.phonon_store, "head": args.head,
+            "moment_loss_weight": args.moment_loss_weight}
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     # the slow tasks (with the jarvis rows) first, so the pool ends together
     tasks = [(c, seed, opts) for c in sorted(args.configs, key=lambda c: not c.endswith("+tc"))
@@ -356,6 +361,7 @@ def main(argv=None):
                 r.setdefault("epochs", d["args"]["epochs"])
                 r.setdefault("tc_loss_weight", d["args"]["tc_loss_weight"])
                 r.setdefault("head", d["args"].get("head", "relu-mean"))
+                r.setdefault("moment_loss_weight", d["args"].get("moment_loss_weight", 0.0))
                 results.append(r)
         seeds = sorted({r["seed"] for r in results})
         tasks = []

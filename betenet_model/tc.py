@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["DEFAULT_MU_STAR", "MEV_TO_K", "allen_dynes_tc", "log_tc_loss", "spectral_moments"]
+__all__ = ["DEFAULT_MU_STAR", "MEV_TO_K", "allen_dynes_tc", "log_tc_loss", "moment_loss",
+           "spectral_moments"]
 
 #: 1 meV in kelvin (= workflows.common.units.MEV_TO_K).
 MEV_TO_K = 11.604518
@@ -92,6 +93,23 @@ def log_tc_loss(tc_pred_K: torch.Tensor, tc_true_K: torch.Tensor,
     10 K vs 20 K; ``weights`` are row multiplicities (bootstrap).
     """
     err = (torch.log1p(tc_pred_K / scale_K) - torch.log1p(tc_true_K / scale_K)) ** 2
+    if weights is None:
+        return err.mean()
+    return (weights * err).sum() / weights.sum()
+
+
+def moment_loss(frequencies_meV: torch.Tensor, pred: torch.Tensor, target: torch.Tensor,
+                weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Weighted mean of ``(λ_pred − λ)² + (ln ω_log,pred − ln ω_log)²`` over rows.
+
+    λ and ω_log (:func:`spectral_moments`) weigh α²F by 1/ω, so the low-frequency bins that a
+    per-bin MSE treats like any other set them; ω_log is floored at 1 K inside the logarithm
+    (a spectrum without weight has ω_log = 0).
+    """
+    lam_p, wlog_p, _ = spectral_moments(frequencies_meV, pred)
+    lam_t, wlog_t, _ = spectral_moments(frequencies_meV, target)
+    err = (lam_p - lam_t) ** 2 + (torch.log(wlog_p.clamp(min=1.0))
+                                  - torch.log(wlog_t.clamp(min=1.0))) ** 2
     if weights is None:
         return err.mean()
     return (weights * err).sum() / weights.sum()

@@ -57,6 +57,9 @@ class TrainConfig:
         :func:`supervised_loss`); unused when every row has a spectrum.
     mu_star : float
         μ* of the Allen–Dynes Tc in that term.
+    moment_loss_weight : float
+        Weight of a loss on λ and ln ω_log of the predicted against the target spectrum, for
+        rows with a spectrum (0, the paper: α²F MSE only; see :func:`supervised_loss`).
     """
 
     lr: float = 5e-3
@@ -73,6 +76,7 @@ class TrainConfig:
     fused_optimizer: bool = True
     tc_loss_weight: float = 0.01
     mu_star: float = 0.10
+    moment_loss_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -89,6 +93,9 @@ class TrainConfig:
         if not (self.tc_loss_weight >= 0 and math.isfinite(self.tc_loss_weight)):
             raise ValueError(f"tc_loss_weight must be a finite number >= 0, "
                              f"got {self.tc_loss_weight}")
+        if not (self.moment_loss_weight >= 0 and math.isfinite(self.moment_loss_weight)):
+            raise ValueError(f"moment_loss_weight must be a finite number >= 0, "
+                             f"got {self.moment_loss_weight}")
         if not 0 <= self.mu_star < 1:
             raise ValueError(f"mu_star must be in [0, 1), got {self.mu_star}")
         if self.checkpoint_every < 0:

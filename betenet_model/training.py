@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from .targets import GRID_MEV
-from .tc import DEFAULT_MU_STAR, allen_dynes_tc, log_tc_loss
+from .tc import DEFAULT_MU_STAR, allen_dynes_tc, log_tc_loss, moment_loss
 from .train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -296,14 +296,17 @@ def weighted_mse(pred: torch.Tensor, target: torch.Tensor,
 
 def supervised_loss(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor | None = None,
                     weights: torch.Tensor | None = None, tc_loss_weight: float = 0.01,
-                    mu_star: float = DEFAULT_MU_STAR) -> torch.Tensor:
+                    mu_star: float = DEFAULT_MU_STAR,
+                    moment_loss_weight: float = 0.0) -> torch.Tensor:
     """Mixed supervision: α²F MSE where a spectrum exists, a Tc loss where only Tc does.
 
-    ``L = MSE_α²F(spectrum rows) + tc_loss_weight · L_Tc(Tc-only rows)``, each term a
-    multiplicity-weighted mean over its own rows (0 when a term has no row), with
-    ``L_Tc`` = :func:`betenet_model.tc.log_tc_loss` of the Allen–Dynes Tc of the predicted
-    spectrum on :data:`betenet_model.GRID_MEV` (μ* = ``mu_star``). Without ``tc`` this is
-    exactly :func:`weighted_mse`.
+    ``L = MSE_α²F(spectrum rows) + moment_loss_weight · L_mom(spectrum rows)
+    + tc_loss_weight · L_Tc(Tc-only rows)``, each term a multiplicity-weighted mean over its
+    own rows (0 when a term has no row), with ``L_Tc`` = :func:`betenet_model.tc.log_tc_loss`
+    of the Allen–Dynes Tc of the predicted spectrum on :data:`betenet_model.GRID_MEV`
+    (μ* = ``mu_star``) and ``L_mom`` = :func:`betenet_model.tc.moment_loss` (λ and ln ω_log of
+    prediction and target on that grid). Without ``tc`` and with ``moment_loss_weight`` 0 this
+    is exactly :func:`weighted_mse`.
 
     Parameters
     ----------
@@ -316,16 +319,19 @@ def supervised_loss(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor |
         Row multiplicities.
     tc_loss_weight, mu_star : float
     """
-    if tc is None:
+    if tc is None and moment_loss_weight == 0:
         return weighted_mse(pred, target, weights)
-    w = torch.ones_like(tc) if weights is None else weights
+    w = pred.new_ones(pred.shape[0]) if weights is None else weights
     spectrum_rows = ~torch.isnan(target[:, 0])
-    tc_rows = ~spectrum_rows & ~torch.isnan(tc)
+    tc_rows = ~spectrum_rows & (torch.zeros_like(spectrum_rows) if tc is None else ~torch.isnan(tc))
+    grid = torch.as_tensor(GRID_MEV, dtype=pred.dtype, device=pred.device)
     loss = pred.new_zeros(())
     if bool(spectrum_rows.any()):
         loss = loss + weighted_mse(pred[spectrum_rows], target[spectrum_rows], w[spectrum_rows])
-    if bool(tc_rows.any()) and tc_loss_weight > 0:
-        grid = torch.as_tensor(GRID_MEV, dtype=pred.dtype, device=pred.device)
+        if moment_loss_weight > 0:
+            loss = loss + moment_loss_weight * moment_loss(
+                grid, pred[spectrum_rows], target[spectrum_rows], w[spectrum_rows])
+    if tc is not None and bool(tc_rows.any()) and tc_loss_weight > 0:
         tc_pred = allen_dynes_tc(grid, pred[tc_rows], mu_star)
         loss = loss + tc_loss_weight * log_tc_loss(tc_pred, tc[tc_rows], w[tc_rows])
     return loss
@@ -451,7 +457,8 @@ def train_model(
 
     def loss_of(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor | None,
                 w: torch.Tensor | None) -> torch.Tensor:
-        return supervised_loss(pred, target, tc, w, config.tc_loss_weight, config.mu_star)
+        return supervised_loss(pred, target, tc, w, config.tc_loss_weight, config.mu_star,
+                               config.moment_loss_weight)
     optimizer = make_optimizer(model, config)
     schedule = make_schedule(config)
     best_state = _state_copy(model)

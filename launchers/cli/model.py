@@ -583,6 +583,8 @@ TRAIN_CONFIG_OPTIONS = {
     "tc_loss_weight": "weight of the Tc term for rows with a Tc label but no α²F "
                       "(loss = α²F MSE + weight × mean [ln(1+Tc_pred/K) − ln(1+Tc/K)]²)",
     "mu_star": "μ* of the Allen–Dynes Tc in that term",
+    "moment_loss_weight": "weight of a loss on λ and ln ω_log of predicted vs true α²F "
+                          "(+ weight × mean [(Δλ)² + (Δ ln ω_log)²]; 0 = α²F MSE only)",
     "device": "torch device for training, e.g. cuda (weights are saved for the CPU)",
 }
 

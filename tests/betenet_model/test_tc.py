@@ -86,3 +86,38 @@ def test_supervised_loss_mixes_spectrum_and_tc_rows():
     p = pred.clone().requires_grad_(True)
     supervised_loss(p, target, tc, w, tc_loss_weight=0.5).backward()
     assert torch.isfinite(p.grad).all() and p.grad[2:].abs().sum() > 0
+
+
+def test_moment_loss_is_the_lambda_error_for_a_scaled_spectrum():
+    from betenet_model.tc import moment_loss, spectral_moments
+
+    grid = torch.tensor(GRID_MEV)
+    target = torch.stack([torch.tensor(record_sample(r, "cso").target)
+                          for r in load_fast_v1()[:3]])
+    lam = spectral_moments(grid, target)[0]
+    assert float(moment_loss(grid, target, target)) == 0.0
+    # ×c scales λ by c and leaves ω_log: the loss is the mean of ((c − 1) λ)²
+    got = moment_loss(grid, 1.5 * target, target)
+    assert float(got) == pytest.approx(float(((0.5 * lam) ** 2).mean()), rel=1e-10)
+    w = torch.tensor([1.0, 0.0, 3.0], dtype=torch.float64)
+    got_w = moment_loss(grid, 1.5 * target, target, w)
+    assert float(got_w) == pytest.approx(float((0.25 * lam**2 * w).sum() / 4.0), rel=1e-10)
+    # a shift of the weight to higher frequency moves ω_log, and the loss sees it
+    shifted = torch.roll(target, 5, dims=1)
+    assert float(moment_loss(grid, shifted, target)) > 0.01
+
+
+def test_supervised_loss_adds_the_moment_term_on_spectrum_rows():
+    from betenet_model.tc import moment_loss
+    from betenet_model.training import TrainConfig, supervised_loss, weighted_mse
+
+    torch.manual_seed(1)
+    pred = torch.rand(3, 51, dtype=torch.float64) * 0.3
+    target = torch.rand(3, 51, dtype=torch.float64) * 0.3
+    w = torch.tensor([1.0, 2.0, 1.0], dtype=torch.float64)
+    grid = torch.tensor(GRID_MEV)
+    expected = weighted_mse(pred, target, w) + 0.2 * moment_loss(grid, pred, target, w)
+    got = supervised_loss(pred, target, None, w, moment_loss_weight=0.2)
+    assert float(got) == pytest.approx(float(expected), rel=1e-12)
+    with pytest.raises(ValueError, match="moment_loss_weight"):
+        TrainConfig(moment_loss_weight=-1.0)
