@@ -66,7 +66,7 @@ def network_config_to_dict(config: NetworkConfig) -> dict[str, Any]:
     return config.to_dict()
 
 
-def build_model(config: NetworkConfig) -> torch.nn.Module:
+def build_model(config: NetworkConfig) -> BeteNet:
     """A fresh :class:`BeteNet` (weights from the current torch RNG state)."""
     return BeteNet(config)
 

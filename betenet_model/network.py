@@ -789,6 +789,8 @@ class BeteNet(torch.nn.Module):
     torch.Size([1, 51])
     """
 
+    anchor: torch.Tensor   # buffer of the ``anchored`` head only
+
     def __init__(self, config: NetworkConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config if config is not None else NetworkConfig()
@@ -907,9 +909,10 @@ class BeteNet(torch.nn.Module):
         return x.view(groups.chunks * groups.size, -1), z_unique, groups
 
     def set_anchor(self, spectrum: torch.Tensor) -> None:
-        """Fix the ``anchored`` head's spectrum ``A(ω)`` (``(out_dim,)``, e.g. the mean training α²F)."""
+        """Fix the ``anchored`` head's ``A(ω)`` (``(out_dim,)``, e.g. the mean training α²F)."""
         if self.config.head != "anchored":
-            raise ValueError(f"set_anchor needs head 'anchored', this network has {self.config.head!r}")
+            raise ValueError("set_anchor needs head 'anchored', this network has "
+                             f"{self.config.head!r}")
         spectrum = torch.as_tensor(spectrum, dtype=self.anchor.dtype, device=self.anchor.device)
         if spectrum.shape != self.anchor.shape or not bool(torch.isfinite(spectrum).all()):
             raise ValueError(f"anchor must be a finite ({self.config.out_dim},) spectrum")

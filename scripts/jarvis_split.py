@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Write the chosen side; returns the exit status."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("source", help="jarvis-tc folder (records.jsonl)")
     p.add_argument("out", help="folder to write (records.jsonl); must not exist")

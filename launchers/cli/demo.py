@@ -1,6 +1,6 @@
 """``bete demo``: one active-learning round on the embedded store, from a fresh install.
 
-The shipped ensemble (``betenet_model/pretrained/fast-v1-cso``; a small one is trained
+The shipped ensemble (``betenet_model.pretrained.DEFAULT``; a small one is trained
 on the packaged fast-v1 records when it is absent) screens five small candidates
 (Al, Pb, Cu, Mg, Si: elements Debian's LDA pseudopotentials cover), the best one by UCB
 is verified with the ``fast`` DFPT el-ph flow (real QE; fcc Pb took 15 minutes on 2 cores),

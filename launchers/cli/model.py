@@ -405,7 +405,9 @@ def _mlip_dos_of(structures: list[Any], ids: list[str], store_spec: str | None) 
 
 def model_label(model: str | None, ensemble: Any) -> str:
     """Which ensemble a command used: where it came from, variant, members, training size."""
-    where = model if model else "shipped fast-v1-cso"
+    from betenet_model.pretrained import DEFAULT
+
+    where = model if model else f"shipped {DEFAULT}"
     n_train = len(ensemble.manifest.get("training_set", {}).get("ids") or [])
     return (f"{where} ({ensemble.variant}, {len(ensemble)} members, trained on {n_train} "
             "structures)")
@@ -469,7 +471,9 @@ def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
     if cfg.parity:
         parity_plot(rows, cfg.parity, title=f"{ensemble.variant} ensemble, n = {len(rows)}")
         progress(f"parity plot written to {cfg.parity}")
-    metrics["model"] = str(cfg.model) if cfg.model else "shipped:fast-v1-cso"
+    from betenet_model.pretrained import DEFAULT
+
+    metrics["model"] = str(cfg.model) if cfg.model else f"shipped:{DEFAULT}"
     metrics["data"] = cfg.data.source
     metrics["split"] = cfg.data.split
     metrics["rows_in_training_set"] = len(seen)

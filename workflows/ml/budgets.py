@@ -3,7 +3,7 @@
 ``paper`` is the published BETE-NET set-up (the :class:`~betenet_model.training.TrainConfig`
 and network defaults: stage-3 patience 5000, cap 20 000 epochs, 2.46 M parameters), made for
 ~800 α²F spectra; on tens of records each member runs for tens of minutes.  ``small`` is the
-set-up of the shipped ``fast-v1-cso`` ensemble for small data sets: a reduced network and a
+set-up of the earlier shipped ``fast-v1-cso`` ensemble for small data sets: a reduced network and a
 shortened tempering schedule.  Measured on 2 shared cores (``bete train --data fast-v1
 --members 5 --budget small``, see docs/model.md): a few minutes per ensemble.
 
@@ -47,8 +47,8 @@ BUDGETS: Mapping[str, TrainingBudget] = MappingProxyType({
         "for hundreds of records, tens of minutes per member"),
     "small": TrainingBudget(
         "small", "small data (tens of records): peak window 100, stage-3 patience 300, cap 2000 "
-        "epochs, network mul=8 embed_dim=32 radial_neurons=64 (the shipped model's set-up); "
-        "minutes per ensemble",
+        "epochs, network mul=8 embed_dim=32 radial_neurons=64 (the earlier fast-v1-cso "
+        "demo's set-up); minutes per ensemble",
         training=MappingProxyType({"peak_window": 100, "patience_stage3": 300,
                                    "max_epochs": 2000}),
         network=MappingProxyType({"mul": 8, "embed_dim": 32, "radial_neurons": 64})),

@@ -227,7 +227,7 @@ def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
 
 def _in_bag_mean_spectra(ensemble: Ensemble,
                          records: Sequence[TrainingRecord]) -> np.ndarray | None:
-    """``(M, bins)``: each member's bootstrap-weighted mean in-bag α²F (None if rows are missing)."""
+    """``(M, bins)``: each member's bootstrap-weighted mean in-bag α²F (None: rows missing)."""
     training = ensemble.manifest.get("training_set", {})
     by_id = {r.id: r for r in records if r.has_spectrum and r.id in set(training.get("ids", []))}
     if len(by_id) != training.get("n_spectrum"):

@@ -32,10 +32,10 @@ PROPERTIES = ("lambda", "omega_log_K", "omega_2_K", "tc_K")
 
 
 def default_model_dir() -> Path:
-    """The ensemble shipped with the project (``betenet_model/pretrained/fast-v1-cso``)."""
-    from betenet_model.pretrained import pretrained_dir
+    """The ensemble shipped with the project (``betenet_model.pretrained.DEFAULT``)."""
+    from betenet_model.pretrained import DEFAULT, pretrained_dir
 
-    return pretrained_dir("fast-v1-cso")
+    return pretrained_dir(DEFAULT)
 
 
 def load_ensemble(path: str | os.PathLike[str] | None = None, device: str = "cpu") -> Ensemble:
