@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=3)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--kappa", type=float, default=1.0)
+    p.add_argument("--head", choices=("relu-mean", "anchored"), default="relu-mean",
+                   help="output head (NetworkConfig.head)")
+    p.add_argument("--moment-loss-weight", type=float, default=0.0,
+                   help="TrainConfig.moment_loss_weight (loss on λ and ln ω_log)")
     p.add_argument("--json", help="write the per-seed results here")
     args = p.parse_args(argv)
     jarvis = args.pool == "jarvis"
@@ -112,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
                                members=args.members, seed=seed, node_features=node_features,
                                training=TrainConfig(max_epochs=args.epochs,
                                                     schedule="early_stopping", patience=15,
-                                                    checkpoint_every=0),
-                               network_options=TINY)
+                                                    checkpoint_every=0,
+                                                    moment_loss_weight=args.moment_loss_weight),
+                               network_options={**TINY, "head": args.head})
             cache[key] = load_ensemble(out)
             trainings += 1
         return cache[key]
