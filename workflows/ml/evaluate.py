@@ -229,7 +229,8 @@ def _in_bag_mean_spectra(ensemble: Ensemble,
                          records: Sequence[TrainingRecord]) -> np.ndarray | None:
     """``(M, bins)``: each member's bootstrap-weighted mean in-bag α²F (None: rows missing)."""
     training = ensemble.manifest.get("training_set", {})
-    by_id = {r.id: r for r in records if r.has_spectrum and r.id in set(training.get("ids", []))}
+    training_ids = set(training.get("ids", []))
+    by_id = {r.id: r for r in records if r.has_spectrum and r.id in training_ids}
     if len(by_id) != training.get("n_spectrum"):
         return None                          # not every training spectrum is among ``records``
     targets: dict[str, np.ndarray] = {}
