@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
+import spglib
 from pymatgen.core import Lattice, Structure
+from scipy.stats import spearmanr
 
 from stores.claims import ClaimBoard
+from stores.datasets import packaged_fast_v1_dir
 from tests.conftest import DATA, FCC_SITES
 from workflows.qe.campaign import (
     BUDGET_STOP,
@@ -15,6 +21,8 @@ from workflows.qe.campaign import (
     TIMED_OUT,
     CampaignOutcome,
     classify_qe_error,
+    estimated_cost,
+    irreducible_qk_pairs,
     outcome_table,
     plan_campaign,
     run_campaign,
@@ -42,6 +50,32 @@ def test_plan_cheapest_first_reserved_and_input_errors_apart(tmp_path):
     outcome = {o.source_id: o.outcome for o in classified}
     assert outcome == {"107": RESERVED, "305": RESERVED, "cs": INPUT_ERROR}
     assert "Cs" in next(o.message for o in classified if o.source_id == "cs")
+
+
+def test_qk_pairs_reduce_with_the_little_group_of_q():
+    al = Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC_SITES).get_primitive_structure()
+    cell = (al.lattice.matrix, al.frac_coords, [1])
+    n_k = len(np.unique(spglib.get_ir_reciprocal_mesh([6, 6, 6], cell, is_shift=[0, 0, 0])[0]))
+    assert irreducible_qk_pairs(al, [1, 1, 1], [6, 6, 6]) == n_k == 16
+    # Γ, X and L: the little groups of X and L are smaller than the full group
+    pairs = irreducible_qk_pairs(al, [2, 2, 2], [6, 6, 6])
+    assert 3 * n_k < pairs < 3 * 216
+    strained = al.copy()
+    strained.apply_strain([0.01, 0.02, 0.0])
+    assert irreducible_qk_pairs(strained, [2, 2, 2], [6, 6, 6]) > pairs
+
+
+def test_estimated_cost_ranks_the_measured_wall_times(pslibrary_dir):
+    """On the shipped records (real campaign wall times on 2 cores) the order is right."""
+    maker = ElphFlowMaker(pseudo_family=str(pslibrary_dir))
+    cost, wall = [], []
+    for path in sorted(packaged_fast_v1_dir().glob("*.json")):
+        doc = json.loads(path.read_text())
+        if doc.get("wall_s") and "structure" in doc:
+            cost.append(estimated_cost(maker.input_set(Structure.from_dict(doc["structure"]))))
+            wall.append(doc["wall_s"])
+    assert len(wall) >= 30
+    assert spearmanr(cost, wall)[0] > 0.6        # full grids without symmetry: -0.24
 
 
 def test_budget_and_known_failures_start_nothing(tmp_path, store):
