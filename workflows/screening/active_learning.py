@@ -228,29 +228,89 @@ def training_records(config: ActiveLearningConfig, store: Any,
     return rows
 
 
-def _train_options(config: ActiveLearningConfig) -> dict[str, Any]:
+RECIPE_TRAINING_KEYS = ("lr", "weight_decay", "moment_loss_weight", "tc_loss_weight", "mu_star")
+"""Training options a retrained ensemble takes from the model it follows."""
+
+
+def model_recipe(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """How an ensemble was built: variant, node features, network and loss options.
+
+    Later rounds train with the recipe of the previous round's model (round 1: the given
+    or shipped ensemble), so a descriptor-input, anchored-head model is followed by one of
+    the same kind, not by the paper's one-hot default.  Members, epochs, seed and schedule
+    stay the loop's own (``--members``/``--max-epochs``), and ``--network`` overrides.
+    ``None`` (no manifest): the defaults of ``bete train``.
+    """
+    if not manifest:
+        return {"variant": DEFAULT_VARIANT, "node_features": "onehot_mass", "network": {},
+                "training": {}}
+    config = manifest.get("config") or {}
+    network = {k: v for k, v in (config.get("network") or {}).items()
+               if k not in ("input_dim", "out_dim")}       # follow from variant and features
+    training = config.get("training") or {}
+    return {"variant": manifest.get("variant") or DEFAULT_VARIANT,
+            "node_features": manifest.get("node_features") or "onehot_mass",
+            "network": network,
+            "training": {k: training[k] for k in RECIPE_TRAINING_KEYS if k in training}}
+
+
+def describe_recipe(recipe: dict[str, Any]) -> str:
+    """One line: variant, node features and what differs from the network defaults."""
+    from betenet_model.network import NetworkConfig
+
+    defaults = NetworkConfig().to_dict()
+    changed = [f"{k}={v}" for k, v in sorted(recipe["network"].items()) if defaults.get(k) != v]
+    losses = [f"{k}={v}" for k, v in sorted(recipe["training"].items())]
+    return ", ".join([recipe["variant"], recipe["node_features"], *changed, *losses])
+
+
+def _train_options(config: ActiveLearningConfig, recipe: dict[str, Any]) -> dict[str, Any]:
     return {"members": int(config.members), "max_epochs": int(config.max_epochs),
             "seed": int(config.seed), "schedule": config.schedule,
-            "network": dict(sorted(config.network.items()))}
+            "variant": recipe["variant"], "node_features": recipe["node_features"],
+            "training": dict(sorted(recipe["training"].items())),
+            "network": dict(sorted({**recipe["network"], **config.network}.items()))}
 
 
 def train_or_reuse_ensemble(config: ActiveLearningConfig, records: Sequence[Any], models_dir: Path,
-                say: Say) -> Path:
-    """Train (or find, or resume) the ensemble of ``records``; returns its folder."""
+                            say: Say, recipe: dict[str, Any] | None = None,
+                            store: Any = None) -> Path:
+    """Train (or find, or resume) the ensemble of ``records``; returns its folder.
+
+    ``recipe`` (:func:`model_recipe`): how to build it (default: ``bete train``'s
+    defaults); an mpd recipe takes each row's MLIP phonon DOS through ``store``.
+    """
     from betenet_model.dataset import dataset_hash
     from betenet_model.training import TrainConfig
     from workflows.ml.data import records_to_samples
+    from workflows.ml.mlip_dos import with_mlip_site_dos
     from workflows.ml.train import train_from_records
 
-    samples = records_to_samples(records, DEFAULT_VARIANT)
+    recipe = recipe or model_recipe(None)
+    opts = _train_options(config, recipe)
+    variant = opts["variant"]
+    if uses_mlip_dos(variant):
+        records = with_mlip_site_dos(records, store, say=say)
+    samples = records_to_samples(records, variant)
     data_hash = dataset_hash(samples)
-    opts = _train_options(config)
     key = hashlib.sha256(json.dumps({"data": data_hash, **opts}, sort_keys=True).encode()
                          ).hexdigest()[:16]
-    out = models_dir / f"{DEFAULT_VARIANT}-{key}"
+    out = models_dir / f"{variant}-{key}"
     if (out / "ensemble.json").is_file() and model_manifest(out).get("member_files"):
         say(f"model: {out} already trained on these {len(records)} rows; reused")
         return out
+    say(f"model: training {opts['members']} members on {len(records)} rows into {out} "
+        f"({describe_recipe({**recipe, 'network': opts['network']})})")
+    training = TrainConfig(max_epochs=opts["max_epochs"], schedule=opts["schedule"],
+                           patience=min(15, opts["max_epochs"]),
+                           peak_window=min(500, opts["max_epochs"]),
+                           patience_stage3=min(5000, opts["max_epochs"]),
+                           **opts["training"])
+    train_from_records(records, out, variant=variant, members=opts["members"],
+                       seed=opts["seed"], node_features=opts["node_features"],
+                       training=training, network_options=opts["network"],
+                       metadata={"source": "bete al run", "campaign": config.campaign})
+    return out
     say(f"model: training {opts['members']} members on {len(records)} rows into {out}")
     training = TrainConfig(max_epochs=opts["max_epochs"], schedule=opts["schedule"],
                            patience=min(15, opts["max_epochs"]),
@@ -368,7 +428,10 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
                     f"than {MIN_TRAINING_ROWS}); keeping the previous round's model")
                 model_path = str(previous)
             else:
-                model_path = str(train_or_reuse_ensemble(config, rows, models_dir, say))
+                recipe = model_recipe(model_manifest(previous) if previous and (
+                    Path(previous) / "ensemble.json").is_file() else None)
+                model_path = str(train_or_reuse_ensemble(config, rows, models_dir, say,
+                                                         recipe, store))
             query = {"initial": config.initial_data or "fast-v1", "store_protocol":
                      config.protocol, "protocol_fingerprint": fingerprint,
                      "status": "completed", "dynamically_stable": True}

@@ -3,17 +3,22 @@ from pathlib import Path
 
 import pytest
 
+from betenet_model.training import TrainConfig
 from stores.datasets import load_fast_v1
 from stores.protocol import FAST_V1_FINGERPRINT
 from stores.records import iter_screening_documents, load_rounds
 from tests.conftest import PSLIBRARY
 from tests.workflows.screening.conftest import TINY_NETWORK
+from workflows.ml.predict import default_model_dir
+from workflows.ml.train import train_from_records
 from workflows.screening.active_learning import (
     ActiveLearningConfig,
+    model_recipe,
     round_metrics,
     run_active_learning,
     status_rows,
 )
+from workflows.screening.flows import model_manifest
 
 COARSE = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
           "ecutwfc": 25, "ecutrho": 200}
@@ -164,3 +169,35 @@ def test_round_with_the_prescreen_skips_an_mlip_unstable_candidate(config, store
             assert any(c in m and "not sent to DFPT" in m for m in said)
     for c in ranked[ranked.index(submitted[-1]) + 1:]:          # never looked at
         assert docs[c].get("prescreen") is None
+
+
+def test_recipe_of_the_shipped_model():
+    recipe = model_recipe(model_manifest(default_model_dir()))
+    assert recipe["variant"] == "cso" and recipe["node_features"] == "descriptors"
+    assert recipe["network"]["head"] == "anchored" and "input_dim" not in recipe["network"]
+    assert recipe["training"]["moment_loss_weight"] == pytest.approx(0.01)
+    assert model_recipe(None) == {"variant": "cso", "node_features": "onehot_mass",
+                                  "network": {}, "training": {}}
+
+
+def test_later_rounds_follow_the_recipe_of_the_previous_model(config, store, fake_dfpt,
+                                                              tmp_path):
+    """A descriptor-input, anchored-head round-1 model is followed by one of the same kind."""
+    first = tmp_path / "desc"
+    train_from_records(load_fast_v1(None)[:8], first, members=2, seed=1,
+                       node_features="descriptors",
+                       training=TrainConfig(max_epochs=4, schedule="early_stopping",
+                                            checkpoint_every=0, moment_loss_weight=0.02),
+                       network_options={**TINY_NETWORK, "head": "anchored", "mul": 2})
+    config.model = str(first)
+    said: list[str] = []
+    r1, r2 = run_active_learning(config, store, say=said.append)
+    assert r2["model_id"] != r1["model_id"]
+    second = model_manifest(r2["metrics"]["model_path"])
+    assert second["node_features"] == "descriptors"
+    assert second["config"]["network"]["head"] == "anchored"
+    assert second["config"]["network"]["mul"] == TINY_NETWORK["mul"]     # --network wins
+    assert second["config"]["training"]["moment_loss_weight"] == pytest.approx(0.02)
+    assert second["config"]["training"]["max_epochs"] == config.max_epochs
+    line = next(m for m in said if m.startswith("model: training"))
+    assert "descriptors" in line and "head=anchored" in line
