@@ -18,7 +18,9 @@ import contextlib
 import importlib
 import logging
 import pkgutil
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator, Sequence
 
@@ -149,6 +151,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM takes the Ctrl-C path while a command runs.
+
+    A background job (``nohup bete campaign ... &``) ignores SIGINT, and a batch system
+    sends SIGTERM before its kill: either way the running QE processes are stopped, claims
+    released, and the rerun resumes.  Only in the main thread; the old handler comes back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bete`` console script."""
     parser = build_parser()
@@ -157,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for message, category, module in SILENCED_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
     try:
-        with console_logging(args.verbose):
+        with sigterm_as_interrupt(), console_logging(args.verbose):
             return int(args.func(args) or 0)
     except UserError as exc:
         print(f"bete: error: {exc}", file=sys.stderr)

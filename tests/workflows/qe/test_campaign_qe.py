@@ -114,6 +114,32 @@ def test_kill_9_then_rerun_repeats_no_finished_step(tmp_path, require_qe, kill_d
     assert "running pw" not in again.stderr and len(elph_docs(tmp_path)) == 1
 
 
+def test_sigterm_stops_qe_and_releases_the_claim(tmp_path, require_qe):
+    """A background campaign ignores SIGINT; SIGTERM to its Python process stops it cleanly."""
+    cells = make_cells(tmp_path, 1)
+    first = subprocess.Popen(command(tmp_path, cells), cwd=tmp_path, env=environment(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    wait_for(lambda: bool(list((tmp_path / "scratch").glob("Al-*/ph.out")))
+             or first.poll() is not None)
+    assert first.poll() is None
+    workdir = next((tmp_path / "scratch").glob("Al-*"))
+    os.kill(first.pid, signal.SIGINT)           # ignored, as under nohup ... &
+    time.sleep(1)
+    assert first.poll() is None
+    os.kill(first.pid, signal.SIGTERM)
+    _out, err = first.communicate(timeout=60)
+    assert first.returncode == 130 and "interrupted; rerun" in err, err[-2000:]
+    assert stray_qe_processes(workdir) == []
+    assert not list((tmp_path / "store" / "claims").glob("*.claim"))
+    assert elph_docs(tmp_path) == []
+    rerun = subprocess.run(command(tmp_path, cells), cwd=tmp_path, env=environment(),
+                           capture_output=True, text=True, timeout=1500)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "scf_dense: already finished" in rerun.stderr
+    assert len(elph_docs(tmp_path)) == 1
+
+
 def test_two_processes_share_the_work(tmp_path, require_qe):
     cells = make_cells(tmp_path, 3)
     procs = [subprocess.Popen(command(tmp_path, cells), cwd=tmp_path, env=environment(),
