@@ -64,7 +64,8 @@ def test_train_quiet_prints_only_start_and_summary(tmp_path, capsys):
     rc = main(["train", "--data", "fast-v1", "--members", "1", "--max-epochs", "2",
                "--out", str(tmp_path / "e"), "--quiet", *TINY])
     err = capsys.readouterr().err
-    lines = err.strip().splitlines()
+    # warnings about the data stay (e.g. NiH 811: a third of its α²F above the 100 meV grid)
+    lines = [line for line in err.strip().splitlines() if " WARNING " not in line]
     assert rc == 0 and "member 1/1" not in err and " INFO " not in err
     assert lines[-2].startswith("training 1 cso member") and lines[-1].startswith("done in")
 
