@@ -311,16 +311,6 @@ def train_or_reuse_ensemble(config: ActiveLearningConfig, records: Sequence[Any]
                        training=training, network_options=opts["network"],
                        metadata={"source": "bete al run", "campaign": config.campaign})
     return out
-    say(f"model: training {opts['members']} members on {len(records)} rows into {out}")
-    training = TrainConfig(max_epochs=opts["max_epochs"], schedule=opts["schedule"],
-                           patience=min(15, opts["max_epochs"]),
-                           peak_window=min(500, opts["max_epochs"]),
-                           patience_stage3=min(5000, opts["max_epochs"]))
-    train_from_records(records, out, variant=DEFAULT_VARIANT, members=opts["members"],
-                       seed=opts["seed"],
-                       training=training, network_options=opts["network"],
-                       metadata={"source": "bete al run", "campaign": config.campaign})
-    return out
 
 
 def is_usable(row: dict[str, Any]) -> bool:
