@@ -114,8 +114,8 @@ def estimated_cost(input_set: ElphInputSet) -> float:
     the grid that the little group of q leaves distinct, each with nbnd bands of
     volume·ecutwfc^1.5 plane waves.  Symmetry matters most: a cubic 2-atom cell has
     120 such (q, k) pairs under ``fast``, a low-symmetry one over a thousand.  On the
-    campaign's own fast-v1 records the rank correlation with the measured wall time is
-    0.77 (full grids without symmetry: -0.24).
+    shipped fast-v1 records the rank correlation with the measured wall time is 0.81
+    (full grids without symmetry: -0.34; ``benchmarks/campaign_cost.py``).
     """
     structure = input_set.structure
     return float(3 * len(structure) * irreducible_qk_pairs(structure, input_set.q_grid,

@@ -75,7 +75,7 @@ def test_estimated_cost_ranks_the_measured_wall_times(pslibrary_dir):
             cost.append(estimated_cost(maker.input_set(Structure.from_dict(doc["structure"]))))
             wall.append(doc["wall_s"])
     assert len(wall) >= 30
-    assert spearmanr(cost, wall)[0] > 0.6        # full grids without symmetry: -0.24
+    assert spearmanr(cost, wall)[0] > 0.6        # full grids without symmetry: -0.34
 
 
 def test_budget_and_known_failures_start_nothing(tmp_path, store):
