@@ -15,10 +15,14 @@ point's overrides (pslibrary PBE by default). The ladder, per structure:
   common multiple >= 2k).
 - ``s0.04``: the densest q with Methfessel–Paxton smearing 0.04 Ry instead of 0.02 Ry.
 
-The densest q at base k and smearing 0.02 Ry is the reference of each structure. Points run
-cheapest first (the campaign's cost estimate) through the campaign machinery, so the study
-is resumable: the store reuses finished calculations, finished QE steps are not rerun,
-claims keep two processes off the same point, failures are recorded. Run it again with
+The densest q at base k and smearing 0.02 Ry is the reference of each structure. By default
+(``--order ladder``) the q ladders run first, one structure after the other, cheapest
+reference first and within a structure the reference, then the coarser q points; then the
+``k+`` and smearing points, cheapest first. So an interrupted study leaves whole ladders, not
+a scatter of cheap points without their reference (``--order cost`` runs everything cheapest
+first). Points run through the campaign machinery, so the study is resumable: the store
+reuses finished calculations, finished QE steps are not rerun, claims keep two processes off
+the same point, failures are recorded. Run it again with
 ``--table-only`` to print the table from the store. Non-cubic cells get q_i scaled by
 |b_i|/max|b| per axis.
 """
@@ -52,8 +56,8 @@ from workflows.qe.campaign import plan_campaign, run_campaign  # noqa: E402
 from workflows.qe.flows import ElphFlowMaker  # noqa: E402
 
 SHARED = REPO.parent / "shared"
-VALIDATION_IDS = (21, 503, 245, 611, 757, 770, 684, 693, 356, 761, 641, 330)
-"""Pb, V, Ta (1 atom); AlNi, AlCo (weak binaries); ZrB, HPd, NbN, YS, VC, TaC, InP."""
+VALIDATION_IDS = (21, 503, 245, 611, 770, 684, 693, 356, 761, 641, 330)
+"""Pb, V, Ta (1 atom); AlNi (a weak binary); ZrB, HPd, NbN, YS, VC, TaC, InP."""
 Q_LADDER = (2, 3, 4)
 Q_ONE_ATOM = 6
 DENSE_DIVISORS = (6, 8, 12, 24)
@@ -144,8 +148,22 @@ def plan(structures: list[tuple[str, Structure]], args: argparse.Namespace) -> l
             entries.append({"source_id": source_id, "point": point, "maker": maker,
                             "item": planned[0], "nsites": nsites,
                             "reference": point.name == reference_name(nsites)})
-    entries.sort(key=lambda e: e["item"].cost)
-    return entries
+    return order_entries(entries, args.order)
+
+
+def order_entries(entries: list[dict], order: str) -> list[dict]:
+    """``cost``: cheapest first; ``ladder``: whole q ladders first (see the module doc)."""
+    if order == "cost":
+        return sorted(entries, key=lambda e: e["item"].cost)
+    ref_cost = {e["source_id"]: e["item"].cost for e in entries if e["reference"]}
+
+    def key(e: dict) -> tuple:
+        on_ladder = e["point"].name.startswith("q")
+        if not on_ladder:
+            return (1, e["item"].cost, 0.0, "")
+        return (0, ref_cost.get(e["source_id"], e["item"].cost), -e["point"].q, e["source_id"])
+
+    return sorted(entries, key=key)
 
 
 def run(entries: list[dict], args: argparse.Namespace) -> None:
@@ -251,6 +269,8 @@ def main() -> None:
     parser.add_argument("--ids", nargs="+", type=int, default=list(VALIDATION_IDS))
     parser.add_argument("--points", nargs="+", help="only these point names (q2 q3 q4 q6 k+ "
                         f"s{SMEARING_ALT_RY:g})")
+    parser.add_argument("--order", choices=["ladder", "cost"], default="ladder",
+                        help="ladder: whole q ladders first (default); cost: cheapest first")
     parser.add_argument("--budget-hours", type=float)
     parser.add_argument("--max-point-hours", type=float)
     parser.add_argument("--plan", action="store_true", help="print the order and stop")

@@ -83,3 +83,22 @@ def test_crosscheck_finds_the_shipped_strong_couplers_in_jarvis():
     assert stats["mae_allen_dynes_K"] == pytest.approx(
         sum(abs(r["tc_ours_K"] - r["tc_jarvis_K"]) for r in rows) / len(rows))
     assert math.isfinite(stats["median_ratio"]) and stats["median_ratio"] > 1  # fast-v1 runs hot
+
+
+def test_ladder_order_runs_whole_ladders_reference_first(convergence):
+    class Item:
+        def __init__(self, cost):
+            self.cost = cost
+
+    def entry(sid, name, q, cost, ref=False):
+        return {"source_id": sid, "point": convergence.Point(name, q), "item": Item(cost),
+                "reference": ref}
+
+    entries = [entry("a", "q2", 2, 1), entry("a", "q4", 4, 50, True), entry("a", "k+", 4, 60),
+               entry("b", "q2", 2, 2), entry("b", "q4", 4, 20, True), entry("b", "q3", 3, 9)]
+    ordered = [(e["source_id"], e["point"].name)
+               for e in convergence.order_entries(entries, "ladder")]
+    assert ordered == [("b", "q4"), ("b", "q3"), ("b", "q2"), ("a", "q4"), ("a", "q2"),
+                       ("a", "k+")]
+    by_cost = [e["item"].cost for e in convergence.order_entries(entries, "cost")]
+    assert by_cost == sorted(by_cost)
