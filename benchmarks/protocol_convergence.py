@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from pymatgen.core import Structure  # noqa: E402
 
+from launchers.cli import sigterm_as_interrupt  # noqa: E402
 from stores.claims import ClaimBoard  # noqa: E402
 from stores.config import load_job_store  # noqa: E402
 from stores.datasets import RESERVED_BETE_NET_IDS  # noqa: E402
@@ -286,7 +287,8 @@ def main() -> None:
                   f"q {i.q_grid} k {i.k_grid} dense {i.k_grid_dense} cost {e['item'].cost:.3g}")
         return
     if not args.table_only:
-        run(entries, args)
+        with sigterm_as_interrupt():  # kill -TERM: QE stopped, claim released, rerun resumes
+            run(entries, args)
     rows = rows_from_store(entries, args.store)
     print(table(rows))
     if args.json:
