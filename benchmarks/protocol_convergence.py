@@ -16,8 +16,8 @@ point's overrides (pslibrary PBE by default). The ladder, per structure:
 - ``s0.04``: the densest q with Methfessel–Paxton smearing 0.04 Ry instead of 0.02 Ry.
 
 The densest q at base k and smearing 0.02 Ry is the reference of each structure. By default
-(``--order ladder``) the q ladders run first, one structure after the other, cheapest
-reference first and within a structure the reference, then the coarser q points; then the
+(``--order ladder``) the q ladders run first, one structure after the other in the order of
+``--ids``, and within a structure the reference, then the coarser q points; then the
 ``k+`` and smearing points, cheapest first. So an interrupted study leaves whole ladders, not
 a scatter of cheap points without their reference (``--order cost`` runs everything cheapest
 first). Points run through the campaign machinery, so the study is resumable: the store
@@ -57,8 +57,9 @@ from workflows.qe.campaign import plan_campaign, run_campaign  # noqa: E402
 from workflows.qe.flows import ElphFlowMaker  # noqa: E402
 
 SHARED = REPO.parent / "shared"
-VALIDATION_IDS = (21, 503, 245, 611, 770, 684, 693, 356, 761, 641, 330)
-"""Pb, V, Ta (1 atom); AlNi (a weak binary); ZrB, HPd, NbN, YS, VC, TaC, InP."""
+VALIDATION_IDS = (693, 611, 330, 356, 770, 684, 21, 503, 761, 641, 245)
+"""NbN, AlNi (a weak binary), InP, YS, ZrB, HPd, Pb, V, VC, TaC, Ta: in the order their
+ladders run (strong couplers where fast-v1 and JARVIS disagree first, cheap before dear)."""
 Q_LADDER = (2, 3, 4)
 Q_ONE_ATOM = 6
 DENSE_DIVISORS = (6, 8, 12, 24)
@@ -153,16 +154,16 @@ def plan(structures: list[tuple[str, Structure]], args: argparse.Namespace) -> l
 
 
 def order_entries(entries: list[dict], order: str) -> list[dict]:
-    """``cost``: cheapest first; ``ladder``: whole q ladders first (see the module doc)."""
+    """``cost``: cheapest first; ``ladder``: whole q ladders first, structures in the order
+    given (see the module doc)."""
     if order == "cost":
         return sorted(entries, key=lambda e: e["item"].cost)
-    ref_cost = {e["source_id"]: e["item"].cost for e in entries if e["reference"]}
+    position = {sid: i for i, sid in enumerate(dict.fromkeys(e["source_id"] for e in entries))}
 
     def key(e: dict) -> tuple:
-        on_ladder = e["point"].name.startswith("q")
-        if not on_ladder:
-            return (1, e["item"].cost, 0.0, "")
-        return (0, ref_cost.get(e["source_id"], e["item"].cost), -e["point"].q, e["source_id"])
+        if not e["point"].name.startswith("q"):
+            return (1, e["item"].cost, 0)
+        return (0, position[e["source_id"]], -e["point"].q)
 
     return sorted(entries, key=key)
 

@@ -98,7 +98,7 @@ def test_ladder_order_runs_whole_ladders_reference_first(convergence):
                entry("b", "q2", 2, 2), entry("b", "q4", 4, 20, True), entry("b", "q3", 3, 9)]
     ordered = [(e["source_id"], e["point"].name)
                for e in convergence.order_entries(entries, "ladder")]
-    assert ordered == [("b", "q4"), ("b", "q3"), ("b", "q2"), ("a", "q4"), ("a", "q2"),
+    assert ordered == [("a", "q4"), ("a", "q2"), ("b", "q4"), ("b", "q3"), ("b", "q2"),
                        ("a", "k+")]
     by_cost = [e["item"].cost for e in convergence.order_entries(entries, "cost")]
     assert by_cost == sorted(by_cost)

@@ -142,6 +142,8 @@ def load_preset(preset: str | Path) -> dict[str, Any]:
     name = str(preset)
     if name in PRESETS:
         data = yaml.safe_load(_preset_text(name))
+        if "base" in data:  # a shipped preset written as changes to another one
+            data = apply_overrides(load_preset(data.pop("base")), data)
     else:
         path = Path(name).expanduser()
         if path.suffix.lower() not in (".yaml", ".yml") or not path.is_file():
