@@ -288,8 +288,11 @@ def main() -> None:
                   f"q {i.q_grid} k {i.k_grid} dense {i.k_grid_dense} cost {e['item'].cost:.3g}")
         return
     if not args.table_only:
-        with sigterm_as_interrupt():  # kill -TERM: QE stopped, claim released, rerun resumes
-            run(entries, args)
+        try:
+            with sigterm_as_interrupt():  # kill -TERM: QE stopped, claim released
+                run(entries, args)
+        except KeyboardInterrupt:
+            raise SystemExit("interrupted; rerun the same command to resume") from None
     rows = rows_from_store(entries, args.store)
     print(table(rows))
     if args.json:
