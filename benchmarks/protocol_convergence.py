@@ -67,6 +67,8 @@ K_STEP = 4
 SMEARING_BASE_RY = 0.02
 SMEARING_ALT_RY = 0.04
 LAMBDA_TOLERANCE = 0.15
+SIGMA_CHECK_RY = 0.04
+"""A second el-ph broadening shown beside the headline 0.02 Ry: far apart = dense grid short."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,9 @@ def rows_from_store(entries: list[dict], store_path: str) -> list[dict[str, Any]
                 "reference": entry["reference"], "q_grid": iset.q_grid, "k_grid": iset.k_grid,
                 "k_grid_dense": iset.k_grid_dense, "degauss_Ry": point.degauss,
                 "status": doc.get("status"), "lambda": doc.get("lambda_"),
+                "lambda_by_sigma": {round(b["sigma_Ry"], 3): round(b["lambda_"], 4)
+                                    for b in doc.get("broadenings") or []},
+                "lambda_q_sum": doc.get("lambda_q_sum"),
                 "omega_log_K": doc.get("omega_log_K"), "tc_K": doc.get("tc_allen_dynes_K"),
                 "mu_star": doc.get("mu_star"), "stable": doc.get("dynamically_stable"),
                 "min_frequency_meV": doc.get("min_frequency_meV"),
@@ -237,8 +242,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     order = {p: i for i, p in enumerate(["q2", "q3", "q4", "q6", "k+", f"s{SMEARING_ALT_RY:g}"])}
     rows = sorted(rows, key=lambda r: (int(r["source_id"]), order.get(r["point"], 9)))
     head = (f"{'id':>4} {'formula':8} {'point':6} {'q':>7} {'k':>8} {'dense':>8} {'σ_Ry':>5} "
-            f"{'λ':>6} {'Δλ/λref':>8} {'ω_log K':>8} {'Tc K':>6} {'stable':>6} "
-            f"{'min meV':>8} {'wall min':>8}")
+            f"{'λ':>6} {'Δλ/λref':>8} {'λ σ.04':>6} {'λ_qsum':>6} {'ω_log K':>8} {'Tc K':>6} "
+            f"{'stable':>6} {'min meV':>8} {'wall min':>8}")
     lines = [head, "-" * len(head)]
 
     def f(v: Any, fmt: str) -> str:
@@ -253,9 +258,13 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"{r['source_id']:>4} {r['formula']:8} {r['point']:5}{mark} {grid:>7} {kgrid:>8} "
             f"{dense:>8} {r['degauss_Ry']:>5.2f} {f(r['lambda'], '.3f'):>6} "
-            f"{f(r['dlambda_rel'], '+.1%'):>8} {f(r['omega_log_K'], '.0f'):>8} "
+            f"{f(r['dlambda_rel'], '+.1%'):>8} "
+            f"{f(r['lambda_by_sigma'].get(SIGMA_CHECK_RY), '.3f'):>6} "
+            f"{f(r['lambda_q_sum'], '.3f'):>6} {f(r['omega_log_K'], '.0f'):>8} "
             f"{f(r['tc_K'], '.1f'):>6} {stable:>6} {f(r['min_frequency_meV'], '.2f'):>8} "
             f"{f(r['wall_min'], '.1f'):>8}")
+    lines.append(f"λ at the el-ph broadening 0.02 Ry (headline) and {SIGMA_CHECK_RY} Ry; λ_qsum: "
+                 "λ summed over the computed q points (no interpolation)")
     lines.append(f"* reference (densest q, base k, σ {SMEARING_BASE_RY} Ry); Tc Allen–Dynes, "
                  f"μ* {DEFAULT_MU_STAR}; stable = no phonon DOS weight below "
                  f"{DEFAULT_STABILITY_THRESHOLD_MEV} meV")
