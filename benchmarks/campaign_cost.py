@@ -44,7 +44,7 @@ def main() -> None:
                                                  / "pslibrary-1.0.0-pbe-us"))
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    maker = ElphFlowMaker(pseudo_family=args.pseudos)
+    maker = ElphFlowMaker.from_preset(pseudo_family=args.pseudos)
     rows = []
     for path in sorted(Path(args.data).glob("*.json"), key=lambda p: p.stem):
         doc = json.loads(path.read_text())

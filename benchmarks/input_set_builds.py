@@ -3,8 +3,8 @@
 Runs one Al calculation through ``run_elph`` with QE replaced at its one seam
 (``tests/workflows/qe/mock_qe.FakeQE``: real QE 6.7 outputs of Al) and counts the calls
 of ``ElphInputGenerator.get_input_set`` — in the driver (validation, hashing, the flow)
-and in the jobs (each job rebuilds the inputs of its step from the JSON-ready spec, so it
-can run on another machine).  Prints one table row per place.
+and in the jobs (each job builds its inputs once from the flow's input-set generator,
+which travels with it as JSON, so it can run on another machine).  Prints one table row per place.
 
 Run from the repository root: ``python benchmarks/input_set_builds.py``.
 """
@@ -51,8 +51,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = load_job_store(Path(tmp) / "store")
         store.connect()
-        maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(PSLIBRARY),
-                              scratch_dir=str(Path(tmp) / "scratch"))
+        maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(PSLIBRARY),
+                                          scratch_dir=str(Path(tmp) / "scratch"))
         (outcome,) = run_elph([("al", al)], maker, store)
         assert outcome.document["status"] == "completed", outcome
     print(f"{'built by':40s} {'times':>5s}")

@@ -89,8 +89,8 @@ def run_case(element: str, pseudos: str, store_dir: Path) -> dict[str, Any] | No
     store = load_job_store(str(store_dir / "store"))
     store.connect()
     try:
-        maker = ElphFlowMaker(preset="standard", pseudo_family=pseudos,
-                              scratch_dir=str(store_dir / "scratch"))
+        maker = ElphFlowMaker.from_preset(preset="standard", pseudo_family=pseudos,
+                                          scratch_dir=str(store_dir / "scratch"))
         [outcome] = run_elph([(element, structure(element))], maker, store, keep_going=True,
                              progress=lambda msg: print(f"  {msg}", file=sys.stderr))
         if outcome.error:

@@ -84,8 +84,8 @@ def run_flow(structure: Structure, preset: str, pseudos: str, base: Path) -> tup
 
     store = load_job_store(str(base / "store"))
     store.connect()
-    maker = ElphFlowMaker(preset=preset, pseudo_family=pseudos,
-                          scratch_dir=str(base / "scratch"))
+    maker = ElphFlowMaker.from_preset(preset=preset, pseudo_family=pseudos,
+                                      scratch_dir=str(base / "scratch"))
     t0 = time.perf_counter()
     outcome = run_elph([("bench", structure)], maker, store, reuse=False)[0]
     total = time.perf_counter() - t0

@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
             structures.append((source_id, load_structure(path)))
         except (ValueError, OSError) as exc:
             unreadable.append(CampaignOutcome(source_id, "?", INPUT_ERROR, message=str(exc)))
-    maker = ElphFlowMaker(preset=args.preset, overrides=load_overrides(args.override),
-                          pseudo_family=args.pseudos, scratch_dir=args.scratch)
+    maker = ElphFlowMaker.from_preset(preset=args.preset, overrides=load_overrides(args.override),
+                                      pseudo_family=args.pseudos, scratch_dir=args.scratch)
     reserved = sorted({*RESERVED_BETE_NET_IDS, *args.skip_ids})
     planned, classified = plan_campaign(structures, maker, reserved)
     classified += unreadable

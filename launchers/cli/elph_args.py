@@ -73,6 +73,6 @@ def maker_from_args(args: argparse.Namespace):
     """The ElphFlowMaker the arguments describe."""
     from workflows.qe.flows import ElphFlowMaker
 
-    return ElphFlowMaker(preset=args.preset, overrides=load_overrides(args.override),
-                         pseudo_family=args.pseudos, relax=args.relax,
-                         fan_out_q=args.fan_out_q, keep_scratch=args.keep_scratch)
+    return ElphFlowMaker.from_preset(preset=args.preset, overrides=load_overrides(args.override),
+                                     pseudo_family=args.pseudos, relax=args.relax,
+                                     fan_out_q=args.fan_out_q, keep_scratch=args.keep_scratch)

@@ -296,8 +296,8 @@ def _compute_phonons(args: argparse.Namespace, store: Any, candidates: list[Any]
     from workflows.qe.errors import BeteInputError, QEError, QENotInstalledError
     from workflows.screening.phonons import PhononDosMaker, run_phonon_dos
 
-    maker = PhononDosMaker(preset=args.preset, overrides=_overrides(args.override),
-                           pseudo_family=args.pseudos, max_atoms=args.max_atoms)
+    maker = PhononDosMaker.from_preset(preset=args.preset, overrides=_overrides(args.override),
+                                       pseudo_family=args.pseudos, max_atoms=args.max_atoms)
     progress(f"{len(candidates)} candidate(s) need a coarse phonon DOS: running phonon-only "
              "DFPT here (about half a fast el-ph run each)")
     try:

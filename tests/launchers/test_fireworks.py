@@ -338,8 +338,9 @@ def test_real_al_dfpt_flow_through_fireworks(launchpad, job_store, tmp_path, req
               "ecutwfc": 25, "ecutrho": 200}
 
     def make():
-        return ElphFlowMaker(preset="fast", overrides=coarse, pseudo_family=str(pslibrary_dir),
-                             scratch_dir=str(tmp_path / "scratch")).make(al, source_id="al")
+        maker = ElphFlowMaker.from_preset("fast", coarse, str(pslibrary_dir),
+                                          scratch_dir=str(tmp_path / "scratch"))
+        return maker.make(al, source_id="al")
 
     resources = {"ph*": {"category": "big"}, "scf": {"category": "big"},
                  "*": {"category": "small"}}

@@ -108,8 +108,8 @@ def test_stopped_and_killed_ph_fizzle_then_rerun_resumes(launchpad, job_store, t
     cases = ("reference", "stopped", "killed")
     flows, workdirs, ids = {}, {}, {}
     for case in cases:
-        maker = ElphFlowMaker(preset="fast", overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                              scratch_dir=str(tmp_path / case))
+        maker = ElphFlowMaker.from_preset("fast", COARSE, str(pslibrary_dir),
+                                          scratch_dir=str(tmp_path / case))
         input_set = maker.input_set(_al())
         workdirs[case] = maker.workdir(input_set, maker.calculation_key(input_set))
         flows[case] = maker.make(_al(), source_id=case)

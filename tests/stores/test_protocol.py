@@ -55,11 +55,11 @@ def test_fast_v1_identity_is_the_fast_preset_with_pslibrary(pslibrary_dir):
     resolved = ElphInputGenerator("fast").resolved_preset()
     assert FAST_V1_IDENTITY.recipe_sha256 == recipe_sha256(resolved)
     assert FAST_V1_IDENTITY.pseudo_family_sha256 == directory_family_sha256(pslibrary_dir)
-    maker = ElphFlowMaker(preset="fast", pseudo_family=str(pslibrary_dir))
+    maker = ElphFlowMaker.from_preset(preset="fast", pseudo_family=str(pslibrary_dir))
     assert maker.protocol_identity(qe_version="6.7MaX").fingerprint() == FAST_V1_FINGERPRINT
-    debian = ElphFlowMaker(preset="fast", pseudo_family=str(DEBIAN_PSEUDO_DIR))
+    debian = ElphFlowMaker.from_preset(preset="fast", pseudo_family=str(DEBIAN_PSEUDO_DIR))
     assert debian.protocol_identity(qe_version="6.7MaX").fingerprint() != FAST_V1_FINGERPRINT
-    other_mu = ElphFlowMaker(preset="fast", pseudo_family=str(pslibrary_dir), mu_star=0.13)
+    other_mu = ElphFlowMaker.from_preset("fast", pseudo_family=str(pslibrary_dir), mu_star=0.13)
     assert other_mu.protocol_identity(qe_version="6.7MaX").fingerprint() != FAST_V1_FINGERPRINT
 
 

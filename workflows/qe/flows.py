@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +16,7 @@ from pymatgen.core import Structure
 from stores.protocol import ProtocolIdentity, directory_family_sha256, recipe_sha256
 from stores.settings import get_settings
 from workflows.common.physics import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
+from workflows.qe.documents import DEFAULT_REFERENCE_SIGMA_RY
 from workflows.qe.errors import BeteInputError
 from workflows.qe.jobs import (
     matdyn_job,
@@ -40,17 +42,18 @@ def calculation_dir(scratch_dir: str | None, input_set: ElphInputSet, key: str,
 class ElphFlowMaker(Maker):
     """pw.x (dense, ``la2F``) → pw.x → ph.x el-ph → q2r.x → matdyn.x → task document.
 
+    The maker holds its input-set generator (atomate2's pattern) and hands it to every
+    job; each job builds its inputs once from it.  :meth:`from_preset` builds the maker
+    from a preset name, overrides and a pseudopotential family.
+
     Parameters
     ----------
     name
         Flow name prefix.
-    preset
-        ``fast``, ``standard``, ``accurate`` or a preset YAML file.
-    overrides
-        Changes to the preset (see ``docs/pseudopotentials-and-presets.md``).
-    pseudo_family
-        Directory or SSSP-style JSON; None = the ``pseudo_family`` setting (read at
-        ``make`` time).
+    input_set_generator
+        Preset, overrides, pseudopotential family and atom limit of the inputs
+        (:class:`~workflows.qe.sets.ElphInputGenerator`); the family and the atom limit
+        it leaves to the settings are read at ``make`` time (:meth:`ElphInputGenerator.pinned`).
     relax
         None, ``"relax"`` or ``"vc-relax"``: relax the cell first.
     fan_out_q
@@ -65,33 +68,41 @@ class ElphFlowMaker(Maker):
     """
 
     name: str = "elph"
-    preset: str = "fast"
-    overrides: dict[str, Any] = field(default_factory=dict)
-    pseudo_family: str | None = None
+    input_set_generator: ElphInputGenerator = field(default_factory=ElphInputGenerator)
     relax: str | None = None
     fan_out_q: bool = False
     keep_scratch: bool = False
     scratch_dir: str | None = None
-    max_atoms: int | None = None
-    reference_sigma_Ry: float = 0.02
+    reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY
     mu_star: float = DEFAULT_MU_STAR
     stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
 
-    def spec(self) -> dict[str, Any]:
-        """JSON-ready spec the jobs rebuild their inputs from."""
-        family = self.pseudo_family or get_settings().pseudo_family
-        overrides = dict(self.overrides)
-        return {"preset": self.preset, "overrides": overrides,
-                "family": str(Path(family).expanduser().resolve()) if family else None,
-                "max_atoms": self.max_atoms, "relax": self.relax}
+    @classmethod
+    def from_preset(cls, preset: str | Path = "fast", overrides: Mapping[str, Any] | None = None,
+                    pseudo_family: PseudoFamily | str | Path | None = None,
+                    max_atoms: int | None = None, **options: Any) -> ElphFlowMaker:
+        """The maker of a preset (``fast``, ``standard``, ``accurate`` or a YAML file).
+
+        Parameters
+        ----------
+        preset, overrides, pseudo_family, max_atoms
+            The :class:`~workflows.qe.sets.ElphInputGenerator` fields (``pseudo_family`` is
+            its ``family``: a directory, an SSSP-style JSON, ``debian``; None = the setting).
+        **options
+            The other fields of the maker (``relax``, ``scratch_dir``, ``mu_star``, ...).
+        """
+        generator = ElphInputGenerator(preset=preset, overrides=dict(overrides or {}),
+                                       family=pseudo_family, max_atoms=max_atoms)
+        return cls(input_set_generator=generator, **options)
+
+    @property
+    def preset(self) -> str:
+        """Name (or YAML file) of the generator's preset."""
+        return str(self.input_set_generator.preset)
 
     def input_set(self, structure: Structure) -> ElphInputSet:
         """Validate the structure and build its inputs now (errors before any QE run)."""
-        spec = self.spec()
-        family = PseudoFamily.from_path(spec["family"]) if spec["family"] else None
-        return ElphInputGenerator(preset=self.preset, overrides=spec["overrides"],
-                                  family=family, max_atoms=self.max_atoms
-                                  ).get_input_set(structure)
+        return self.input_set_generator.get_input_set(structure)
 
     def protocol_identity(self, qe_version: str | None = None) -> ProtocolIdentity:
         """The protocol identity of this maker's calculations, before any calculation.
@@ -108,10 +119,7 @@ class ElphFlowMaker(Maker):
         """
         from workflows.qe.run import detect_qe_version
 
-        spec = self.spec()
-        generator = ElphInputGenerator(preset=self.preset, overrides=spec["overrides"],
-                                       family=self.pseudo_family or get_settings().pseudo_family,
-                                       max_atoms=self.max_atoms)
+        generator = self.input_set_generator
         effective = generator.resolved_preset()
         family = generator.get_family()
         try:
@@ -120,7 +128,7 @@ class ElphFlowMaker(Maker):
             raise BeteInputError(f"pseudopotential family {family.label}: {exc}") from exc
         return ProtocolIdentity(
             preset=str(effective["name"]), recipe_sha256=recipe_sha256(effective),
-            overrides=spec["overrides"], pseudo_family=family.name,
+            overrides=dict(generator.overrides), pseudo_family=family.name,
             pseudo_family_sha256=family_digest,
             qe_version=qe_version or detect_qe_version(),
             reference_sigma_Ry=round(float(self.reference_sigma_Ry), 6),
@@ -147,19 +155,20 @@ class ElphFlowMaker(Maker):
         input_set = input_set or self.input_set(structure)
         key = self.calculation_key(input_set)
         workdir = str(self.workdir(input_set, key))
-        spec = self.spec()
+        generator = self.input_set_generator.pinned()  # the jobs may run elsewhere, later
         prepared: Structure | OutputReference = input_set.structure
         jobs: list[Job] = []
         if self.relax:
-            relax = relax_job(prepared, spec, workdir)
+            relax = relax_job(prepared, generator, workdir, self.relax)
             jobs.append(relax)
             prepared = relax.output
-        scf = scf_job(prepared, spec, workdir)
+        scf = scf_job(prepared, generator, workdir)
         ph_maker = ph_fanout_job if self.fan_out_q else ph_job
-        ph = ph_maker(scf.output, prepared, spec, workdir)
-        matdyn = matdyn_job(ph.output, prepared, spec, workdir, self.keep_scratch)
-        doc = task_document_job(prepared, spec, workdir, scf.output, ph.output, matdyn.output,
-                                source_id, key, reference_sigma_Ry=self.reference_sigma_Ry,
+        ph = ph_maker(scf.output, prepared, generator, workdir)
+        matdyn = matdyn_job(ph.output, prepared, generator, workdir, self.keep_scratch)
+        doc = task_document_job(prepared, generator, workdir, scf.output, ph.output,
+                                matdyn.output, source_id, key,
+                                reference_sigma_Ry=self.reference_sigma_Ry,
                                 mu_star=self.mu_star,
                                 stability_threshold_meV=self.stability_threshold_meV,
                                 job_uuids={j.name: j.uuid for j in [*jobs, scf, ph, matdyn]})

@@ -1,10 +1,12 @@
 """jobflow jobs of the QE electron-phonon flow.
 
-Every job gets the structure, a JSON-ready *spec* (preset, overrides, pseudopotential
-family, atom limit) and the calculation directory, rebuilds the input set from them
-(deterministic), and runs its QE steps through :func:`workflows.qe.steps.run_step`
-(retries with handlers, restart markers).  Jobs pass small dictionaries; only the last
-job returns the task document, whose arrays go to the ``data`` blob store.
+Every job gets the structure, the flow's input-set generator
+(:class:`~workflows.qe.sets.ElphInputGenerator`, pinned by the Maker: it serialises with
+the job and builds the same inputs on any worker) and the calculation directory, builds
+its input set once from them, and runs its QE steps through
+:func:`workflows.qe.steps.run_step` (retries with handlers, restart markers).  Jobs pass
+small dictionaries; only the last job returns the task document, whose arrays go to the
+``data`` blob store.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from jobflow import Flow, Response, job
 from pymatgen.core import Structure
 
 from stores.schemas import ELPH_BLOB_FIELDS, ScfSummary
+from workflows.common.physics import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
 from workflows.qe.bands import band_gap_from_xml
-from workflows.qe.documents import early_document, elph_document
+from workflows.qe.documents import DEFAULT_REFERENCE_SIGMA_RY, early_document, elph_document
 from workflows.qe.errors import QEError
 from workflows.qe.matdyn_parsers import parse_a2f_dos_files, parse_phonon_dos
 from workflows.qe.parsers import parse_pw_output
@@ -30,13 +33,6 @@ from workflows.qe.steps import read_marker, remove_scratch, run_step, write_mark
 logger = logging.getLogger(__name__)
 
 
-def input_set_from_spec(structure: Structure, spec: dict[str, Any]) -> ElphInputSet:
-    """Rebuild the input set a job needs from the flow's JSON-ready spec."""
-    generator = ElphInputGenerator(preset=spec["preset"], overrides=spec.get("overrides") or {},
-                                   family=spec.get("family"), max_atoms=spec.get("max_atoms"))
-    return generator.get_input_set(structure)
-
-
 def _paths(input_set: ElphInputSet, workdir: Path) -> tuple[Path, str]:
     outdir = str(input_set.scf.get("outdir", "./tmp"))
     prefix = str(input_set.scf.get("prefix", "bete"))
@@ -44,13 +40,12 @@ def _paths(input_set: ElphInputSet, workdir: Path) -> tuple[Path, str]:
 
 
 @job(name="relax")
-def relax_job(structure: Structure, spec: dict[str, Any], workdir: str) -> Structure:
-    """Relax the cell (pw.x relax/vc-relax) and return the relaxed structure."""
+def relax_job(structure: Structure, generator: ElphInputGenerator, workdir: str,
+              calculation: str = "vc-relax") -> Structure:
+    """Relax the cell (pw.x ``relax``/``vc-relax``) and return the relaxed structure."""
     wd = Path(workdir) / "relax"
     wd.mkdir(parents=True, exist_ok=True)
-    generator = ElphInputGenerator(preset=spec["preset"], overrides=spec.get("overrides") or {},
-                                   family=spec.get("family"), max_atoms=spec.get("max_atoms"))
-    relax = generator.get_relax_input(structure, spec.get("relax") or "vc-relax")
+    relax = generator.get_relax_input(structure, calculation)
     run_step("pw", relax, "relax", wd)
     return relaxed_structure(wd / "relax.out")
 
@@ -69,13 +64,13 @@ def relaxed_structure(output: Path) -> Structure:
 
 
 @job(name="scf")
-def scf_job(structure: Structure, spec: dict[str, Any], workdir: str) -> dict[str, Any]:
+def scf_job(structure: Structure, generator: ElphInputGenerator, workdir: str) -> dict[str, Any]:
     """pw.x on the dense grid (``la2F``), metallicity check, then pw.x on the k grid.
 
     Returns ``is_metal`` False (and no second run) for an insulator.
     """
     wd = Path(workdir)
-    input_set = input_set_from_spec(structure, spec)
+    input_set = generator.get_input_set(structure)
     input_set.write(wd)
     walls: dict[str, float] = {}
     dense = run_step("pw", input_set.scf_dense, "scf_dense", wd)
@@ -170,7 +165,7 @@ def ph_resume_q(wd: Path, step: str, input_set: ElphInputSet) -> int | None:
 
 
 @job(name="ph")
-def ph_job(scf: dict[str, Any], structure: Structure, spec: dict[str, Any],
+def ph_job(scf: dict[str, Any], structure: Structure, generator: ElphInputGenerator,
            workdir: str) -> dict[str, Any]:
     """ph.x electron-phonon on the whole q grid in one run.
 
@@ -180,7 +175,7 @@ def ph_job(scf: dict[str, Any], structure: Structure, spec: dict[str, Any],
     if not scf["is_metal"]:
         return {"skipped": "insulator"}
     wd = Path(workdir)
-    input_set = input_set_from_spec(structure, spec)
+    input_set = generator.get_input_set(structure)
     start_q = ph_resume_q(wd, "ph", input_set)
     if start_q is not None:
         outdir = wd / str(input_set.ph.get("outdir", "./tmp"))
@@ -202,7 +197,7 @@ def _irreducible_q_count(dyn0: Path) -> int:
 
 
 @job(name="ph_init")
-def ph_fanout_job(scf: dict[str, Any], structure: Structure, spec: dict[str, Any],
+def ph_fanout_job(scf: dict[str, Any], structure: Structure, generator: ElphInputGenerator,
                   workdir: str) -> Response | dict[str, Any]:
     """List the irreducible q points (ph.x ``only_init``) and replace itself by one job per q.
 
@@ -211,23 +206,23 @@ def ph_fanout_job(scf: dict[str, Any], structure: Structure, spec: dict[str, Any
     if not scf["is_metal"]:
         return {"skipped": "insulator"}
     wd = Path(workdir)
-    input_set = input_set_from_spec(structure, spec)
+    input_set = generator.get_input_set(structure)
     init = input_set.ph_input()
     init.set("inputph", "only_init", True)
     init.set("inputph", "lqdir", True)  # ph.x requires it with only_init
     res = run_step("ph", init, "ph_init", wd)
     fildyn = str(input_set.ph.get("fildyn"))
     nq = _irreducible_q_count(wd / f"{fildyn}0")
-    q_jobs = [ph_q_job(iq, structure, spec, workdir) for iq in range(1, nq + 1)]
+    q_jobs = [ph_q_job(iq, structure, generator, workdir) for iq in range(1, nq + 1)]
     for j in q_jobs:
         j.name = f"ph_q{j.function_args[0]}"
-    merge = ph_merge_job([j.output for j in q_jobs], nq, structure, spec, workdir,
+    merge = ph_merge_job([j.output for j in q_jobs], nq, structure, generator, workdir,
                          res["wall_time_s"])
     return Response(replace=Flow([*q_jobs, merge], output=merge.output, name="ph fan-out"))
 
 
 @job(name="ph_q")
-def ph_q_job(iq: int, structure: Structure, spec: dict[str, Any],
+def ph_q_job(iq: int, structure: Structure, generator: ElphInputGenerator,
              workdir: str) -> dict[str, Any]:
     """ph.x for irreducible q point ``iq`` only, on a private copy of the scf outdir.
 
@@ -237,7 +232,7 @@ def ph_q_job(iq: int, structure: Structure, spec: dict[str, Any],
     """
     wd = Path(workdir)
     qdir = wd / f"ph_q{iq}"
-    input_set = input_set_from_spec(structure, spec)
+    input_set = generator.get_input_set(structure)
     outdir = str(input_set.ph.get("outdir", "./tmp"))
     if read_marker(qdir, "ph") is None and not (qdir / outdir).exists():
         qdir.mkdir(parents=True, exist_ok=True)
@@ -253,10 +248,10 @@ def ph_q_job(iq: int, structure: Structure, spec: dict[str, Any],
 
 @job(name="ph_merge")
 def ph_merge_job(q_results: list[dict[str, Any]], nq: int, structure: Structure,
-                 spec: dict[str, Any], workdir: str, init_wall_s: float) -> dict[str, Any]:
+                 generator: ElphInputGenerator, workdir: str, init_wall_s: float) -> dict[str, Any]:
     """Collect the per-q dynamical matrices and ``elph_dir`` files into the main directory."""
     wd = Path(workdir)
-    input_set = input_set_from_spec(structure, spec)
+    input_set = generator.get_input_set(structure)
     fildyn = str(input_set.ph.get("fildyn"))
     (wd / "elph_dir").mkdir(exist_ok=True)
     for iq in range(1, nq + 1):
@@ -276,13 +271,13 @@ def ph_merge_job(q_results: list[dict[str, Any]], nq: int, structure: Structure,
 
 
 @job(name="q2r_matdyn")
-def matdyn_job(ph: dict[str, Any], structure: Structure, spec: dict[str, Any],
+def matdyn_job(ph: dict[str, Any], structure: Structure, generator: ElphInputGenerator,
                workdir: str, keep_scratch: bool = False) -> dict[str, Any]:
     """q2r.x then matdyn.x (DOS + α²F), retrying matdyn's ASR when it writes NaN."""
     if ph.get("skipped"):
         return {"skipped": ph["skipped"]}
     wd = Path(workdir)
-    input_set = input_set_from_spec(structure, spec)
+    input_set = generator.get_input_set(structure)
     walls = {"q2r": run_step("q2r", input_set.q2r, "q2r", wd)["wall_time_s"]}
     done = read_marker(wd, "matdyn_asr")
     asr_used = done["asr"] if done else None
@@ -309,30 +304,32 @@ def matdyn_job(ph: dict[str, Any], structure: Structure, spec: dict[str, Any],
 
 
 @job(name="elph_task_document", data=list(ELPH_BLOB_FIELDS))
-def task_document_job(structure: Structure, spec: dict[str, Any], workdir: str,
+def task_document_job(structure: Structure, generator: ElphInputGenerator, workdir: str,
                       scf: dict[str, Any], ph: dict[str, Any] | None,
                       matdyn: dict[str, Any] | None, source_id: str | None,
-                      input_hash: str, reference_sigma_Ry: float = 0.02,
-                      mu_star: float = 0.10, stability_threshold_meV: float = -0.5,
+                      input_hash: str,
+                      reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,
+                      mu_star: float = DEFAULT_MU_STAR,
+                      stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,
                       job_uuids: dict[str, str] | None = None) -> Any:
     """Parse the finished calculation into an :class:`ElphTaskDocument`."""
     wd = Path(workdir)
-    input_set = input_set_from_spec(structure, spec)
+    input_set = generator.get_input_set(structure)
     scf_summary = ScfSummary(**scf["scf"])
     walls = {**scf.get("wall_times_s", {}), **(ph or {}).get("wall_times_s", {}),
              **(matdyn or {}).get("wall_times_s", {})}
     common = {"wall_times_s": walls, "workdir": str(wd), "job_uuids": job_uuids or {}}
     if not scf["is_metal"]:
-        return early_document(input_set, spec["preset"], source_id, input_hash, "insulator",
+        return early_document(input_set, str(generator.preset), source_id, input_hash, "insulator",
                               f"band gap {scf['gap_eV']:.3f} eV at the Fermi level: no "
                               "electron-phonon run", scf_summary, scf.get("qe_version"),
-                              overrides=spec.get("overrides"),
+                              overrides=dict(generator.overrides),
                               reference_sigma_Ry=reference_sigma_Ry, mu_star=mu_star, **common)
-    doc = elph_document(wd, input_set, spec["preset"], source_id, input_hash, scf_summary,
+    doc = elph_document(wd, input_set, str(generator.preset), source_id, input_hash, scf_summary,
                         scf.get("qe_version"), (matdyn or {}).get("matdyn_asr", "crystal"),
                         reference_sigma_Ry=reference_sigma_Ry, mu_star=mu_star,
                         stability_threshold_meV=stability_threshold_meV,
-                        overrides=spec.get("overrides"), **common)
+                        overrides=dict(generator.overrides), **common)
     fixes = scf.get("fixes", []) + (ph or {}).get("fixes", [])
     if fixes:
         doc.warnings.extend(f"automatic retry: {f}" for f in fixes)

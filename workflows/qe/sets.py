@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from pymatgen.core import Element, Structure
 from workflows.qe.errors import BeteInputError
 from workflows.qe.inputs import Card, MatdynInput, PhInput, PwInput, Q2rInput, QEInput
 from workflows.qe.preset_rules import (
+    PRESETS,
     apply_overrides,
     k_grid_rule,
     load_preset,
@@ -282,6 +283,30 @@ class ElphInputGenerator(MSONable):
         """The preset with ``overrides`` applied (a new dict every call)."""
         return apply_overrides(load_preset(self.preset), self.overrides)
 
+    def pinned(self) -> ElphInputGenerator:
+        """A copy that builds the same inputs in any process, on any machine, later.
+
+        What the generator leaves to the settings is read now: the ``pseudo_family``
+        setting (else Debian LDA) and ``max_atoms``; family paths are made absolute.  The
+        flow's jobs carry this copy (JSON via :class:`~monty.json.MSONable`), so a
+        FireWorks worker with other settings or another working directory builds the
+        inputs whose hash the flow was submitted under.
+        """
+        from stores.settings import get_settings
+
+        family = self.family
+        if family is None:
+            family = get_settings().pseudo_family or "debian"
+        if not isinstance(family, PseudoFamily) and str(family).lower() not in (
+                "debian", "debian-lda"):
+            family = str(Path(family).expanduser().resolve())
+        preset = str(self.preset)
+        if preset not in PRESETS:  # a YAML file
+            preset = str(Path(preset).expanduser().resolve())
+        max_atoms = self.max_atoms if self.max_atoms is not None else get_settings().max_atoms
+        return replace(self, preset=preset, overrides=copy.deepcopy(dict(self.overrides)),
+                       family=family, max_atoms=max_atoms)
+
     def get_family(self) -> PseudoFamily:
         """The pseudopotential family, resolved now."""
         if isinstance(self.family, PseudoFamily):
@@ -353,8 +378,7 @@ class ElphInputGenerator(MSONable):
 
     def get_relax_input(self, structure: Structure, calculation: str = "vc-relax") -> PwInput:
         """A pw.x relax/vc-relax input alone (the flow relaxes, then calls get_input_set)."""
-        generator = ElphInputGenerator(self.preset, {**self.overrides, "relax": calculation},
-                                       self.family, self.max_atoms)
+        generator = replace(self, overrides={**self.overrides, "relax": calculation})
         relax = generator.get_input_set(structure).relax
         if relax is None:  # pragma: no cover - relax is set above
             raise BeteInputError("no relax input was generated")

@@ -204,8 +204,8 @@ def elph_maker(preset: str, overrides: dict[str, Any] | None = None, pseudos: st
     """The DFPT el-ph flow maker of the verification."""
     from workflows.qe.flows import ElphFlowMaker
 
-    return ElphFlowMaker(preset=preset, overrides=dict(overrides or {}), pseudo_family=pseudos,
-                         scratch_dir=scratch_dir, max_atoms=max_atoms)
+    return ElphFlowMaker.from_preset(preset, overrides, pseudos, max_atoms,
+                                     scratch_dir=scratch_dir)
 
 
 def local_verifier(maker: Any, store: Any, say: Say, verbose: bool = False) -> Verifier:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,14 @@ from stores.queries import find_phonon_dos
 from stores.schemas import PHDOS_DOC_TYPE, PhononDos, PhononDosDocument
 from workflows.common.physics import DEFAULT_STABILITY_THRESHOLD_MEV, lowest_frequency_meV
 from workflows.local import run_flow_locally
+from workflows.qe.sets import ElphInputGenerator, ElphInputSet
 
 logger = logging.getLogger(__name__)
 
 _ELPH_PH_KEYS = ("electron_phonon", "el_ph_sigma", "el_ph_nsigma", "fildvscf", "trans")
 
 
-def phonon_only_inputs(input_set: Any) -> dict[str, Any]:
+def phonon_only_inputs(input_set: ElphInputSet) -> dict[str, Any]:
     """pw.x/ph.x/q2r.x/matdyn.x inputs of a phonon-only run, from an el-ph input set."""
     scf = copy.deepcopy(input_set.scf)
     ph = copy.deepcopy(input_set.ph)
@@ -56,8 +57,11 @@ class PhononDosMaker(Maker):
     ----------
     name
         Flow name prefix.
-    preset, overrides, pseudo_family, max_atoms, scratch_dir
-        As :class:`workflows.qe.flows.ElphFlowMaker`; ``q_grid`` replaces the preset's.
+    input_set_generator
+        The el-ph input-set generator (as :class:`workflows.qe.flows.ElphFlowMaker`'s);
+        ``q_grid`` replaces its preset's q grid.
+    scratch_dir
+        Parent of the calculation directories; None = the ``scratch_dir`` setting.
     q_grid
         Coarse q grid (the paper's CPD: 2×2×2).
     stability_threshold_meV
@@ -65,68 +69,74 @@ class PhononDosMaker(Maker):
     """
 
     name: str = "coarse_phdos"
-    preset: str = "fast"
-    overrides: dict[str, Any] = field(default_factory=dict)
-    pseudo_family: str | None = None
-    max_atoms: int | None = None
+    input_set_generator: ElphInputGenerator = field(default_factory=ElphInputGenerator)
     scratch_dir: str | None = None
     q_grid: tuple[int, int, int] = (2, 2, 2)
     stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV
 
-    def spec(self) -> dict[str, Any]:
-        """JSON-ready spec (the el-ph spec with the coarse q grid)."""
-        from stores.settings import get_settings
+    @classmethod
+    def from_preset(cls, preset: str = "fast", overrides: Mapping[str, Any] | None = None,
+                    pseudo_family: str | None = None, max_atoms: int | None = None,
+                    **options: Any) -> PhononDosMaker:
+        """The maker of a preset (arguments as :meth:`ElphFlowMaker.from_preset`)."""
+        from workflows.qe.flows import ElphFlowMaker
 
-        family = self.pseudo_family or get_settings().pseudo_family
-        return {"preset": self.preset,
-                "overrides": {**self.overrides, "q_grid": [int(q) for q in self.q_grid]},
-                "family": str(Path(family).expanduser().resolve()) if family else None,
-                "max_atoms": self.max_atoms}
+        elph = ElphFlowMaker.from_preset(preset, overrides, pseudo_family, max_atoms)
+        return cls(input_set_generator=elph.input_set_generator, **options)
 
-    def input_set(self, structure: Structure) -> Any:
+    @property
+    def preset(self) -> str:
+        """Name (or YAML file) of the generator's preset."""
+        return str(self.input_set_generator.preset)
+
+    def coarse_generator(self) -> ElphInputGenerator:
+        """The generator with the coarse q grid, pinned (see ``ElphInputGenerator.pinned``)."""
+        overrides = {**self.input_set_generator.overrides,
+                     "q_grid": [int(q) for q in self.q_grid]}
+        return replace(self.input_set_generator, overrides=overrides).pinned()
+
+    def input_set(self, structure: Structure) -> ElphInputSet:
         """The el-ph input set the phonon-only inputs derive from (validates the structure)."""
-        from workflows.qe.jobs import input_set_from_spec
-
-        return input_set_from_spec(structure, self.spec())
+        return self.coarse_generator().get_input_set(structure)
 
     @staticmethod
-    def calculation_key(input_set: Any) -> str:
+    def calculation_key(input_set: ElphInputSet) -> str:
         """Hash of the phonon-only run: derived from the el-ph input hash it is built from."""
         return hashlib.sha256(f"{PHDOS_DOC_TYPE}:{input_set.input_hash()}".encode()).hexdigest()
 
-    def workdir(self, input_set: Any, key: str) -> Path:
+    def workdir(self, input_set: ElphInputSet, key: str) -> Path:
         """``<scratch>/<formula>-phdos-<hash[:16]>``."""
         from workflows.qe.flows import calculation_dir
 
         return calculation_dir(self.scratch_dir, input_set, key, "phdos")
 
     def make(self, structure: Structure, source_id: str | None = None,
-             input_set: Any = None) -> Flow:
+             input_set: ElphInputSet | None = None) -> Flow:
         """One-job flow whose output is the ``coarse_phdos`` document.
 
         ``input_set``: this maker's :meth:`input_set` of ``structure`` if already built.
         """
         input_set = input_set or self.input_set(structure)
         key = self.calculation_key(input_set)
-        j = phonon_dos_job(input_set.structure, self.spec(), str(self.workdir(input_set, key)),
-                           key, source_id, self.stability_threshold_meV)
+        j = phonon_dos_job(input_set.structure, self.coarse_generator(),
+                           str(self.workdir(input_set, key)), key, source_id,
+                           self.stability_threshold_meV)
         j.metadata.update({"input_hash": key, "formula": input_set.structure.composition.
                            reduced_formula, "protocol": f"{self.preset}-phdos"})
         return Flow([j], output=j.output, name=f"{self.name} {j.metadata['formula']}")
 
 
 @job(name="coarse_phdos", data=["phdos"])
-def phonon_dos_job(structure: Structure, spec: dict[str, Any], workdir: str, input_hash: str,
-                   source_id: str | None = None,
+def phonon_dos_job(structure: Structure, generator: ElphInputGenerator, workdir: str,
+                   input_hash: str, source_id: str | None = None,
                    stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,
                    ) -> dict[str, Any]:
     """pw.x → ph.x (phonons only) → q2r.x → matdyn.x DOS; returns the document."""
-    from workflows.qe.jobs import input_set_from_spec
     from workflows.qe.matdyn_parsers import parse_phonon_dos
     from workflows.qe.steps import run_step
 
     wd = Path(workdir)
-    input_set = input_set_from_spec(structure, spec)
+    input_set = generator.get_input_set(structure)
     input_set.write(wd)   # also prepares the pseudopotential paths like the el-ph flow
     inputs = phonon_only_inputs(input_set)
     walls = {}
@@ -138,7 +148,7 @@ def phonon_dos_job(structure: Structure, spec: dict[str, Any], workdir: str, inp
     return PhononDosDocument(
         input_hash=input_hash, source_id=source_id, formula=comp.reduced_formula,
         nsites=len(structure), structure=input_set.structure.as_dict(),
-        protocol=spec["preset"], q_grid=list(input_set.q_grid),
+        protocol=str(generator.preset), q_grid=list(input_set.q_grid),
         k_grid=list(input_set.k_grid), min_frequency_meV=float(min_freq),
         dynamically_stable=bool(min_freq >= stability_threshold_meV),
         stability_threshold_meV=stability_threshold_meV, wall_times_s=walls, workdir=str(wd),

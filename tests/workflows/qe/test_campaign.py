@@ -43,7 +43,7 @@ def _structures():
 
 
 def test_plan_cheapest_first_reserved_and_input_errors_apart(tmp_path):
-    maker = ElphFlowMaker(overrides=TINY, scratch_dir=str(tmp_path))   # Debian LDA: no Cs
+    maker = ElphFlowMaker.from_preset(overrides=TINY, scratch_dir=str(tmp_path))  # Debian: no Cs
     planned, classified = plan_campaign(_structures(), maker)
     assert [p.source_id for p in planned] == ["al", "alsi"]            # 1 atom before 2
     assert planned[0].cost < planned[1].cost
@@ -67,7 +67,7 @@ def test_qk_pairs_reduce_with_the_little_group_of_q():
 
 def test_estimated_cost_ranks_the_measured_wall_times(pslibrary_dir):
     """On the shipped records (real campaign wall times on 2 cores) the order is right."""
-    maker = ElphFlowMaker(pseudo_family=str(pslibrary_dir))
+    maker = ElphFlowMaker.from_preset(pseudo_family=str(pslibrary_dir))
     cost, wall = [], []
     for path in sorted(packaged_fast_v1_dir().glob("*.json")):
         doc = json.loads(path.read_text())
@@ -79,7 +79,7 @@ def test_estimated_cost_ranks_the_measured_wall_times(pslibrary_dir):
 
 
 def test_budget_and_known_failures_start_nothing(tmp_path, store):
-    maker = ElphFlowMaker(overrides=TINY, scratch_dir=str(tmp_path / "scratch"))
+    maker = ElphFlowMaker.from_preset(overrides=TINY, scratch_dir=str(tmp_path / "scratch"))
     planned, _ = plan_campaign(_structures(), maker)
     board = ClaimBoard(tmp_path / "claims")
     board.record_failure(planned[1].key, "cannot_bracket_ef", "pw.x failed: cannot bracket Ef")

@@ -24,8 +24,8 @@ def test_fast_preset_matches_record(record_id, fast_v1_dir, bete_structures_dir,
     ref = next(b for b in record["a2F"] if abs(b["sigma_Ry"] - 0.02) < 1e-9)
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker(preset="fast", pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path / "scratch"))
+    maker = ElphFlowMaker.from_preset(preset="fast", pseudo_family=str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path / "scratch"))
     structure = read_structure(bete_structures_dir / f"{record_id}.cif")
     doc = run_elph([(record_id, structure)], maker, store)[0].document
     assert doc["k_grid"] == record["k_grid"] and doc["q_grid"] == record["q_grid"]

@@ -30,8 +30,8 @@ def _al():
 def test_flow_runs_every_step_once_and_stores_the_document(fake_qe, tmp_path, pslibrary_dir):
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path / "scratch"))
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path / "scratch"))
     (outcome,) = run_elph([("al", _al())], maker, store)
     assert fake_qe.calls == ["scf_dense", "scf", "ph", "q2r", "matdyn_crystal"]
     doc = outcome.document
@@ -47,8 +47,9 @@ def test_warnings_reach_the_progress_lines(fake_qe, tmp_path, pslibrary_dir):
     """A threshold above the real Al spectrum's lowest frequency makes the run 'unstable'."""
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path / "scratch"), stability_threshold_meV=5.0)
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path / "scratch"),
+                                      stability_threshold_meV=5.0)
     for _ in range(2):  # computed, then reused: the user sees the warnings both times
         lines: list[str] = []
         (outcome,) = run_elph([("al", _al())], maker, store, progress=lines.append)
@@ -57,9 +58,9 @@ def test_warnings_reach_the_progress_lines(fake_qe, tmp_path, pslibrary_dir):
         assert len(warned) == 1 and warned[0].startswith("[1/1] Al (al, ")
     # reused with another μ*: the stored Tc is not silently passed off as the new one
     lines = []
-    other = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path / "scratch"), stability_threshold_meV=5.0,
-                          mu_star=0.13)
+    other = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path / "scratch"),
+                                      stability_threshold_meV=5.0, mu_star=0.13)
     (outcome,) = run_elph([("al", _al())], other, store, progress=lines.append)
     assert outcome.reused and outcome.document["mu_star"] == pytest.approx(0.10)
     assert any("analysed with mu_star 0.1 (asked 0.13)" in ln for ln in lines)
@@ -69,8 +70,9 @@ def test_scratch_is_removed_after_matdyn_unless_kept(fake_qe, tmp_path, pslibrar
     store = load_job_store(tmp_path / "store")
     store.connect()
     for keep in (False, True):
-        maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                              scratch_dir=str(tmp_path / f"scratch-{keep}"), keep_scratch=keep)
+        maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                                          scratch_dir=str(tmp_path / f"scratch-{keep}"),
+                                          keep_scratch=keep)
         workdir = maker.workdir(maker.input_set(_al()), maker.calculation_key(
             maker.input_set(_al())))
         (workdir / "tmp" / "_ph0").mkdir(parents=True)
@@ -95,8 +97,8 @@ def test_campaign_progress_lines_carry_the_campaign_counter(fake_qe, tmp_path, p
 
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path / "scratch"))
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path / "scratch"))
     planned, _ = plan_campaign([("al", _al())], maker)
     lines: list[str] = []
     (outcome,) = run_campaign(planned, maker, store, ClaimBoard(tmp_path / "claims"),
@@ -104,3 +106,45 @@ def test_campaign_progress_lines_carry_the_campaign_counter(fake_qe, tmp_path, p
     assert outcome.outcome == "completed stable" and outcome.new
     assert lines and all(ln.startswith("campaign [1/1] Al (al, ") for ln in lines), lines
     assert any(": running " in ln for ln in lines)
+
+
+def test_jobs_carry_the_flow_generator_as_json_to_another_worker(fake_qe, tmp_path,
+                                                                 pslibrary_dir, monkeypatch):
+    """A FireWorks worker reads each job from JSON, elsewhere, with its own settings: the
+    flow's generator (family setting read and made absolute at ``make``) travels with the
+    jobs, so the worker builds the inputs the flow was made for."""
+    import json
+
+    from jobflow import Flow
+    from monty.json import MontyDecoder, MontyEncoder
+
+    from workflows.local import run_flow_locally
+    from workflows.qe.sets import ElphInputGenerator
+
+    here = tmp_path / "submit"
+    here.mkdir()
+    (here / "pseudo").symlink_to(pslibrary_dir)
+    monkeypatch.chdir(here)
+    monkeypatch.setenv("BETE_PSEUDO_FAMILY", "pseudo")  # relative: only valid here, now
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, scratch_dir=str(tmp_path / "scratch"))
+    expected = maker.input_set(_al())
+    flow = maker.make(_al(), source_id="al", input_set=expected)
+    key = flow.jobs[-1].metadata["input_hash"]
+    text = json.dumps(flow, cls=MontyEncoder)
+
+    worker = tmp_path / "worker"
+    worker.mkdir()
+    monkeypatch.chdir(worker)
+    monkeypatch.setenv("BETE_PSEUDO_FAMILY", str(tmp_path / "no-such-family"))
+    decoded = MontyDecoder().decode(text)
+    assert isinstance(decoded, Flow)
+    generators = [[a for a in j.function_args if isinstance(a, ElphInputGenerator)]
+                  for j in decoded.jobs]
+    assert all(len(g) == 1 for g in generators)  # every job: the generator, typed
+    assert generators[0][0].family == str(pslibrary_dir.resolve())
+    store = load_job_store(tmp_path / "store")
+    store.connect()
+    doc = run_flow_locally(decoded, store)
+    assert fake_qe.calls == ["scf_dense", "scf", "ph", "q2r", "matdyn_crystal"]
+    assert doc.input_hash == key and doc.status == "completed"
+    assert doc.parameters == expected.parameters  # every job built the submitted inputs

@@ -20,8 +20,8 @@ COARSE = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
 def _run(tmp_path, pslibrary_dir, structure, name):
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker(preset="fast", overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path / "scratch"))
+    maker = ElphFlowMaker.from_preset("fast", COARSE, str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path / "scratch"))
     outcome = run_elph([(name, structure)], maker, store)[0]
     return store, outcome
 

@@ -32,8 +32,8 @@ def al_run(tmp_path_factory, pslibrary_dir_module):
     root = tmp_path_factory.mktemp("al")
     store = load_job_store(root / "store")
     store.connect()
-    maker = ElphFlowMaker(preset="fast", overrides=COARSE, pseudo_family=str(pslibrary_dir_module),
-                          scratch_dir=str(root / "scratch"))
+    maker = ElphFlowMaker.from_preset("fast", COARSE, str(pslibrary_dir_module),
+                                      scratch_dir=str(root / "scratch"))
     outcomes = run_elph([("al-test", fcc_al())], maker, store)
     return root, store, maker, outcomes[0]
 
@@ -110,9 +110,9 @@ def test_fan_out_per_q_equals_single_ph_run(al_run, tmp_path):
     _, _, _, outcome = al_run
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker(preset="fast", overrides=COARSE,
-                          pseudo_family=outcome.document["pseudo_family"],
-                          scratch_dir=str(tmp_path / "scratch"), fan_out_q=True)
+    maker = ElphFlowMaker.from_preset(preset="fast", overrides=COARSE,
+                                      pseudo_family=outcome.document["pseudo_family"],
+                                      scratch_dir=str(tmp_path / "scratch"), fan_out_q=True)
     fan = run_elph([("al-fan", fcc_al())], maker, store)[0]
     assert fan.document["wall_times_s"].keys() >= {"ph_init", "ph_q1", "ph_q2", "ph_q3"}
     # the headline λ within 1 %; every broadening within 2 % (two ph.x runs of the same q

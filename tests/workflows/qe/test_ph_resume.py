@@ -18,8 +18,8 @@ HEADER = "     Calculation of q =    0.0000000   0.0000000   0.0000000\n"
 def run(tmp_path, pslibrary_dir):
     al = Structure(Lattice.cubic(4.04), ["Al"] * 4,
                    [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
-    input_set = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir)
-                              ).input_set(al)
+    input_set = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir)
+                                          ).input_set(al)
     wd = tmp_path / "calc"
     (wd / "tmp" / "_ph0").mkdir(parents=True)
     (wd / "elph_dir").mkdir()
@@ -84,22 +84,22 @@ def test_fan_out_q_point_stopped_then_rerun_matches_uninterrupted(tmp_path, psli
 
     al = Structure(Lattice.cubic(4.04), ["Al"] * 4,
                    [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
-    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path / "a"))
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path / "a"))
     input_set = maker.input_set(al)
-    spec = maker.spec()
+    generator = maker.input_set_generator.pinned()
     first = maker.workdir(input_set, maker.calculation_key(input_set))
-    scf_job.original(input_set.structure, spec, str(first))
+    scf_job.original(input_set.structure, generator, str(first))
     second = tmp_path / "b" / first.name
     shutil.copytree(first, second)
-    ph_q_job.original(3, input_set.structure, spec, str(first))  # uninterrupted
+    ph_q_job.original(3, input_set.structure, generator, str(first))  # uninterrupted
 
     monkeypatch.setenv("BETE_QE_MAX_SECONDS", "0.1")  # stops at the first check on any machine
     with pytest.raises(QEError) as err:
-        ph_q_job.original(3, input_set.structure, spec, str(second))
+        ph_q_job.original(3, input_set.structure, generator, str(second))
     assert err.value.kind == "time_limit"
     monkeypatch.delenv("BETE_QE_MAX_SECONDS")
-    out = ph_q_job.original(3, input_set.structure, spec, str(second))
+    out = ph_q_job.original(3, input_set.structure, generator, str(second))
     assert out["fixes"] == []
     ph_in = (second / "ph_q3" / "ph.in").read_text()
     assert "recover" not in ph_in and "start_q = 3" in ph_in

@@ -26,21 +26,21 @@ def test_ph_stopped_by_max_seconds_resumes(tmp_path, pslibrary_dir, monkeypatch,
                                                         require_qe):
     al = Structure(Lattice.cubic(4.04), ["Al"] * 4,
                    [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
-    maker = ElphFlowMaker(overrides=COARSE, pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path))
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path))
     input_set = maker.input_set(al)
     workdir = str(maker.workdir(input_set, maker.calculation_key(input_set)))
-    spec = maker.spec()
-    scf = scf_job.original(input_set.structure, spec, workdir)
+    generator = maker.input_set_generator.pinned()
+    scf = scf_job.original(input_set.structure, generator, workdir)
 
     monkeypatch.setenv("BETE_QE_MAX_SECONDS", "1")
     with pytest.raises(QEError) as err:
-        ph_job.original(scf, input_set.structure, spec, workdir)
+        ph_job.original(scf, input_set.structure, generator, workdir)
     assert err.value.kind == "time_limit"
     assert not marker_path(workdir, "ph").exists()
 
     monkeypatch.delenv("BETE_QE_MAX_SECONDS")
-    ph = ph_job.original(scf, input_set.structure, spec, workdir)
+    ph = ph_job.original(scf, input_set.structure, generator, workdir)
     ph_in = (tmp_path / workdir / "ph.in").read_text()
     # ph.x stops inside q point 1 on a slow machine, inside a later one on a fast machine: the
     # rerun starts afresh at the first unfinished q point, never with QE's recover
@@ -48,7 +48,7 @@ def test_ph_stopped_by_max_seconds_resumes(tmp_path, pslibrary_dir, monkeypatch,
     assert resumed >= 1 and "recover = .true." not in ph_in
     assert ("start_q" not in ph_in) if resumed == 1 else (f"start_q = {resumed}" in ph_in)
     assert ph["fixes"] == []
-    out = matdyn_job.original(ph, input_set.structure, spec, workdir)
+    out = matdyn_job.original(ph, input_set.structure, generator, workdir)
     assert out["matdyn_asr"] == "crystal"
     lam = [float(line.split()[3]) for line in (tmp_path / workdir / "lambda").read_text()
            .splitlines() if line.strip().startswith("Broadening")]

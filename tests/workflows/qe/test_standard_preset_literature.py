@@ -27,8 +27,8 @@ from workflows.qe.local import run_elph
 def test_standard_al_lambda_in_published_range(tmp_path, pslibrary_dir, require_qe):
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker(preset="standard", pseudo_family=str(pslibrary_dir),
-                          scratch_dir=str(tmp_path / "scratch"))
+    maker = ElphFlowMaker.from_preset(preset="standard", pseudo_family=str(pslibrary_dir),
+                                      scratch_dir=str(tmp_path / "scratch"))
     [outcome] = run_elph([("Al", structure("Al"))], maker, store, reuse=False)
     assert check_document("Al", outcome.document) == []
 

@@ -78,7 +78,7 @@ class FakeDFPT:
             self.interrupt_at = None
             raise KeyboardInterrupt
         last = flow.jobs[-1]
-        structure, spec = last.function_args[0], last.function_args[1]
+        structure, generator = last.function_args[0], last.function_args[1]
         source_id, key = last.function_args[6], last.function_args[7]
         self.calls.append(key)
         formula = structure.composition.reduced_formula
@@ -87,15 +87,14 @@ class FakeDFPT:
         a2f = einstein_a2f(freq, w_e, lam, width_meV=2.0)
         sc = superconductivity(freq, a2f)
         stable = formula not in self.unstable
-        identity = ElphFlowMaker(preset=spec["preset"], overrides=spec["overrides"],
-                                 pseudo_family=spec["family"]).protocol_identity()
+        identity = ElphFlowMaker(input_set_generator=generator).protocol_identity()
         doc = ElphTaskDocument(
             protocol_identity=identity, protocol_fingerprint=identity.fingerprint(),
             status="completed" if stable else "unstable",
             formula=formula, nsites=len(structure),
             elements=sorted(e.symbol for e in structure.composition.elements),
             chemsys=structure.composition.chemical_system, structure=structure.as_dict(),
-            source_id=source_id, protocol=spec["preset"], parameters={}, input_hash=key,
+            source_id=source_id, protocol=str(generator.preset), parameters={}, input_hash=key,
             pseudopotentials={}, k_grid=[4, 4, 4], k_grid_dense=[8, 8, 8], q_grid=[2, 2, 2],
             ecutwfc_Ry=25, ecutrho_Ry=200, reference_sigma_Ry=0.02, lambda_=sc.lambda_,
             omega_log_K=sc.omega_log_K, omega_2_K=sc.omega_2_K,

@@ -81,8 +81,8 @@ def test_store_source_and_dedup_against_store(store, fake_dfpt, tmp_path):
            "acquisition": "mean", "score": 1.0, "rank": 1,
            "structure": fcc("Cu", 3.61).as_dict()}
     write_screening_documents(store, [doc])
-    maker = ElphFlowMaker(pseudo_family=str(PseudoFamily.debian().directory),
-                          scratch_dir=str(tmp_path))
+    maker = ElphFlowMaker.from_preset(pseudo_family=str(PseudoFamily.debian().directory),
+                                      scratch_dir=str(tmp_path))
     run_elph([("al", fcc("Al", 4.04))], maker, store)
     found = read_candidates(["store"], store=store)
     assert [c.id for c in found.accepted] == ["cu1"]
