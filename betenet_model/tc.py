@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import torch
 
+from .train_config import DEFAULT_MU_STAR
+
 __all__ = ["DEFAULT_MU_STAR", "MEV_TO_K", "allen_dynes_tc", "log_tc_loss", "moment_loss",
            "spectral_moments"]
 
 #: 1 meV in kelvin (= workflows.common.units.MEV_TO_K).
 MEV_TO_K = 11.604518
-#: μ* of every Tc unless chosen otherwise (= workflows.common.physics.DEFAULT_MU_STAR).
-DEFAULT_MU_STAR = 0.10
 _OMEGA_MIN_MEV = 0.05
 
 

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
+DEFAULT_MU_STAR = 0.10
+"""μ* of every Tc of the model package unless chosen otherwise (this package cannot import
+``stores.constants.DEFAULT_MU_STAR``; tests/betenet_model/test_tc.py asserts they are equal)."""
 SCHEDULES = ("tempered", "early_stopping")
 DTYPES = ("float32", "float64")
 """Parameter and input dtypes (names of torch dtypes)."""
@@ -75,7 +78,7 @@ class TrainConfig:
     device: str = "cpu"
     fused_optimizer: bool = True
     tc_loss_weight: float = 0.01
-    mu_star: float = 0.10
+    mu_star: float = DEFAULT_MU_STAR
     moment_loss_weight: float = 0.0
 
     def __post_init__(self) -> None:

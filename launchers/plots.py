@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from stores.constants import DEFAULT_REFERENCE_SIGMA_RY
 from workflows.common.physics import cumulative_lambda
 
 
@@ -22,7 +23,8 @@ def plot_a2f(doc: dict[str, Any], out: str | Path) -> Path:
             f"(status {doc.get('status')}); only completed runs can be plotted"
         )
     ref = doc.get("reference_sigma_Ry")
-    spec = min(spectra, key=lambda s: abs(s["sigma_Ry"] - (ref if ref is not None else 0.02)))
+    ref = DEFAULT_REFERENCE_SIGMA_RY if ref is None else ref
+    spec = min(spectra, key=lambda s: abs(s["sigma_Ry"] - ref))
     w, a2f = spec["frequencies_meV"], spec["a2f"]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4), gridspec_kw={"width_ratios": [2, 1]})
     ax.plot(w, a2f, color="C0", label=f"α²F(ω), σ = {spec['sigma_Ry']:.3f} Ry")

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
+from stores.constants import DEFAULT_REFERENCE_SIGMA_RY, DEFAULT_STABILITY_THRESHOLD_MEV
 from stores.jarvis_tc import is_jarvis_tc_dir, load_jarvis_tc
 from stores.protocol import (
     FAST_V1_FINGERPRINT,
@@ -45,8 +46,6 @@ logger = logging.getLogger(__name__)
 
 FAST_V1_REFERENCE_SIGMA_INDEX = 3
 """Broadening index of the fast-v1 reference label (σ = 0.020 Ry)."""
-STABILITY_THRESHOLD_MEV = -0.5
-"""Lowest phonon frequency below which a record counts as dynamically unstable (meV)."""
 RESERVED_BETE_NET_IDS = (107, 305, 610, 689)
 """Structures of ``structures/bete-net`` kept for evaluation: never computed nor trained on."""
 SITE_DOS_SOURCES = ("full", "coarse")
@@ -170,7 +169,7 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
 def load_fast_v1(directory: str | os.PathLike[str] | None = None,
                  sigma_index: int = FAST_V1_REFERENCE_SIGMA_INDEX,
                  drop_unstable: bool = True,
-                 stability_threshold_meV: float = STABILITY_THRESHOLD_MEV,
+                 stability_threshold_meV: float = DEFAULT_STABILITY_THRESHOLD_MEV,
                  report: Callable[[str], None] | None = None,
                  ) -> list[TrainingRecord]:
     """Read every usable fast-v1 record of a folder.
@@ -338,7 +337,7 @@ def _reference_spectrum(doc: dict[str, Any]) -> tuple[list[float], list[float]]:
         raise ValueError(f"task document {doc.get('formula')} has no α²F spectra; "
                          "was it loaded with its blobs?")
     sigma = doc.get("reference_sigma_Ry")
-    sigma = 0.02 if sigma is None else float(sigma)
+    sigma = DEFAULT_REFERENCE_SIGMA_RY if sigma is None else float(sigma)
     spec = min(spectra, key=lambda s: abs(float(s["sigma_Ry"]) - sigma))
     return spec["frequencies_meV"], spec["a2f"]
 

@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from stores.constants import DEFAULT_REFERENCE_SIGMA_RY
 from stores.datasets import RESERVED_BETE_NET_IDS
 from stores.protocol import derive_identity, record_fingerprint
 
@@ -104,7 +105,7 @@ def fast_v1_record(doc: Mapping[str, Any]) -> dict[str, Any]:
         a2f.append({"sigma_Ry": sigma, "a2F": spec["a2f"],
                     **{k: b.get(k) for k in ("lambda_", "omega_log_K", "omega_2_K",
                                               "tc_allen_dynes_K")}})
-    reference = round(float(doc.get("reference_sigma_Ry") or 0.02), 6)
+    reference = round(float(doc.get("reference_sigma_Ry") or DEFAULT_REFERENCE_SIGMA_RY), 6)
     phdos = doc.get("phdos") or {}
     record.update(
         a2F_frequency_meV=grid, a2F=a2f,

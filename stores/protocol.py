@@ -162,7 +162,7 @@ def derive_identity(doc: Mapping[str, Any]) -> tuple[ProtocolIdentity | None, st
         pseudopotentials={el: {"filename": e["filename"], "md5": e["md5"]}
                           for el, e in used.items()},
         qe_version=doc.get("qe_version"), reference_sigma_Ry=float(doc["reference_sigma_Ry"]),
-        mu_star=float(doc.get("mu_star", 0.10)))
+        mu_star=float(doc.get("mu_star", 0.10)))  # pinned: μ* before documents recorded it
     return identity, None
 
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from stores.constants import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
 from stores.protocol import ProtocolIdentity
 
 ELPH_SCHEMA_VERSION = "1.0"
@@ -138,7 +139,7 @@ class ElphTaskDocument(BaseModel):
     ecutrho_Ry: float
     qe_version: str | None = None
     scf: ScfSummary | None = None
-    mu_star: float = Field(0.10, description="Coulomb pseudopotential used for Tc.")
+    mu_star: float = Field(DEFAULT_MU_STAR, description="Coulomb pseudopotential used for Tc.")
     reference_sigma_Ry: float | None = Field(None, description="Broadening of the headline values.")
     lambda_: float | None = Field(None, description="λ at the reference broadening.")
     lambda_q_sum: float | None = Field(
@@ -153,7 +154,8 @@ class ElphTaskDocument(BaseModel):
     phdos: PhononDos | None = Field(None, description="Blob: phonon DOS and per-site DOS.")
     matdyn_asr: str | None = Field(None, description="ASR matdyn used (NaN fallback).")
     min_frequency_meV: float | None = Field(None, description="Lowest frequency with DOS weight.")
-    stability_threshold_meV: float = Field(-0.5, description="DOS weight below → unstable.")
+    stability_threshold_meV: float = Field(DEFAULT_STABILITY_THRESHOLD_MEV,
+                                           description="DOS weight below → unstable.")
     dense_mesh_min_frequency_meV: float | None = Field(
         None, description="Lowest frequency on a 20³ Γ-centred mesh from the q2r.x force "
         "constants (phonopy), an independent stability check (meV).")
@@ -312,7 +314,8 @@ class MLIPPhononDocument(BaseModel):
     mesh: list[int] = Field(description="Γ-centred q mesh of the DOS and the lowest frequency.")
     min_frequency_meV: float = Field(
         description="Lowest frequency on the mesh (meV; negative = imaginary).")
-    stability_threshold_meV: float = Field(-0.5, description="Below → dynamically unstable.")
+    stability_threshold_meV: float = Field(DEFAULT_STABILITY_THRESHOLD_MEV,
+                                           description="Below → dynamically unstable.")
     dynamically_stable: bool = Field(description="min_frequency_meV ≥ the threshold.")
     mean_log_frequency_meV: float = Field(
         description="exp of the DOS-weighted mean of ln ω over ω > 0 (meV).")

@@ -45,6 +45,7 @@ from launchers.cli.common import (
     progress,
 )
 from launchers.cli.train_progress import MemberBars
+from stores.constants import DEFAULT_MU_STAR
 from workflows.ml.budgets import BUDGETS
 
 PACKAGED_DATA = "fast-v1"
@@ -102,7 +103,7 @@ class PredictCommand:
     model: str | None = None
     format: str = "table"
     spectra: bool = False
-    mu_star: float = 0.10
+    mu_star: float = DEFAULT_MU_STAR
     store: str | None = None
     phonon_store: str | None = None
 
@@ -119,7 +120,7 @@ class EvaluateCommand:
     held_out: bool = False
     out_of_bag: bool = False
     allow_overlap: bool = False
-    mu_star: float = 0.10
+    mu_star: float = DEFAULT_MU_STAR
     store: str | None = None
 
 
@@ -739,7 +740,8 @@ def register(subparsers: Any) -> None:
     add_format_argument(p)
     p.add_argument("--spectra", action="store_true", help="include the mean α²F and its σ")
     p.add_argument("--phonon-store", metavar="STORE", help=PHONON_STORE_HELP)
-    p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
+    p.add_argument("--mu-star", type=float, default=DEFAULT_MU_STAR,
+                   help=f"μ* of the Tc ({DEFAULT_MU_STAR})")
     p.set_defaults(func=_cmd_predict)
 
     p = subparsers.add_parser("evaluate", help="score an ensemble against labelled data",
@@ -758,7 +760,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--allow-overlap", action="store_true",
                    help="score rows of the model's training set anyway (in-sample; by default "
                         "such rows are refused)")
-    p.add_argument("--mu-star", type=float, default=0.10, help="μ* of the Tc (0.10)")
+    p.add_argument("--mu-star", type=float, default=DEFAULT_MU_STAR,
+                   help=f"μ* of the Tc ({DEFAULT_MU_STAR})")
     p.set_defaults(func=_cmd_evaluate)
 
     p = subparsers.add_parser("model", help="ensembles in a store: list",

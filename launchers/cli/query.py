@@ -14,6 +14,7 @@ from launchers.cli.common import (
     format_rows,
     open_store,
 )
+from stores.constants import DEFAULT_MU_STAR
 from stores.protocol import derive_identity
 from stores.queries import iter_elph_documents
 from workflows.common.physics import allen_dynes_tc, mcmillan_allen_dynes_tc
@@ -49,7 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mu-star", type=float,
                    help="recompute both Tc columns (and the Tc filter) for this Coulomb "
                    "pseudopotential μ* from the stored λ, ω_log, ω₂ (default: the μ* each "
-                   "document was computed with, 0.10 unless set)")
+                   f"document was computed with, {DEFAULT_MU_STAR} unless set)")
     p.set_defaults(func=run)
 
 

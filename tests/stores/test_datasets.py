@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 from pymatgen.core import Lattice, Structure
 
+from stores.constants import DEFAULT_STABILITY_THRESHOLD_MEV
 from stores.datasets import (
-    STABILITY_THRESHOLD_MEV,
     TrainingRecord,
     load_betenet_database,
     load_fast_v1,
@@ -34,7 +34,7 @@ def test_packaged_fast_v1_records():
     assert pb.site_dos.shape == (1, pb.phdos_frequencies_meV.size)
     assert pb.a2f.shape == pb.frequencies_meV.shape
     unstable = {r.id for r in load_fast_v1(drop_unstable=False)} - set(ids)
-    assert "13" in unstable and all(r.min_frequency_meV < STABILITY_THRESHOLD_MEV for r in
+    assert "13" in unstable and all(r.min_frequency_meV < DEFAULT_STABILITY_THRESHOLD_MEV for r in
                                     load_fast_v1(drop_unstable=False) if r.id in unstable)
 
 

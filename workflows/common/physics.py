@@ -8,7 +8,11 @@ Conventions (DESIGN.md):
 - λ = 2∫α²F(ω)/ω dω
 - ω_log = exp[(2/λ)∫α²F(ω) ln ω / ω dω]
 - ω₂ = [(2/λ)∫α²F(ω) ω dω]^½
-- Allen–Dynes Tc with f1·f2 and the McMillan–Allen–Dynes form, μ* = 0.10 by default.
+- Allen–Dynes Tc with f1·f2 and the McMillan–Allen–Dynes form, μ* =
+  :data:`stores.constants.DEFAULT_MU_STAR` by default.
+
+``DEFAULT_MU_STAR`` and ``DEFAULT_STABILITY_THRESHOLD_MEV`` are defined in
+:mod:`stores.constants` (their one home) and re-exported here beside the formulas.
 """
 
 from __future__ import annotations
@@ -18,13 +22,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from stores.constants import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
 from workflows.common.units import MEV_TO_K
 
-DEFAULT_MU_STAR = 0.10
 DEFAULT_OMEGA_MIN_MEV = 0.05
 """Frequencies at or below this are excluded from the moment integrals (meV)."""
-DEFAULT_STABILITY_THRESHOLD_MEV = -0.5
-"""Phonon DOS weight below this frequency marks a structure dynamically unstable."""
 HIT_TC_K = 5.0
 """A screening 'hit' is a computed Tc above this (kelvin)."""
 

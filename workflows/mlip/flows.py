@@ -29,6 +29,7 @@ from atomate2.forcefields.jobs import ForceFieldStaticMaker
 from jobflow import Flow, Job, job
 from pymatgen.core import Structure
 
+from betenet_model.targets import GRID_MEV
 from stores.schemas import MLIPPhononDocument
 from workflows.common.physics import DEFAULT_STABILITY_THRESHOLD_MEV
 from workflows.common.units import CM1_TO_MEV
@@ -303,8 +304,9 @@ def mlip_phonon_analysis(structure: Structure, supercell_matrix: list[list[int]]
     min_freq = float(freqs.min())
     threshold = settings["stability_threshold_meV"]
     warnings = []
-    if freqs.max() > 100.25:
-        warnings.append(f"modes up to {freqs.max():.1f} meV lie above the model grid (100 meV)")
+    if freqs.max() > GRID_MEV[-1]:
+        warnings.append(f"modes up to {freqs.max():.1f} meV lie above the model grid "
+                        f"({GRID_MEV[-1]:g} meV)")
     return MLIPPhononDocument(
         key=key, formula=formula, nsites=len(structure),
         elements=sorted({el.symbol for el in structure.composition.elements}),

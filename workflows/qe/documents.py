@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from stores.constants import DEFAULT_REFERENCE_SIGMA_RY
 from stores.protocol import ProtocolIdentity, directory_family_sha256, recipe_sha256
 from stores.schemas import (
     A2FSpectrum,
@@ -36,7 +37,6 @@ HIGH_PRESSURE_KBAR = 100.0
 """|pressure| above this (10 GPa) gets a warning: the cell is far from this functional's
 equilibrium with these pseudopotentials."""
 
-DEFAULT_REFERENCE_SIGMA_RY = 0.02
 
 Q_SUM_MAX_DEVIATION = 0.25
 """λ of the interpolated α²F further than this (relative) from λ summed over the computed q

@@ -13,10 +13,10 @@ from typing import Any, cast
 from jobflow import Flow, Job, Maker, OutputReference
 from pymatgen.core import Structure
 
+from stores.constants import DEFAULT_REFERENCE_SIGMA_RY
 from stores.protocol import ProtocolIdentity, directory_family_sha256, recipe_sha256
 from stores.settings import get_settings
 from workflows.common.physics import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
-from workflows.qe.documents import DEFAULT_REFERENCE_SIGMA_RY
 from workflows.qe.errors import BeteInputError
 from workflows.qe.jobs import (
     matdyn_job,

@@ -20,10 +20,11 @@ from typing import Any
 from jobflow import Flow, Response, job
 from pymatgen.core import Structure
 
+from stores.constants import DEFAULT_REFERENCE_SIGMA_RY
 from stores.schemas import ELPH_BLOB_FIELDS, ScfSummary
 from workflows.common.physics import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
 from workflows.qe.bands import band_gap_from_xml
-from workflows.qe.documents import DEFAULT_REFERENCE_SIGMA_RY, early_document, elph_document
+from workflows.qe.documents import early_document, elph_document
 from workflows.qe.errors import QEError
 from workflows.qe.matdyn_parsers import parse_a2f_dos_files, parse_phonon_dos
 from workflows.qe.parsers import parse_pw_output
