@@ -326,7 +326,7 @@ class MLIPPhononDocument(BaseModel):
     site_dos: list[list[float]] = Field(description="Per-site DOS (states/cm⁻¹), (nsites, k).")
     site_dos_grid: list[list[float]] = Field(
         description="Per-site DOS on the model's 51-bin grid (0.25 … 100.25 meV), binned as "
-        "the CPD/FPD input (workflows.ml.data.grid_values), shape (nsites, 51).")
+        "the CPD/FPD input (workflows.common.grid.grid_values), shape (nsites, 51).")
     wall_s: float = Field(description="Wall time of the calculation (s), model load excluded.")
     warnings: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)

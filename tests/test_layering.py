@@ -1,10 +1,11 @@
-"""The package layering of DESIGN.md, checked on every import statement of the tree.
+"""The package layering of docs/dev/architecture.md, checked on every import statement of the tree.
 
 Imports are read with :mod:`ast` at every level (inside functions and ``try`` blocks
 too), so an import deferred into a function to dodge a cycle still counts.
 Allowed: ``launchers`` → ``workflows`` → (``stores``, ``betenet_model``); ``stores``
-and ``betenet_model`` import no other project package; the ``launchers/cli``
-modules import each other without a cycle.
+and ``betenet_model`` import no other project package; no package has a cycle among
+its modules, and the parts of ``workflows`` (``common``, ``qe``, ``mlip``, ``ml``,
+``screening``) import each other without a cycle.
 """
 
 from __future__ import annotations
@@ -70,12 +71,8 @@ def layering_violations(root: Path) -> list[str]:
     return sorted(bad.values())
 
 
-def import_cycles(root: Path, package: str) -> list[list[str]]:
-    """Cycles among the modules of ``package`` (each cycle once, as a module list)."""
-    files = {module_name(p, root): p for p in sorted((root / package).rglob("*.py"))}
-    graph = {name: sorted({m for m, _ in imported_modules(path, root) if m in files and m != name
-                           and not name.startswith(m + ".")})
-             for name, path in files.items()}
+def find_cycles(graph: dict[str, list[str]]) -> list[list[str]]:
+    """Cycles of a directed graph (node → successors), each found once, as node lists."""
     cycles, state, stack = [], {}, []
 
     def visit(node: str) -> None:
@@ -95,6 +92,42 @@ def import_cycles(root: Path, package: str) -> list[list[str]]:
     return cycles
 
 
+def import_cycles(root: Path, package: str) -> list[list[str]]:
+    """Cycles among the modules of ``package`` (each cycle once, as a module list)."""
+    files = {module_name(p, root): p for p in sorted((root / package).rglob("*.py"))}
+    graph = {name: sorted({m for m, _ in imported_modules(path, root) if m in files and m != name
+                           and not name.startswith(m + ".")})
+             for name, path in files.items()}
+    return find_cycles(graph)
+
+
+def subpackage_cycles(root: Path, package: str) -> list[list[str]]:
+    """Cycles between the parts of ``package``: its sub-packages and top-level modules.
+
+    ``workflows.qe`` importing ``workflows.common`` and back is a cycle even when no two
+    modules import each other.
+    """
+    def part(module: str) -> str | None:
+        names = module.split(".")
+        if names[0] != package or len(names) < 2:
+            return None
+        sub = root / package / names[1]
+        return f"{package}.{names[1]}" if sub.is_dir() or sub.with_suffix(".py").is_file() \
+            else None
+
+    graph: dict[str, set[str]] = {}
+    for path in sorted((root / package).rglob("*.py")):
+        source = part(module_name(path, root))
+        if source is None:
+            continue
+        targets = {part(m) for m, _ in imported_modules(path, root)}
+        graph.setdefault(source, set()).update(t for t in targets if t and t != source)
+    for targets in list(graph.values()):
+        for target in targets:
+            graph.setdefault(target, set())
+    return find_cycles({name: sorted(targets) for name, targets in graph.items()})
+
+
 def test_packages_import_only_downwards():
     assert layering_violations(ROOT) == []
 
@@ -103,6 +136,11 @@ def test_no_package_has_an_import_cycle():
     """Covers the ``launchers/cli`` modules (``cluster`` and ``dfpt`` imported each other)."""
     for package in PACKAGES:
         assert import_cycles(ROOT, package) == [], package
+
+
+def test_no_cycle_between_the_parts_of_workflows():
+    """``ml`` and ``mlip`` imported each other; ``structures.py`` and ``qe`` too."""
+    assert subpackage_cycles(ROOT, "workflows") == []
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
@@ -139,3 +177,18 @@ def test_checker_finds_a_cycle_through_a_deferred_import(tmp_path):
     })
     cycles = import_cycles(root, "launchers")
     assert len(cycles) == 1 and set(cycles[0]) == {"launchers.cli.dfpt", "launchers.cli.cluster"}
+
+
+def test_checker_finds_a_cycle_between_sub_packages(tmp_path):
+    root = _tree(tmp_path, {
+        "workflows/__init__.py": "",
+        "workflows/ml/__init__.py": "",
+        "workflows/ml/data.py": "from workflows.mlip.flows import Maker\n",
+        "workflows/mlip/__init__.py": "",
+        "workflows/mlip/flows.py": "def f():\n    from workflows.ml.grid import grid_values\n",
+        "workflows/ml/grid.py": "",
+        "workflows/local.py": "from workflows.ml import data\n",
+    })
+    cycles = subpackage_cycles(root, "workflows")
+    assert len(cycles) == 1 and set(cycles[0]) == {"workflows.ml", "workflows.mlip"}
+    assert import_cycles(root, "workflows") == []  # no two modules import each other

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from workflows.qe.errors import QENotInstalledError
     from workflows.qe.flows import ElphFlowMaker
-    from workflows.structures import load_structure
+    from workflows.qe.structures import load_structure
 
     structures, unreadable = [], []
     for path in structure_paths(args):

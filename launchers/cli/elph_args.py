@@ -55,10 +55,10 @@ def read_structures(paths: list[str]) -> list[tuple[str, Any]]:
     """(source id, Structure) for every file, each checked before any calculation starts.
 
     Unreadable files and structures refused by the shared check
-    (:func:`workflows.structures.check_structure`) raise UserError.
+    (:func:`workflows.qe.structures.check_structure`) raise UserError.
     """
     from workflows.qe.errors import BeteInputError
-    from workflows.structures import load_structure
+    from workflows.qe.structures import load_structure
 
     out = []
     for p in paths:

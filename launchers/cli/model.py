@@ -364,7 +364,7 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
     """Predict every structure file; returns the output rows."""
     from workflows.ml.predict import predict_structures
     from workflows.qe.errors import BeteInputError
-    from workflows.structures import load_structure
+    from workflows.qe.structures import load_structure
 
     ensemble = _load_model(cfg.model, cfg.store)
     mpd = get_variant(ensemble.variant).site_dos == "mlip"

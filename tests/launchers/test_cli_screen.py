@@ -184,7 +184,7 @@ def _bad_cells():
 @pytest.fixture
 def bad_cells(tmp_path):
     """Four cells every structure-reading command must refuse, and the shared verdicts."""
-    from workflows.structures import StructureCheckError, check_structure
+    from workflows.qe.structures import StructureCheckError, check_structure
 
     folder = tmp_path / "bad"
     folder.mkdir()

@@ -2,13 +2,12 @@
 
 The one place where a :class:`pymatgen.core.Structure` becomes
 ``(lattice, cartesian positions, atomic numbers)`` and where spectra and site
-DOS are put on the model grid (through
+DOS are put on the model grid (:func:`workflows.common.grid.grid_values`, through
 :func:`betenet_model.targets.resample_to_grid`, the only resampling).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,15 +15,10 @@ from numpy.typing import ArrayLike
 from pymatgen.core import Structure
 
 from betenet_model.dataset import CrystalSample
-from betenet_model.targets import resample_to_grid
 from betenet_model.variants import DEFAULT_VARIANT, get_variant
 from stores.datasets import TrainingRecord
+from workflows.common.grid import grid_values
 from workflows.common.physics import DEFAULT_MU_STAR, Superconductivity, superconductivity
-
-logger = logging.getLogger(__name__)
-
-ABOVE_GRID_WARN_FRACTION = 0.01
-"""Warn when more than this fraction of a spectrum's weight lies above the model grid."""
 
 
 def check_variant(variant: str) -> str:
@@ -48,17 +42,6 @@ def structure_arrays(structure: Structure) -> tuple[np.ndarray, np.ndarray, np.n
     numbers = np.array([site.specie.Z for site in structure], dtype=np.int64)
     return (np.array(structure.lattice.matrix, dtype=float),
             np.array(structure.cart_coords, dtype=float), numbers)
-
-
-def grid_values(frequencies_meV: ArrayLike, values: ArrayLike, what: str = "spectrum",
-                ident: str = "") -> np.ndarray:
-    """Resample onto the model grid; log a warning when weight lies above the grid."""
-    res = resample_to_grid(frequencies_meV, values)
-    frac = np.atleast_1d(res.fraction_above_grid)
-    if np.any(frac > ABOVE_GRID_WARN_FRACTION):
-        logger.warning("%s %s: %.1f%% of the weight lies above the model grid and is not "
-                       "represented", ident, what, 100 * float(frac.max()))
-    return np.asarray(res.values, dtype=float)
 
 
 def structure_sample(structure: Structure, ident: str = "",

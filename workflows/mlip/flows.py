@@ -31,6 +31,7 @@ from pymatgen.core import Structure
 
 from betenet_model.targets import GRID_MEV
 from stores.schemas import MLIPPhononDocument
+from workflows.common.grid import grid_values
 from workflows.common.physics import DEFAULT_STABILITY_THRESHOLD_MEV
 from workflows.common.units import CM1_TO_MEV
 from workflows.mlip.permutations import composed_permutations
@@ -255,8 +256,6 @@ def mlip_phonon_analysis(structure: Structure, supercell_matrix: list[list[int]]
                          settings: dict[str, Any], key: str,
                          source_id: str | None = None) -> MLIPPhononDocument:
     """Force constants → mesh DOS, site-projected DOS, lowest frequency; the document."""
-    from workflows.ml.data import grid_values
-
     formula = structure.composition.reduced_formula
     forces = [np.asarray(f, dtype=float) for f in displacement_data["forces"]]
     if not all(np.all(np.isfinite(f)) for f in forces):

@@ -58,7 +58,7 @@ def compute_mlip_phonons(structure: Structure, maker: MLIPPhononMaker | None = N
     from jobflow import run_locally
 
     from stores.scratch import scratch_job_store
-    from workflows.local import quiet_jobflow
+    from workflows.qe.local import quiet_jobflow
 
     maker = maker or MLIPPhononMaker()
     check_structure(structure, maker.potential)

@@ -1,27 +1,71 @@
-"""Run electron-phonon flows here, against a JobStore, reusing what is stored.
+"""Run flows here, against a JobStore: the one local runner, and the el-ph runs on it.
 
-Every structure is validated (and its inputs generated) before the first QE run, so
-a missing pseudopotential or a disordered cell stops the whole batch early.  A
-structure whose input hash already has a final document in the store is not
-recomputed (unless ``reuse=False``); an interrupted calculation resumes from its
-calculation directory (see :mod:`workflows.qe.steps`).
+:func:`run_flow_locally` is the one wrapper of jobflow's ``run_locally``: every local run
+(electron-phonon flows, phonon-only flows, screening flows) goes through it, so they share
+how jobflow is called and how quiet it is.  Tests fake the DFPT runs by replacing it by
+name here (``monkeypatch`` at ``workflows.qe.local.run_flow_locally``), which changes what
+:func:`run_elph` calls and nothing else.
+
+:func:`run_elph` runs electron-phonon flows, reusing what is stored.  Every structure is
+validated (and its inputs generated) before the first QE run, so a missing pseudopotential or
+a disordered cell stops the whole batch early.  A structure whose input hash already has a
+final document in the store is not recomputed (unless ``reuse=False``); an interrupted
+calculation resumes from its calculation directory (see :mod:`workflows.qe.steps`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from jobflow import JobStore
+from jobflow import Flow, JobStore, run_locally
 from pymatgen.core import Structure
 
 from stores.queries import ensure_elph_indexes, find_elph_by_hash
-from workflows.local import run_flow_locally
 from workflows.qe.flows import ElphFlowMaker
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def quiet_jobflow(verbose: bool) -> Iterator[None]:
+    """Jobflow's run_locally logs every job at INFO; keep stderr for our progress lines."""
+    log = logging.getLogger("jobflow")
+    old = log.level
+    if not verbose:
+        log.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
+def run_flow_locally(flow: Flow, store: Any, verbose: bool = False) -> Any:
+    """Run ``flow`` here against ``store`` (the first failure is raised).
+
+    Parameters
+    ----------
+    flow
+        The flow; its last job's output is the result.
+    store
+        A connected jobflow ``JobStore``; every job output lands there.
+    verbose
+        Keep jobflow's per-job INFO log lines.
+
+    Returns
+    -------
+    Any
+        The output of the flow's last job (its last response), or None if it returned none.
+    """
+    with quiet_jobflow(verbose):
+        responses = run_locally(flow, store=store, raise_immediately=True,
+                                root_dir=os.getcwd(), log=verbose)
+    result = responses.get(flow.jobs[-1].uuid, {})
+    return result[max(result)].output if result else None
 
 
 @dataclass

@@ -11,7 +11,7 @@ Sources (:func:`read_candidates`):
 
 :func:`screen_candidates` then rejects what cannot be screened and verified, keeping
 the reason of every rejection: unreadable, one of the shared structure checks
-(:func:`workflows.structures.check_structure`: disordered, unsupported element, magnetic,
+(:func:`workflows.qe.structures.check_structure`: disordered, unsupported element, magnetic,
 overlapping atoms), too many atoms, an element the
 pseudopotential family lacks (the DFPT step would fail), duplicate of another candidate
 or of a structure the store already holds (pymatgen ``StructureMatcher``, comparisons only
@@ -417,8 +417,7 @@ def check_candidate(candidate: Candidate, max_atoms: int | None = None,
         Pseudopotential family of the DFPT step; None skips the check.
     """
     from workflows.qe.errors import BeteInputError, MissingPseudopotentialError
-    from workflows.qe.structures import prepare_structure
-    from workflows.structures import StructureCheckError, check_structure
+    from workflows.qe.structures import StructureCheckError, check_structure, prepare_structure
 
     s = candidate.structure
     formula = s.composition.reduced_formula if len(s) else None

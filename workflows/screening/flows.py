@@ -25,7 +25,7 @@ from typing import Any
 from jobflow import Flow, Maker
 
 from workflows.common.physics import DEFAULT_MU_STAR, HIT_TC_K
-from workflows.local import run_flow_locally
+from workflows.qe.local import run_flow_locally
 from workflows.screening.acquisition import ACQUISITIONS
 from workflows.screening.candidates import Candidate, Rejection
 from workflows.screening.jobs import predict_chunk_job, rank_job

@@ -27,7 +27,7 @@ from pymatgen.core import Structure
 from stores.queries import find_phonon_dos
 from stores.schemas import PHDOS_DOC_TYPE, PhononDos, PhononDosDocument
 from workflows.common.physics import DEFAULT_STABILITY_THRESHOLD_MEV, lowest_frequency_meV
-from workflows.local import run_flow_locally
+from workflows.qe.local import run_flow_locally
 from workflows.qe.sets import ElphInputGenerator, ElphInputSet
 
 logger = logging.getLogger(__name__)

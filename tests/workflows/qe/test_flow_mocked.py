@@ -118,7 +118,7 @@ def test_jobs_carry_the_flow_generator_as_json_to_another_worker(fake_qe, tmp_pa
     from jobflow import Flow
     from monty.json import MontyDecoder, MontyEncoder
 
-    from workflows.local import run_flow_locally
+    from workflows.qe.local import run_flow_locally
     from workflows.qe.sets import ElphInputGenerator
 
     here = tmp_path / "submit"

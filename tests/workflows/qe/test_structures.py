@@ -10,7 +10,7 @@ from pymatgen.core import DummySpecies, Lattice, Species, Structure
 from pymatgen.io.vasp import Poscar
 
 from workflows.qe.errors import BeteInputError
-from workflows.qe.structures import prepare_structure, read_structure, validate_structure
+from workflows.qe.structures import check_structure, prepare_structure, read_structure
 
 
 def fcc_conventional(el: str = "Al", a: float = 4.04) -> Structure:
@@ -112,7 +112,7 @@ def test_non_finite_refused():
     s = Structure(Lattice.cubic(3.0), ["Al"], [[0, 0, 0]])
     s._sites[0].frac_coords = np.array([np.nan, 0.0, 0.0])
     with pytest.raises(BeteInputError, match="non-finite"):
-        validate_structure(s)
+        check_structure(s)
     lat = Structure(Lattice([[np.inf, 0, 0], [0, 3, 0], [0, 0, 3]]), ["Al"], [[0, 0, 0]])
     with pytest.raises(BeteInputError, match="non-finite"):
         prepare_structure(lat, max_atoms=16)
