@@ -133,7 +133,7 @@ def load_structures(ids: list[int], folder: Path) -> list[tuple[str, Structure]]
 
 def plan(structures: list[tuple[str, Structure]], args: argparse.Namespace) -> list[dict]:
     """Every (structure, point) with its maker, planned item and cost."""
-    base = ElphFlowMaker(preset="fast", pseudo_family=args.pseudos, scratch_dir=args.scratch)
+    base = ElphFlowMaker.from_preset("fast", pseudo_family=args.pseudos, scratch_dir=args.scratch)
     entries = []
     for source_id, structure in structures:
         base_set = base.input_set(structure)
@@ -142,8 +142,8 @@ def plan(structures: list[tuple[str, Structure]], args: argparse.Namespace) -> l
             if args.points and point.name not in args.points:
                 continue
             overrides = point_overrides(base_set.structure, base_set.k_grid, point, nsites)
-            maker = ElphFlowMaker(preset="fast", overrides=overrides,
-                                  pseudo_family=args.pseudos, scratch_dir=args.scratch)
+            maker = ElphFlowMaker.from_preset(preset="fast", overrides=overrides,
+                                              pseudo_family=args.pseudos, scratch_dir=args.scratch)
             planned, classified = plan_campaign([(source_id, structure)], maker, reserved=())
             if classified:
                 print(f"{source_id} {point.name}: {classified[0].outcome}: "
