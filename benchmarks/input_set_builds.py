@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pymatgen.core import Lattice, Structure
 
 from stores.config import load_job_store
-from tests.conftest import PSLIBRARY
+from tests.conftest import AL_PSEUDO
 from tests.workflows.qe.mock_qe import FakeQE
 from workflows.qe import run as qe_run
 from workflows.qe import sets
@@ -40,7 +40,7 @@ def main() -> None:
 
     def counted(self, structure):
         frames = [f for f in traceback.extract_stack()[:-1] if "/workflows/" in f.filename]
-        caller = frames[-2] if len(frames) > 1 else frames[-1]
+        caller = frames[-1]  # the job, or the maker's input_set in the driver
         callers[f"{Path(caller.filename).name}:{caller.name}"] += 1
         return original(self, structure)
 
@@ -51,7 +51,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = load_job_store(Path(tmp) / "store")
         store.connect()
-        maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(PSLIBRARY),
+        maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(AL_PSEUDO),
                                           scratch_dir=str(Path(tmp) / "scratch"))
         (outcome,) = run_elph([("al", al)], maker, store)
         assert outcome.document["status"] == "completed", outcome

@@ -126,14 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run ``bete dfpt run`` under the counter and print the counts."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pseudos", default=None,
-                   help="pseudopotential family of Al (default: the one tests/data ships, "
-                        "else ../shared/pseudo/pslibrary-1.0.0-pbe-us)")
+                   help="pseudopotential family of Al (default: pslibrary's Al file, shipped "
+                        "in tests/data/pseudo)")
     p.add_argument("--edges", action="store_true", help="also list the module edges")
     args = p.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    shipped = REPO / "tests" / "data" / "pseudo"
-    pseudos = args.pseudos or str(shipped if shipped.is_dir()
-                                  else REPO.parent / "shared/pseudo/pslibrary-1.0.0-pbe-us")
+    pseudos = args.pseudos or str(REPO / "tests/data/pseudo/pslibrary-1.0.0-pbe-us-Al")
 
     from launchers.cli import main as bete
     from tests.workflows.qe.mock_qe import FakeQE

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to ../shared, QE availability."""
+"""Shared fixtures: paths to ../shared and to the data shipped in tests/data, QE availability."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ FAST_V1 = SHARED / "datasets" / "fast-v1"
 BETE_STRUCTURES = SHARED / "structures" / "bete-net"
 PSLIBRARY = SHARED / "pseudo" / "pslibrary-1.0.0-pbe-us"
 DATA = Path(__file__).resolve().parent / "data"
+AL_PSEUDO = DATA / "pseudo" / "pslibrary-1.0.0-pbe-us-Al"
+"""pslibrary's Al file alone (shipped): the family of the runs in tests/data/qe/al."""
 FCC_SITES = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 
 
@@ -39,6 +41,12 @@ def pslibrary_dir() -> Path:
 
 
 @pytest.fixture
+def al_pseudo_dir() -> Path:
+    """A family holding pslibrary 1.0.0's Al file only: the Al runs need nothing of ../shared."""
+    return AL_PSEUDO
+
+
+@pytest.fixture
 def al_run_dir(tmp_path) -> Path:
     """A copy of the real coarse Al run in tests/data/qe/al, with the flow's file names."""
     dst = tmp_path / "al"
@@ -50,7 +58,7 @@ def al_run_dir(tmp_path) -> Path:
 
 
 @pytest.fixture
-def al_run_input_set(pslibrary_dir):
+def al_run_input_set(al_pseudo_dir):
     """The input set the run in tests/data/qe/al was computed with (fcc Al, 4³/8³ k, 2³ q)."""
     from pymatgen.core import Lattice, Structure
 
@@ -58,7 +66,7 @@ def al_run_input_set(pslibrary_dir):
 
     gen = ElphInputGenerator("fast", {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8],
                                       "q_grid": [2, 2, 2], "ecutwfc": 25, "ecutrho": 200},
-                             family=str(pslibrary_dir))
+                             family=str(al_pseudo_dir))
     return gen.get_input_set(Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC_SITES))
 
 

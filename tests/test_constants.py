@@ -12,8 +12,9 @@ from betenet_model.tc import DEFAULT_MU_STAR as TORCH_MU_STAR
 from betenet_model.train_config import DEFAULT_MU_STAR as MODEL_MU_STAR
 from betenet_model.train_config import TrainConfig
 from stores import constants
-from tests.test_layering import PACKAGES, ROOT, project_files
 
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("betenet_model", "stores", "workflows", "launchers")
 NAMES = ("mu_star", "stability_threshold", "reference_sigma")
 HOMES = {"stores/constants.py", "betenet_model/train_config.py"}
 PINNED = {("stores/protocol.py", "mu_star"), ("stores/protocol.py", "reference_sigma_ry")}
@@ -36,7 +37,7 @@ def _number(node: ast.AST | None) -> bool:
 def literal_defaults(root: Path) -> list[str]:
     """``file:line name`` of every numeric literal bound to a μ*/threshold/σ name."""
     found = []
-    for path in project_files(root):
+    for path in (p for package in PACKAGES for p in sorted((root / package).rglob("*.py"))):
         rel = str(path.relative_to(root))
         pairs: list[tuple[str, ast.AST | None, int]] = []
         for node in ast.walk(ast.parse(path.read_text())):

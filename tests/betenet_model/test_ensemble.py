@@ -15,10 +15,8 @@ from betenet_model.ensemble import (
     train_member,
 )
 from betenet_model.network import NetworkConfig
-from betenet_model.targets import GRID_MEV
-from betenet_model.training import TrainConfig
 
-TINY = dict(mul=4, embed_dim=8, radial_neurons=8)
+from ._model_helpers import TINY, tiny_config, toy_samples
 
 
 @pytest.fixture(autouse=True)
@@ -27,31 +25,6 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
-
-
-def toy_samples(n=5):
-    rng = np.random.default_rng(0)
-    out = []
-    for i in range(n):
-        a = 3.0 + 0.2 * i
-        z = [13, 29, 47, 79, 82][i % 5]
-        target = np.exp(-((GRID_MEV - 10 - 3 * i) / 4.0) ** 2) * 0.3
-        if i % 2:
-            lattice = np.eye(3) * a
-            pos, numbers = [[0, 0, 0], [a / 2, a / 2, a / 2]], [z, 13]
-        else:
-            lattice = (np.ones((3, 3)) - np.eye(3)) * a / 2
-            pos, numbers = [[0, 0, 0]], [z]
-        out.append(CrystalSample(str(i), lattice, pos, numbers,
-                                 target=target + 0.01 * rng.random(51)))
-    return out
-
-
-def tiny_config(members=2, max_epochs=12, **train):
-    return EnsembleConfig(network=NetworkConfig.for_variant("CSO", **TINY),
-                          training=TrainConfig(max_epochs=max_epochs, patience=3, peak_window=3,
-                                               patience_stage3=4, checkpoint_every=5, **train),
-                          members=members, seed=7)
 
 
 def test_bootstrap_is_seeded_and_has_out_of_bag_rows():

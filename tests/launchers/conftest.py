@@ -1,4 +1,4 @@
-"""Fixtures: a FireWorks LaunchPad in mongomock file mode and an embedded JobStore."""
+"""Fixtures: a FireWorks LaunchPad in mongomock file mode, an embedded JobStore, a tiny model."""
 
 from __future__ import annotations
 
@@ -71,3 +71,24 @@ def worker_env(tmp_path: Path) -> dict[str, str]:
     env["OMP_NUM_THREADS"] = "1"
     env["BETE_STORE"] = str(tmp_path / "store")
     return env
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """A two-member CSO ensemble of a tiny network, trained on six packaged fast-v1 records."""
+    import torch
+
+    from betenet_model.training import TrainConfig
+    from stores.datasets import load_fast_v1
+    from tests.workflows.screening.conftest import TINY_NETWORK
+    from workflows.ml.train import train_from_records
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("cli-model") / "ens"
+    train_from_records(load_fast_v1(None)[4:10], out, members=2, seed=2,
+                       training=TrainConfig(max_epochs=6, schedule="early_stopping",
+                                            checkpoint_every=0),
+                       network_options=TINY_NETWORK)
+    torch.set_num_threads(threads)
+    return out

@@ -4,7 +4,6 @@ import pytest
 
 from launchers.cli import main
 from launchers.demo_data import candidates_dir
-from tests.launchers.test_cli_screen import model  # noqa: F401  (module fixture)
 from tests.workflows.screening.conftest import FakeDFPT
 
 
@@ -19,7 +18,7 @@ def test_demo_candidates_are_small_and_covered_by_debian():
     assert len(checked.accepted) == 5 and not checked.rejected
 
 
-def test_demo_runs_one_round(model, tmp_path, capsys, monkeypatch):  # noqa: F811
+def test_demo_runs_one_round(model, tmp_path, capsys, monkeypatch):
     fake = FakeDFPT()
     monkeypatch.setattr("workflows.qe.local.run_flow_locally", fake)
     png = tmp_path / "demo.png"
@@ -34,7 +33,7 @@ def test_demo_runs_one_round(model, tmp_path, capsys, monkeypatch):  # noqa: F81
     assert len(fake.calls) == 1
 
 
-def test_demo_figure_goes_to_the_store_folder_and_is_named(model, tmp_path, capsys,  # noqa: F811
+def test_demo_figure_goes_to_the_store_folder_and_is_named(model, tmp_path, capsys,
                                                             monkeypatch):
     monkeypatch.setattr("workflows.qe.local.run_flow_locally", FakeDFPT())
     monkeypatch.chdir(tmp_path)

@@ -4,31 +4,13 @@ import csv
 import json
 
 import pytest
-import torch
 
 from launchers.cli import main
 from tests.conftest import PSLIBRARY
-from tests.workflows.screening.conftest import TINY_NETWORK, FakeDFPT, bcc, fcc
+from tests.workflows.screening.conftest import FakeDFPT, bcc, fcc
 
 COARSE = json.dumps({"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
                      "ecutwfc": 25, "ecutrho": 200})
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    from betenet_model.training import TrainConfig
-    from stores.datasets import load_fast_v1
-    from workflows.ml.train import train_from_records
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("cli-screen") / "ens"
-    train_from_records(load_fast_v1(None)[4:10], out, members=2, seed=2,
-                       training=TrainConfig(max_epochs=6, schedule="early_stopping",
-                                            checkpoint_every=0),
-                       network_options=TINY_NETWORK)
-    torch.set_num_threads(threads)
-    return out
 
 
 @pytest.fixture

@@ -12,20 +12,20 @@ from launchers.cli.model import DataOptions, load_data
 from stores.datasets import packaged_fast_v1_dir
 from stores.schemas import ScfSummary
 from tests.conftest import DATA
-from tests.stores.test_protocol import _al_doc, _write
 from workflows.qe.documents import elph_document
 
 
 @pytest.fixture
-def two_protocol_store(tmp_path, al_run_dir, pslibrary_dir, pb_standard_input_set):
+def two_protocol_store(tmp_path, al_task_document, write_task_documents, pslibrary_dir,
+                       pb_standard_input_set):
     """Two fast Al calculations (one protocol) and a standard Pb one (another)."""
-    docs = [_al_doc(al_run_dir, str(pslibrary_dir), "al-1", "a" * 64),
-            _al_doc(al_run_dir, str(pslibrary_dir), "al-2", "c" * 64),
+    docs = [al_task_document(str(pslibrary_dir), "al-1", "a" * 64),
+            al_task_document(str(pslibrary_dir), "al-2", "c" * 64),
             elph_document(DATA / "qe" / "pb-standard", pb_standard_input_set, "standard",
                           "pb-1", "b" * 64, ScfSummary(pressure_kbar=-1.2, is_metal=True),
                           "6.7MaX", "crystal")]
     store = str(tmp_path / "store")
-    _write(store, docs)
+    write_task_documents(store, docs)
     return store, docs
 
 

@@ -22,7 +22,7 @@ from stores.models import (
     put_ensemble,
 )
 from stores.schemas import ModelDocument
-from tests.betenet_model.test_ensemble import tiny_config, toy_samples
+from tests.betenet_model._model_helpers import tiny_config, toy_samples
 
 
 @pytest.fixture(scope="module")

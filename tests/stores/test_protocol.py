@@ -6,11 +6,8 @@ import json
 import shutil
 
 import pytest
-from monty.json import jsanitize
-from pymatgen.core import Lattice, Structure
 
 from launchers.cli import main
-from stores.config import load_job_store
 from stores.datasets import load_fast_v1, load_records, packaged_fast_v1_dir
 from stores.protocol import (
     FAST_V1_FINGERPRINT,
@@ -20,34 +17,10 @@ from stores.protocol import (
     fingerprint_of,
     recipe_sha256,
 )
-from stores.schemas import ELPH_BLOB_FIELDS, ScfSummary
-from tests.conftest import FCC_SITES
-from workflows.qe.documents import elph_document
+from tests.stores.conftest import AL_GRIDS
 from workflows.qe.flows import ElphFlowMaker
 from workflows.qe.pseudos import DEBIAN_PSEUDO_DIR
 from workflows.qe.sets import ElphInputGenerator
-
-AL_GRIDS = {"k_grid": [4, 4, 4], "k_grid_dense": [8, 8, 8], "q_grid": [2, 2, 2],
-            "ecutwfc": 25, "ecutrho": 200}
-
-
-def _al_doc(run_dir, family, source_id, input_hash):
-    gen = ElphInputGenerator("fast", AL_GRIDS, family=family)
-    input_set = gen.get_input_set(Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC_SITES))
-    return elph_document(run_dir, input_set, "fast", source_id, input_hash,
-                         ScfSummary(pressure_kbar=1.0, is_metal=True), "6.7MaX", "crystal",
-                         overrides=AL_GRIDS)
-
-
-def _write(store_dir, docs):
-    store = load_job_store(store_dir)
-    store.connect()
-    for i, doc in enumerate(docs):
-        out = doc if isinstance(doc, dict) else jsanitize(doc.model_dump(), strict=True,
-                                                          enum_values=True)
-        store.update({"uuid": f"u{i}", "index": 1, "completed_at": str(i), "output": out},
-                     save={"data": list(ELPH_BLOB_FIELDS)})
-    store.close()
 
 
 def test_fast_v1_identity_is_the_fast_preset_with_pslibrary(pslibrary_dir):
@@ -68,9 +41,9 @@ def test_packaged_records_carry_the_fast_v1_fingerprint():
     assert records and {r.protocol_fingerprint for r in records} == {FAST_V1_FINGERPRINT}
 
 
-def test_document_identity_and_derivation_for_older_documents(al_run_dir, pslibrary_dir,
+def test_document_identity_and_derivation_for_older_documents(al_task_document, pslibrary_dir,
                                                              tmp_path):
-    doc = _al_doc(al_run_dir, str(pslibrary_dir), "al", "a" * 64)
+    doc = al_task_document(str(pslibrary_dir), "al", "a" * 64)
     identity = doc.protocol_identity
     assert identity is not None and doc.protocol_fingerprint == identity.fingerprint()
     assert identity.pseudopotentials["Al"]["md5"] == doc.pseudopotentials["Al"].md5
@@ -83,7 +56,7 @@ def test_document_identity_and_derivation_for_older_documents(al_run_dir, pslibr
     # ... unless the family directory is gone: then it says why
     moved = tmp_path / "family"
     shutil.copytree(pslibrary_dir, moved)
-    gone = _al_doc(al_run_dir, str(moved), "al", "a" * 64).model_dump(mode="json")
+    gone = al_task_document(str(moved), "al", "a" * 64).model_dump(mode="json")
     gone.pop("protocol_identity"), gone.pop("protocol_fingerprint")
     shutil.rmtree(moved)
     derived, why_not = derive_identity(gone)
@@ -91,14 +64,14 @@ def test_document_identity_and_derivation_for_older_documents(al_run_dir, pslibr
     assert fingerprint_of(gone) is None
 
 
-def test_training_refuses_to_mix_two_pseudo_families(al_run_dir, pslibrary_dir, tmp_path,
-                                                     capsys):
+def test_training_refuses_to_mix_two_pseudo_families(al_task_document, write_task_documents,
+                                                     pslibrary_dir, tmp_path, capsys):
     """Al with pslibrary PBE and Al with Debian LDA in one store: never one training set."""
-    pbe = _al_doc(al_run_dir, str(pslibrary_dir), "al-pbe", "a" * 64)
-    lda = _al_doc(al_run_dir, str(DEBIAN_PSEUDO_DIR), "al-lda", "b" * 64)
+    pbe = al_task_document(str(pslibrary_dir), "al-pbe", "a" * 64)
+    lda = al_task_document(str(DEBIAN_PSEUDO_DIR), "al-lda", "b" * 64)
     assert pbe.protocol_fingerprint != lda.protocol_fingerprint
     store = str(tmp_path / "store")
-    _write(store, [pbe, lda])
+    write_task_documents(store, [pbe, lda])
     with pytest.raises(ValueError, match="2 protocols") as err:
         load_records(store)
     assert pbe.protocol_fingerprint in str(err.value) and "debian-lda" in str(err.value)

@@ -9,7 +9,7 @@ from phonopy.structure.cells import compute_all_sg_permutations
 from pymatgen.core import Lattice, Structure
 from pymatgen.io.phonopy import get_phonopy_structure
 
-from tests.conftest import BETE_STRUCTURES
+from tests.conftest import DATA
 from workflows.mlip.flows import MLIPPhononMaker
 from workflows.mlip.permutations import composed_permutations, composed_sg_permutations
 
@@ -24,7 +24,7 @@ def _symmetry_arguments(phonon: Phonopy) -> tuple:
 
 @pytest.mark.parametrize("cell_id", [1, 3, 241, 325])  # F-43m, Pm-3m, I4/mmm, Pnnm
 def test_equal_to_phonopy_on_bete_net_supercells(cell_id):
-    structure = Structure.from_file(BETE_STRUCTURES / f"{cell_id}.cif")
+    structure = Structure.from_file(DATA / "structures" / "bete-net" / f"{cell_id}.cif")
     maker = MLIPPhononMaker()
     phonon = Phonopy(get_phonopy_structure(structure), maker.supercell_matrix(structure),
                      primitive_matrix="P", symprec=maker.symprec)

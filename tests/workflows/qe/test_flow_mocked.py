@@ -27,10 +27,10 @@ def _al():
                      [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
 
 
-def test_flow_runs_every_step_once_and_stores_the_document(fake_qe, tmp_path, pslibrary_dir):
+def test_flow_runs_every_step_once_and_stores_the_document(fake_qe, tmp_path, al_pseudo_dir):
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir),
                                       scratch_dir=str(tmp_path / "scratch"))
     (outcome,) = run_elph([("al", _al())], maker, store)
     assert fake_qe.calls == ["scf_dense", "scf", "ph", "q2r", "matdyn_crystal"]
@@ -43,11 +43,11 @@ def test_flow_runs_every_step_once_and_stores_the_document(fake_qe, tmp_path, ps
     assert store.count({"output.doc_type": "elph_task"}) == 1
 
 
-def test_warnings_reach_the_progress_lines(fake_qe, tmp_path, pslibrary_dir):
+def test_warnings_reach_the_progress_lines(fake_qe, tmp_path, al_pseudo_dir):
     """A threshold above the real Al spectrum's lowest frequency makes the run 'unstable'."""
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir),
                                       scratch_dir=str(tmp_path / "scratch"),
                                       stability_threshold_meV=5.0)
     for _ in range(2):  # computed, then reused: the user sees the warnings both times
@@ -58,7 +58,7 @@ def test_warnings_reach_the_progress_lines(fake_qe, tmp_path, pslibrary_dir):
         assert len(warned) == 1 and warned[0].startswith("[1/1] Al (al, ")
     # reused with another μ*: the stored Tc is not silently passed off as the new one
     lines = []
-    other = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+    other = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir),
                                       scratch_dir=str(tmp_path / "scratch"),
                                       stability_threshold_meV=5.0, mu_star=0.13)
     (outcome,) = run_elph([("al", _al())], other, store, progress=lines.append)
@@ -66,11 +66,11 @@ def test_warnings_reach_the_progress_lines(fake_qe, tmp_path, pslibrary_dir):
     assert any("analysed with mu_star 0.1 (asked 0.13)" in ln for ln in lines)
 
 
-def test_scratch_is_removed_after_matdyn_unless_kept(fake_qe, tmp_path, pslibrary_dir):
+def test_scratch_is_removed_after_matdyn_unless_kept(fake_qe, tmp_path, al_pseudo_dir):
     store = load_job_store(tmp_path / "store")
     store.connect()
     for keep in (False, True):
-        maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+        maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir),
                                           scratch_dir=str(tmp_path / f"scratch-{keep}"),
                                           keep_scratch=keep)
         workdir = maker.workdir(maker.input_set(_al()), maker.calculation_key(
@@ -90,14 +90,14 @@ def test_settings_are_read_when_the_flow_runs_not_at_import(monkeypatch, tmp_pat
     assert cmd[:3] == ["srun", "-n", "64"] and "ph.x" in cmd
 
 
-def test_campaign_progress_lines_carry_the_campaign_counter(fake_qe, tmp_path, pslibrary_dir):
+def test_campaign_progress_lines_carry_the_campaign_counter(fake_qe, tmp_path, al_pseudo_dir):
     """The campaign's own ``campaign [i/n]`` label, not the inner runner's ``[1/1]``."""
     from stores.claims import ClaimBoard
     from workflows.qe.campaign import plan_campaign, run_campaign
 
     store = load_job_store(tmp_path / "store")
     store.connect()
-    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir),
                                       scratch_dir=str(tmp_path / "scratch"))
     planned, _ = plan_campaign([("al", _al())], maker)
     lines: list[str] = []
@@ -109,7 +109,7 @@ def test_campaign_progress_lines_carry_the_campaign_counter(fake_qe, tmp_path, p
 
 
 def test_jobs_carry_the_flow_generator_as_json_to_another_worker(fake_qe, tmp_path,
-                                                                 pslibrary_dir, monkeypatch):
+                                                                 al_pseudo_dir, monkeypatch):
     """A FireWorks worker reads each job from JSON, elsewhere, with its own settings: the
     flow's generator (family setting read and made absolute at ``make``) travels with the
     jobs, so the worker builds the inputs the flow was made for."""
@@ -123,7 +123,7 @@ def test_jobs_carry_the_flow_generator_as_json_to_another_worker(fake_qe, tmp_pa
 
     here = tmp_path / "submit"
     here.mkdir()
-    (here / "pseudo").symlink_to(pslibrary_dir)
+    (here / "pseudo").symlink_to(al_pseudo_dir)
     monkeypatch.chdir(here)
     monkeypatch.setenv("BETE_PSEUDO_FAMILY", "pseudo")  # relative: only valid here, now
     maker = ElphFlowMaker.from_preset(overrides=COARSE, scratch_dir=str(tmp_path / "scratch"))
@@ -141,7 +141,7 @@ def test_jobs_carry_the_flow_generator_as_json_to_another_worker(fake_qe, tmp_pa
     generators = [[a for a in j.function_args if isinstance(a, ElphInputGenerator)]
                   for j in decoded.jobs]
     assert all(len(g) == 1 for g in generators)  # every job: the generator, typed
-    assert generators[0][0].family == str(pslibrary_dir.resolve())
+    assert generators[0][0].family == str(al_pseudo_dir.resolve())
     store = load_job_store(tmp_path / "store")
     store.connect()
     doc = run_flow_locally(decoded, store)

@@ -15,10 +15,10 @@ HEADER = "     Calculation of q =    0.0000000   0.0000000   0.0000000\n"
 
 
 @pytest.fixture
-def run(tmp_path, pslibrary_dir):
+def run(tmp_path, al_pseudo_dir):
     al = Structure(Lattice.cubic(4.04), ["Al"] * 4,
                    [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
-    input_set = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir)
+    input_set = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir)
                                           ).input_set(al)
     wd = tmp_path / "calc"
     (wd / "tmp" / "_ph0").mkdir(parents=True)
@@ -74,7 +74,7 @@ def test_missing_el_ph_file_means_the_q_point_is_redone(run):
 
 
 @pytest.mark.qe
-def test_fan_out_q_point_stopped_then_rerun_matches_uninterrupted(tmp_path, pslibrary_dir,
+def test_fan_out_q_point_stopped_then_rerun_matches_uninterrupted(tmp_path, al_pseudo_dir,
                                                                    monkeypatch, require_qe):
     """A per-q job stopped by max_seconds computes its q point again, without recover."""
     import shutil
@@ -84,7 +84,7 @@ def test_fan_out_q_point_stopped_then_rerun_matches_uninterrupted(tmp_path, psli
 
     al = Structure(Lattice.cubic(4.04), ["Al"] * 4,
                    [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
-    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir),
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir),
                                       scratch_dir=str(tmp_path / "a"))
     input_set = maker.input_set(al)
     generator = maker.input_set_generator.pinned()

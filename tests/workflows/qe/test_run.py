@@ -9,23 +9,22 @@ from __future__ import annotations
 import os
 import shutil
 import stat
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import AL_PSEUDO
 from workflows.qe import run as qe_run
 from workflows.qe.errors import QEError, QENotInstalledError
 from workflows.qe.parsers import parse_lambda_file, parse_pw_output
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "qe"
 AL = DATA / "al"
-PSEUDO = Path("/work/shared/pseudo/pslibrary-1.0.0-pbe-us")
 
 
 def _fake_exe(tmp_path: Path, name: str, body: str) -> Path:
     exe = tmp_path / "bin" / name
-    exe.parent.mkdir(exist_ok=True)
+    exe.parent.mkdir(parents=True, exist_ok=True)
     exe.write_text("#!/bin/sh\n" + body + "\n")
     exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
     return exe
@@ -157,11 +156,9 @@ def test_killed_by_signal(tmp_path, monkeypatch, serial):
 
 
 def _al_dir(tmp_path: Path, names: list[str]) -> Path:
-    if not PSEUDO.is_dir():
-        pytest.skip(f"{PSEUDO} is not here")
     (tmp_path / "pseudo").mkdir()
     upf = "Al.pbe-nl-rrkjus_psl.1.0.0.UPF"
-    (tmp_path / "pseudo" / upf).symlink_to(PSEUDO / upf)
+    (tmp_path / "pseudo" / upf).symlink_to(AL_PSEUDO / upf)
     for name in names:
         src = AL / name if (AL / name).exists() else DATA / "failures" / name
         shutil.copy(src, tmp_path / name)
@@ -193,6 +190,16 @@ def test_real_al_elph_chain_reproduces_reference(tmp_path, require_qe):
     assert new == pytest.approx(ref, rel=0.02)
 
 
-def test_python_is_not_shadowed():
-    # guard: the fake executables above are shell scripts, not python
-    assert sys.executable
+def test_the_settings_command_runs_not_a_same_named_program_on_path(tmp_path, monkeypatch,
+                                                                    serial):
+    """A ``pw.x`` earlier on PATH (another QE build, a wrapper) does not replace the setting."""
+    other = _fake_exe(tmp_path / "other", "pw.x", "echo 'the pw.x on PATH ran'; exit 1")
+    chosen = _fake_exe(tmp_path / "chosen", "pw.x", f"cat {AL / 'scf.out'}")
+    monkeypatch.setenv("PATH", f"{other.parent}{os.pathsep}{os.environ['PATH']}")
+    (tmp_path / "scf.in").write_text("&control\n/\n")
+    monkeypatch.setenv("BETE_PW_CMD", str(chosen))
+    result = qe_run.run_qe("pw", "scf.in", tmp_path)
+    assert result.command == [str(chosen), "-in", "scf.in"]
+    monkeypatch.setenv("BETE_PW_CMD", "pw.x")  # a bare name: PATH decides, and it fails
+    with pytest.raises(QEError):
+        qe_run.run_qe("pw", "scf.in", tmp_path)

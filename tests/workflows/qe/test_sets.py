@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from pymatgen.core import Element, Lattice, Structure
 
-from tests.conftest import BETE_STRUCTURES, FAST_V1, PSLIBRARY, REPO
+from tests.conftest import AL_PSEUDO, BETE_STRUCTURES, FAST_V1, PSLIBRARY, REPO
 from workflows.qe.errors import BeteInputError
 from workflows.qe.inputs import MatdynInput, PhInput, PwInput, Q2rInput
 from workflows.qe.preset_rules import MATDYN_ASR_FALLBACK, apply_overrides, load_preset
@@ -42,8 +42,8 @@ def bcc(el: str, a: float) -> Structure:
 
 
 @pytest.fixture
-def al_fast(pslibrary_dir):
-    return ElphInputGenerator("fast", family=pslibrary_dir).get_input_set(fcc("Al", 4.04))
+def al_fast(al_pseudo_dir):
+    return ElphInputGenerator("fast", family=al_pseudo_dir).get_input_set(fcc("Al", 4.04))
 
 
 # --- fast-v1 reproduction ---------------------------------------------------------------------
@@ -117,9 +117,7 @@ def test_fast_protocol_values(al_fast):
 
 
 def test_fast_cutoff_cap(tmp_path):
-    upf = (PSLIBRARY / "Al.pbe-nl-rrkjus_psl.1.0.0.UPF")
-    if not upf.is_file():
-        pytest.skip("../shared is not here")
+    upf = AL_PSEUDO / "Al.pbe-nl-rrkjus_psl.1.0.0.UPF"
     text = upf.read_text().replace("wavefunctions:  29. Ry", "wavefunctions:  75. Ry")
     (tmp_path / upf.name).write_text(text)
     inputs = ElphInputGenerator("fast", family=tmp_path).get_input_set(fcc("Al", 4.04))
@@ -185,8 +183,8 @@ def test_standard_grids_for_benchmark_metals(pslibrary_dir, structure, k, q):
     assert inputs.scf.get("degauss") == 0.02
 
 
-def test_presets_get_denser(pslibrary_dir):
-    sets = {p: ElphInputGenerator(p, family=pslibrary_dir).get_input_set(fcc("Al", 4.04))
+def test_presets_get_denser(al_pseudo_dir):
+    sets = {p: ElphInputGenerator(p, family=al_pseudo_dir).get_input_set(fcc("Al", 4.04))
             for p in ("fast", "standard", "accurate")}
     for coarse, fine in (("fast", "standard"), ("standard", "accurate")):
         assert all(a < b for a, b in zip(sets[coarse].q_grid, sets[fine].q_grid, strict=True))
@@ -196,18 +194,18 @@ def test_presets_get_denser(pslibrary_dir):
         assert sets[coarse].ecutwfc <= sets[fine].ecutwfc
 
 
-def test_user_yaml_preset(tmp_path, pslibrary_dir):
+def test_user_yaml_preset(tmp_path, al_pseudo_dir):
     path = tmp_path / "mine.yaml"
     path.write_text("base: standard\nname: mine\nq_spacing: 1.0\n")
-    inputs = ElphInputGenerator(path, family=pslibrary_dir).get_input_set(fcc("Al", 4.04))
+    inputs = ElphInputGenerator(path, family=al_pseudo_dir).get_input_set(fcc("Al", 4.04))
     assert inputs.q_grid == [3, 3, 3]
     assert inputs.parameters["preset"] == "mine"
     assert inputs.scf.get("conv_thr") == 1e-12
 
 
 # --- overrides --------------------------------------------------------------------------------
-def test_override_scheme(pslibrary_dir):
-    gen = ElphInputGenerator("fast", family=pslibrary_dir, overrides={
+def test_override_scheme(al_pseudo_dir):
+    gen = ElphInputGenerator("fast", family=al_pseudo_dir, overrides={
         "scf": {"mixing_beta": 0.2},
         "scf_dense": {"electrons": {"conv_thr": 1e-9}},
         "k_spacing": 0.25,
@@ -230,8 +228,8 @@ def test_override_scheme(pslibrary_dir):
     assert load_preset("fast")["pw"]["electrons"]["mixing_beta"] == 0.4
 
 
-def test_explicit_grids_cutoffs_and_masses(pslibrary_dir):
-    gen = ElphInputGenerator("fast", family=pslibrary_dir, overrides={
+def test_explicit_grids_cutoffs_and_masses(al_pseudo_dir):
+    gen = ElphInputGenerator("fast", family=al_pseudo_dir, overrides={
         "k_grid": [6, 6, 6], "k_grid_dense": [12, 12, 12], "q_grid": [3, 3, 3],
         "ecutwfc": 35.0, "ecutrho": 300.0, "nbnd": 12, "masses": {"Al": 27.5},
     })
@@ -239,7 +237,7 @@ def test_explicit_grids_cutoffs_and_masses(pslibrary_dir):
     assert (inputs.k_grid, inputs.k_grid_dense, inputs.q_grid) == ([6] * 3, [12] * 3, [3] * 3)
     assert (inputs.ecutwfc, inputs.ecutrho, inputs.nbnd) == (35.0, 300.0, 12)
     assert inputs.ph.get("amass(1)") == 27.5
-    bad = ElphInputGenerator("fast", family=pslibrary_dir,
+    bad = ElphInputGenerator("fast", family=al_pseudo_dir,
                              overrides={"q_grid": [4, 4, 4], "k_grid_dense": [10, 10, 10]})
     with pytest.raises(BeteInputError, match="not a multiple of the q grid"):
         bad.get_input_set(fcc("Al", 4.04))
@@ -269,17 +267,17 @@ def test_nested_unknown_key_allowed():
     assert resolved["scf"]["system"]["nosym_fancy"] is True
 
 
-def test_relax_input(pslibrary_dir):
-    gen = ElphInputGenerator("fast", family=pslibrary_dir, overrides={"relax": "vc-relax"})
+def test_relax_input(al_pseudo_dir):
+    gen = ElphInputGenerator("fast", family=al_pseudo_dir, overrides={"relax": "vc-relax"})
     inputs = gen.get_input_set(fcc("Al", 4.04))
     assert inputs.relax is not None and "relax.in" in inputs
     assert inputs.relax.get("calculation") == "vc-relax"
     assert inputs.relax.get("cell_dynamics") == "bfgs"
     assert inputs.relax.get("la2f") is None
-    relax = ElphInputGenerator("fast", family=pslibrary_dir).get_relax_input(
+    relax = ElphInputGenerator("fast", family=al_pseudo_dir).get_relax_input(
         fcc("Al", 4.04), "relax")
     assert relax.get("calculation") == "relax" and "cell" not in relax.namelists
-    assert ElphInputGenerator("fast", family=pslibrary_dir).get_input_set(
+    assert ElphInputGenerator("fast", family=al_pseudo_dir).get_input_set(
         fcc("Al", 4.04)).relax is None
 
 
@@ -322,17 +320,17 @@ print(ElphInputGenerator("fast", family=sys.argv[1]).get_input_set(s).input_hash
 """
 
 
-def test_hash_stable_across_processes(al_fast, pslibrary_dir):
-    out = subprocess.run([sys.executable, "-c", _HASH_SCRIPT, str(pslibrary_dir)],
+def test_hash_stable_across_processes(al_fast, al_pseudo_dir):
+    out = subprocess.run([sys.executable, "-c", _HASH_SCRIPT, str(al_pseudo_dir)],
                          capture_output=True, text=True, check=True, cwd=REPO,
                          env={**os.environ, "PYTHONHASHSEED": "123"})
     assert out.stdout.strip() == al_fast.input_hash()
     assert len(al_fast.input_hash()) == 64
 
 
-def test_hash_tracks_physics_not_paths(al_fast, pslibrary_dir):
+def test_hash_tracks_physics_not_paths(al_fast, al_pseudo_dir):
     def digest(structure=None, **overrides):
-        return ElphInputGenerator("fast", family=pslibrary_dir, overrides=overrides
+        return ElphInputGenerator("fast", family=al_pseudo_dir, overrides=overrides
                                   ).get_input_set(structure or fcc("Al", 4.04)).input_hash()
 
     base = al_fast.input_hash()
@@ -373,12 +371,12 @@ def test_grid_rules_round_half_to_even_and_multiples():
     assert k_grid_rule([0.1, 0.1, 0.1], 0.3, 2) == [2, 2, 2]
 
 
-def test_generator_serialises_for_jobflow(pslibrary_dir):
+def test_generator_serialises_for_jobflow(al_pseudo_dir):
     from monty.json import MontyDecoder, jsanitize
 
     from workflows.qe.pseudos import PseudoFamily
 
-    for family in (str(pslibrary_dir), PseudoFamily.from_path(pslibrary_dir), None):
+    for family in (str(al_pseudo_dir), PseudoFamily.from_path(al_pseudo_dir), None):
         gen = ElphInputGenerator("standard", overrides={"scf": {"mixing_beta": 0.2}},
                                  family=family, max_atoms=8)
         data = json.loads(json.dumps(jsanitize(gen, strict=True, enum_values=True)))

@@ -27,8 +27,8 @@ def cpd_model(tmp_path_factory):
     return out
 
 
-def test_phonon_only_inputs_drop_the_electron_phonon_part(pslibrary_dir):
-    maker = PhononDosMaker.from_preset(overrides=COARSE, pseudo_family=str(pslibrary_dir))
+def test_phonon_only_inputs_drop_the_electron_phonon_part(al_pseudo_dir):
+    maker = PhononDosMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir))
     input_set = maker.input_set(fcc("Al", 4.04))
     assert input_set.q_grid == [2, 2, 2]
     inputs = phonon_only_inputs(input_set)
