@@ -244,7 +244,7 @@ def is_fast_v1_dir(path: str | os.PathLike[str]) -> bool:
 def load_betenet_database(path: str | os.PathLike[str],
                           structures_dir: str | os.PathLike[str],
                           site_dos: str = "full") -> list[TrainingRecord]:
-    """Read the BETE-NET ``database.json`` table (DESIGN.md layout).
+    """Read the BETE-NET ``database.json`` table (layout: ``docs/dev/architecture.md``).
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
 This is the single implementation used by the QE documents, the model
 evaluation, screening and the benchmarks.  Frequencies are in meV.
 
-Conventions (DESIGN.md):
+Conventions (``docs/dev/architecture.md``):
 
 - λ = 2∫α²F(ω)/ω dω
 - ω_log = exp[(2/λ)∫α²F(ω) ln ω / ω dω]
