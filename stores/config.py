@@ -126,7 +126,16 @@ class LockedMontyStore(MontyStore):
         """Connect under an exclusive lock on the folder's :data:`CONNECT_LOCK`."""
         if self._coll is not None and not force_reset:
             return
-        with open(Path(self.database_path) / CONNECT_LOCK, "a") as lock:
+        lock_path = Path(self.database_path) / CONNECT_LOCK
+        try:
+            lock = open(lock_path, "a")  # noqa: SIM115 - closed by the with below
+        except OSError as exc:
+            raise StoreConfigError(
+                f"cannot write into the store {self.database_path} ({exc.strerror}); this "
+                "command adds results and needs a writable store: make the folder writable "
+                "or copy it somewhere writable (reading commands such as `bete query` work "
+                "on a read-only store)") from exc
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 super().connect(force_reset=force_reset)

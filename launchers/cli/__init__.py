@@ -23,6 +23,8 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TextIO
 
 from launchers.cli.common import UserError
 
@@ -42,6 +44,40 @@ SILENCED_WARNINGS: tuple[tuple[str, type[Warning], str], ...] = (
     (r"primitive_matrix defaulted to 'auto'", UserWarning, ""),
     ("", FutureWarning, "jobflow"),
 )
+
+
+#: The project's own packages: warnings raised from their files are always shown (data
+#: warnings such as spectra beyond the model grid); other packages' only with ``--verbose``.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_PACKAGES = ("launchers", "workflows", "stores", "betenet_model")
+
+
+def from_project(filename: str) -> bool:
+    """Whether a warning's file belongs to one of :data:`PROJECT_PACKAGES`."""
+    try:
+        relative = Path(filename).resolve().relative_to(PROJECT_ROOT)
+    except (ValueError, OSError):
+        return False
+    return relative.parts[:1] in [(name,) for name in PROJECT_PACKAGES]
+
+
+@contextlib.contextmanager
+def third_party_warnings(verbose: bool) -> Iterator[None]:
+    """Show other packages' warnings only when ``verbose``; the project's own always.
+
+    SevenNet's "No tensor product accelerator" on every run, and the like, tell a user
+    nothing they can act on.  Undone on exit.
+    """
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                 file: TextIO | None = None, line: str | None = None) -> None:
+            if verbose or from_project(filename):
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
 
 
 class OneConsole(logging.Filter):
@@ -181,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for message, category, module in SILENCED_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
     try:
-        with sigterm_as_interrupt(), console_logging(args.verbose):
+        with (sigterm_as_interrupt(), console_logging(args.verbose),
+              third_party_warnings(args.verbose)):
             return int(args.func(args) or 0)
     except UserError as exc:
         print(f"bete: error: {exc}", file=sys.stderr)

@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="structure files or folders of them (CIF, POSCAR, pymatgen JSON)")
     p.add_argument("--list", dest="list_file", metavar="FILE",
                    help="a file naming one structure path per line (# comments)")
-    add_preset_argument(p, "fast, standard, accurate, or a preset YAML (default fast)")
+    add_preset_argument(p, "fast, standard, accurate, or a preset YAML (default fast)",
+                        validate=True)
     p.add_argument("--pseudos", metavar="FAMILY_DIR_OR_JSON",
                    help="pseudopotential family (default: settings, else Debian's directory)")
     p.add_argument("--override", metavar="JSON_OR_FILE", help="preset overrides")

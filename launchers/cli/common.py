@@ -60,6 +60,13 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+def rounded(value: Any, digits: int = 3) -> str:
+    """A number for a message: ``digits`` significant digits (0.0369); "-" for None."""
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return "-" if value is None else str(value)
+
+
 def progress(message: str) -> None:
     """One progress line on stderr (stdout stays machine-readable)."""
     print(message, file=sys.stderr, flush=True)
@@ -102,15 +109,36 @@ def parse_network(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def preset_name(value: str) -> str:
+    """An argparse ``type``: ``value`` when it names a preset that loads, else a parse error.
+
+    Checked while the arguments are parsed, so a typo stops the command before it opens
+    (and rewrites the set-up files of) a store or computes anything.
+    """
+    import yaml
+
+    from workflows.qe.errors import BeteInputError
+    from workflows.qe.preset_rules import load_preset
+
+    try:
+        load_preset(value)
+    except (BeteInputError, yaml.YAMLError, OSError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+    return value
+
+
 def add_preset_argument(p: argparse.ArgumentParser, help_text: str,
-                        default: str | None = "fast") -> None:
+                        default: str | None = "fast", validate: bool = False) -> None:
     """``--preset NAME`` (fast, standard, accurate or a preset YAML).
 
-    ``--protocol`` stays a working, hidden alias: "protocol" now names the full identity of
-    a calculation (preset, pseudopotential family, overrides, QE version), not the preset.
+    ``validate``: the preset must load (commands that run DFPT with it); a filter of
+    stored documents (``bete query``) takes any name.  ``--protocol`` stays a working,
+    hidden alias: "protocol" now names the full identity of a calculation (preset,
+    pseudopotential family, overrides, QE version), not the preset.
     """
-    p.add_argument("--preset", default=default, help=help_text)
-    p.add_argument("--protocol", dest="preset", default=argparse.SUPPRESS,
+    kind = preset_name if validate else str
+    p.add_argument("--preset", default=default, type=kind, help=help_text)
+    p.add_argument("--protocol", dest="preset", default=argparse.SUPPRESS, type=kind,
                    help=argparse.SUPPRESS)
 
 

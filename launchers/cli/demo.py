@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--candidates", nargs="+", metavar="CANDIDATES",
                    help="candidate structures (default: the five shipped CIFs)")
     p.add_argument("--top-k", type=int, default=1, help="structures verified (default 1)")
-    add_preset_argument(p, "DFPT preset (default fast)")
+    add_preset_argument(p, "DFPT preset (default fast)", validate=True)
     p.add_argument("--override", metavar="JSON_OR_FILE", help="preset overrides")
     p.add_argument("--pseudos", metavar="FAMILY",
                    help="pseudopotential family (default: settings, else Debian's LDA files)")
@@ -83,6 +83,31 @@ def demo_command(args: argparse.Namespace) -> int:
     rounds = run_rounds(config, args.store, args.verbose)
     print(summary_text(rounds))
     out = plot_campaign(rounds, figure)
+    bete = bete_command()
+    store = f" --store {args.store}" if args.store else ""
     progress(f"bete demo: done in {time.perf_counter() - start:.0f} s; figure {out}; next: "
-             "`bete query`, `bete al status --campaign demo`, `bete plot a2f <formula>`")
+             f"`{bete} query{store}`, `{bete} al status --campaign {args.campaign}{store}`, "
+             f"`{bete} plot a2f <formula>{store}`")
     return 0
+
+
+def bete_command() -> str:
+    """How to call this installation's ``bete`` from the current shell.
+
+    ``bete`` when the one on PATH is this installation's (an activated venv); else the
+    console script next to the running Python (``.venv/bin/bete`` after
+    ``scripts/install.sh``), relative to the working directory when it lies below it.
+    """
+    import shutil
+    import sys
+
+    script = Path(sys.executable).parent / "bete"
+    if not script.is_file():
+        return "bete"
+    on_path = shutil.which("bete")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "bete"
+    try:
+        return str(script.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(script.absolute())

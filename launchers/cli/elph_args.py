@@ -18,7 +18,8 @@ def add_elph_arguments(p: argparse.ArgumentParser) -> None:
     """Arguments shared by ``dfpt run`` and ``dfpt submit``."""
     p.add_argument("structures", nargs="+", metavar="STRUCTURE",
                    help="CIF, POSCAR or pymatgen JSON files (several at once)")
-    add_preset_argument(p, "fast, standard, accurate, or a preset YAML (default fast)")
+    add_preset_argument(p, "fast, standard, accurate, or a preset YAML (default fast)",
+                        validate=True)
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
     p.add_argument("--pseudos", metavar="FAMILY_DIR_OR_JSON",
                    help="pseudopotential family (default: settings, else Debian's directory)")

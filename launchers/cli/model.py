@@ -43,6 +43,7 @@ from launchers.cli.common import (
     open_store,
     parse_network,
     progress,
+    rounded,
 )
 from launchers.cli.train_progress import MemberBars
 from stores.constants import DEFAULT_MU_STAR
@@ -301,7 +302,7 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
             callback.close()
     m = ensemble.manifest.get("metrics", {})
     progress(f"done in {time.perf_counter() - start:.1f} s: {len(ensemble)} member(s), "
-             f"mean out-of-bag MSE {m.get('oob_mse_mean')}, written to {cfg.out}")
+             f"mean out-of-bag MSE {rounded(m.get('oob_mse_mean'))}, written to {cfg.out}")
     if cfg.store is not None:
         model_id = put_model(cfg.out, cfg.store)
         progress(f"model id {model_id} (in the store; use --model store:{model_id})")
@@ -335,6 +336,9 @@ def resolve_model(model: str | None, store_spec: str | None) -> str | None:
     except ValueError as exc:
         raise UserError(f"--model: {exc}") from exc
     if model_id is None:
+        if model is not None and not Path(model).expanduser().exists():
+            raise UserError(f"--model {model} does not exist; give an ensemble folder "
+                            "(`bete train --out DIR` writes one) or store:MODEL_ID")
         return model
     store = open_store(store_spec, write=False)
     try:

@@ -44,7 +44,7 @@ VERIFY_COLUMNS = ["candidate_id", "formula", "status", "tc_K_predicted", "tc_K_s
 
 
 def _add_dfpt_options(p: argparse.ArgumentParser) -> None:
-    add_preset_argument(p, "DFPT preset of the verification (default fast)")
+    add_preset_argument(p, "DFPT preset of the verification (default fast)", validate=True)
     p.add_argument("--override", metavar="JSON_OR_FILE",
                    help="preset overrides (JSON text or a JSON/YAML file)")
     p.add_argument("--pseudos", metavar="FAMILY", help="pseudopotential family (directory or "
@@ -158,7 +158,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="One row per active-learning round of a campaign: "
                             "model, screened, submitted, verified, hits, errors.")
     st.add_argument("--store", help="store directory or YAML spec (default: settings)")
-    st.add_argument("--campaign", default="default", help="campaign name")
+    st.add_argument("--campaign", help="campaign name (default: every campaign in the store)")
     add_format_argument(st, help_text="output format")
     st.set_defaults(func=al_status_command)
 
@@ -166,7 +166,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                             description="Plot a campaign's rounds (hits, best Tc, error of "
                             "the predictions) into --out and print a summary.")
     rp.add_argument("--store", help="store directory or YAML spec (default: settings)")
-    rp.add_argument("--campaign", default="default", help="campaign name")
+    rp.add_argument("--campaign", help="campaign name (default: the store's only campaign)")
     rp.add_argument("--out", required=True, metavar="PNG", help="figure to write")
     rp.set_defaults(func=al_report_command)
 
@@ -386,6 +386,7 @@ def al_run_command(args: argparse.Namespace) -> int:
 
 
 def _rounds(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Round documents of ``--campaign``, or of every campaign when it is not given."""
     from stores.records import load_rounds
 
     store = open_store(args.store, write=False)
@@ -395,8 +396,13 @@ def _rounds(args: argparse.Namespace) -> list[dict[str, Any]]:
         store.close()
 
 
+def _no_rounds(args: argparse.Namespace) -> str:
+    which = f"of campaign {args.campaign!r} " if args.campaign else ""
+    return f"no active-learning round {which}in the store; run `bete al run` (or `bete demo`)"
+
+
 def al_status_command(args: argparse.Namespace) -> int:
-    """``bete al status``: one row (JSON object) per round."""
+    """``bete al status``: one row (JSON object) per round, of one or every campaign."""
     from workflows.screening.active_learning import STATUS_COLUMNS, status_rows
 
     rows = status_rows(_rounds(args))
@@ -404,8 +410,9 @@ def al_status_command(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=1))
     else:
         if not rows:
-            progress(f"no active-learning round of campaign {args.campaign!r} in the store")
-        print(format_rows(rows, args.format, STATUS_COLUMNS))
+            progress(_no_rounds(args))
+        columns = STATUS_COLUMNS if args.campaign else ["campaign", *STATUS_COLUMNS]
+        print(format_rows(rows, args.format, columns))
     return 0
 
 
@@ -415,8 +422,11 @@ def al_report_command(args: argparse.Namespace) -> int:
 
     rounds = _rounds(args)
     if not rounds:
-        raise UserError(f"no active-learning round of campaign {args.campaign!r} in the store; "
-                        "run `bete al run` first")
+        raise UserError(_no_rounds(args))
+    campaigns = sorted({str(r.get("campaign")) for r in rounds})
+    if len(campaigns) > 1:
+        raise UserError(f"the store holds campaigns {', '.join(campaigns)}; choose one with "
+                        "--campaign NAME")
     out = plot_campaign(rounds, args.out)
     print(summary_text(rounds))
     progress(f"wrote {out}")
