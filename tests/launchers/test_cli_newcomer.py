@@ -10,6 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
@@ -168,3 +169,17 @@ def test_numbers_in_messages_are_rounded(tmp_path, capsys):
     mse = re.search(r"mean out-of-bag MSE (\S+),", done)
     assert rc == 0 and mse, done
     assert re.fullmatch(r"0\.0*\d{1,3}|\d\.\d{1,2}e[-+]\d+", mse[1]), done
+
+
+# ------------------------------------------------------------------ progress of bete phonons
+def test_phonons_says_what_it_computes_before_it_does(tmp_path, capsys):
+    """A line with the supercell size (what the wait grows with) before each calculation."""
+    from workflows.mlip.flows import MLIPPhononMaker
+
+    al = Structure(Lattice.cubic(4.04), ["Al"] * 4, FCC_SITES).get_primitive_structure()
+    al.to(filename=str(tmp_path / "Al.cif"))
+    n = round(abs(np.linalg.det(MLIPPhononMaker().supercell_matrix(al))))
+    assert main(["phonons", str(tmp_path / "Al.cif"), "--store", str(tmp_path / "s")]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[1/1]")]
+    assert err[0] == f"[1/1] Al (Al): computing sevennet-0 phonons, supercell of {n} atoms"
+    assert err[1].startswith("[1/1] Al (Al): min ")

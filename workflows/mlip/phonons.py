@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import numpy as np
 from pymatgen.core import Structure
 
 from stores.mlip_phonons import find_mlip_phonon, find_mlip_phonons, write_mlip_phonon
@@ -126,13 +127,16 @@ def _compute_row(args: tuple[Structure, MLIPPhononMaker, str | None]) -> dict[st
 
 
 def _rows(todo: dict[int, tuple[Structure, MLIPPhononMaker, str | None]],
-          workers: int) -> Iterator[tuple[int, dict[str, Any]]]:
+          workers: int, started: Callable[[int], None] = lambda _k: None,
+          ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(index, row)`` of each of ``todo`` as it finishes.
 
-    Computed here, or in ``workers`` processes (one model load each).
+    Computed here, or in ``workers`` processes (one model load each); ``started(index)`` is
+    called when a calculation starts here, or is handed to a worker.
     """
     if workers <= 1 or len(todo) <= 1:
         for k, args in todo.items():
+            started(k)
             yield k, _compute_row(args)
         return
     import multiprocessing
@@ -140,7 +144,10 @@ def _rows(todo: dict[int, tuple[Structure, MLIPPhononMaker, str | None]],
 
     with ProcessPoolExecutor(min(workers, len(todo)),
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_compute_row, args): k for k, args in todo.items()}
+        futures = {}
+        for k, args in todo.items():
+            started(k)
+            futures[pool.submit(_compute_row, args)] = k
         for future in as_completed(futures):
             yield futures[future], future.result()
 
@@ -175,7 +182,13 @@ def run_mlip_phonons(items: Iterable[tuple[str | None, Structure]],
             out[k] = {**stored[keys[k]], "reused": True, "run_s": 0.0}
         if out[k]:
             _report(say, items[k], out[k], f"[{k + 1}/{len(items)}] ")
-    for k, row in _rows({k: (items[k][1], maker, items[k][0]) for k in todo}, workers):
+    def started(k: int) -> None:
+        source_id, structure = items[k]
+        say(f"[{k + 1}/{len(items)}] {structure.composition.reduced_formula} ({source_id}): "
+            f"computing {maker.potential} phonons, {_supercell_size(maker, structure)}")
+
+    for k, row in _rows({k: (items[k][1], maker, items[k][0]) for k in todo}, workers,
+                        started):
         if "error" not in row:
             if store is not None:
                 write_mlip_phonon(store, MLIPPhononDocument.model_validate(row))
@@ -185,6 +198,16 @@ def run_mlip_phonons(items: Iterable[tuple[str | None, Structure]],
     return [{"formula": items[k][1].composition.reduced_formula, "source_id": items[k][0],
              "potential": maker.potential, **row} if "error" in row else row
             for k, row in enumerate(out)]
+
+
+def _supercell_size(maker: MLIPPhononMaker, structure: Structure) -> str:
+    """``supercell of 64 atoms`` (what the time grows with), or why there is none."""
+    try:
+        matrix = maker.supercell_matrix(structure)
+    except (MLIPPhononError, ValueError) as exc:
+        return f"no supercell ({exc})"
+    n = round(abs(np.linalg.det(np.asarray(matrix)))) * len(structure)
+    return f"supercell of {n} atoms"
 
 
 def _report(say: Callable[[str], None], item: tuple[str | None, Structure],

@@ -13,6 +13,7 @@ the runner is used, so one patch covers every caller.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shlex
@@ -29,6 +30,9 @@ from pathlib import Path
 from stores.settings import get_settings
 from workflows.qe.errors import MPILauncherNotFoundError, QEError, QENotInstalledError
 from workflows.qe.handlers import check_output
+from workflows.qe.progress import PhProgress
+
+progress_logger = logging.getLogger("workflows.qe.progress")
 
 QE_CODES: dict[str, str] = {
     "pw": "pw_cmd", "ph": "ph_cmd", "q2r": "q2r_cmd", "matdyn": "matdyn_cmd",
@@ -246,12 +250,13 @@ def run_qe(
     exe_name = Path(shlex.split(getattr(get_settings(), QE_CODES[code]))[0]).name
 
     start = time.perf_counter()
+    watch = OutputWatcher(code, input_path.read_text(errors="replace"), out_path, start)
     with open(out_path, "wb") as out:
         proc = subprocess.Popen(command, cwd=directory, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=_environment(command),
                                 start_new_session=True)
         try:
-            returncode = proc.wait(timeout=timeout)
+            returncode = _wait(proc, timeout, watch)
         except subprocess.TimeoutExpired:
             _kill_group(proc)
             raise QEError(exe_name, f"killed after the {timeout:g} s time limit; rerun with "
@@ -267,6 +272,61 @@ def run_qe(
     if failure is not None:
         raise QEError(exe_name, failure.error_line, str(directory), kind=failure.kind)
     return QERunResult(code, command, directory, out_path, wall, returncode)
+
+
+POLL_S = 2.0
+"""How often a running QE's output is read for progress (seconds)."""
+
+
+class OutputWatcher:
+    """Logs the progress a running QE writes into its output (ph.x: q points done).
+
+    Codes without a progress reader (pw, q2r, matdyn: one line when they start is enough)
+    are not read at all.
+    """
+
+    def __init__(self, code: str, input_text: str, output: Path, start: float) -> None:
+        self.progress = PhProgress.from_input(input_text) if code == "ph" else None
+        self.output = output
+        self.start = start
+        self.offset = 0
+
+    @property
+    def active(self) -> bool:
+        """Whether there is anything to read."""
+        return self.progress is not None
+
+    def poll(self) -> None:
+        """Read what the run wrote since the last poll; log each finished q point."""
+        if self.progress is None:
+            return
+        try:
+            with open(self.output, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except OSError:
+            return
+        self.offset += len(chunk)
+        if self.progress.feed(chunk.decode("utf-8", errors="replace")):
+            progress_logger.info("ph.x: %s", self.progress.line(time.perf_counter() - self.start))
+
+
+def _wait(proc: subprocess.Popen, timeout: float | None, watch: OutputWatcher) -> int:
+    """``proc.wait(timeout)``, reading the output for progress every :data:`POLL_S`."""
+    if not watch.active:
+        return proc.wait(timeout=timeout)
+    end = None if timeout is None else time.perf_counter() + timeout
+    while True:
+        step = POLL_S if end is None else min(POLL_S, max(0.0, end - time.perf_counter()))
+        try:
+            returncode = proc.wait(timeout=step)
+        except subprocess.TimeoutExpired:
+            watch.poll()
+            if end is not None and time.perf_counter() >= end:
+                raise
+            continue
+        watch.poll()
+        return returncode
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
