@@ -82,9 +82,15 @@ def update_screening_verification(store: Any, doc: dict[str, Any],
 def update_screening_prescreen(store: Any, criteria: dict[str, Any],
                                prescreen: dict[str, Any]) -> None:
     """Record the MLIP pre-screen verdict on the newest screening document matching."""
+    update_screening_fields(store, criteria, {"prescreen": prescreen,
+                                              "selected": bool(prescreen.get("passed"))})
+
+
+def update_screening_fields(store: Any, criteria: dict[str, Any],
+                            fields: dict[str, Any]) -> None:
+    """Set ``fields`` on the newest screening document matching ``criteria``."""
     for doc in iter_screening_documents(store, criteria):
-        write_screening_documents(store, [{**doc, "prescreen": prescreen,
-                                           "selected": bool(prescreen.get("passed"))}])
+        write_screening_documents(store, [{**doc, **fields}])
         break
 
 

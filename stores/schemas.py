@@ -244,6 +244,9 @@ class ScreeningDocument(BaseModel):
     prescreen: dict[str, Any] | None = Field(
         None, description="MLIP stability pre-screen before DFPT: potential, "
         "min_frequency_meV, threshold_meV, passed (False = not sent to DFPT), reason.")
+    unverifiable: str | None = Field(
+        None, description="Why DFPT cannot verify it with the chosen pseudopotential family "
+        "or atom limit (not sent; screening itself checks neither).")
 
 
 class ActiveLearningRound(BaseModel):

@@ -221,6 +221,7 @@ def screen_command(args: argparse.Namespace) -> int:
     """``bete screen``."""
     from launchers.cli.model import resolve_model
     from workflows.screening import phases
+    from workflows.screening.candidates import VerificationCheck
     from workflows.screening.flows import ScreeningFlowMaker, model_id_for
     from workflows.screening.prescreen import select_for_dfpt
 
@@ -234,29 +235,30 @@ def screen_command(args: argparse.Namespace) -> int:
     maker = ScreeningFlowMaker(acquisition=args.acquisition, chunk_size=args.chunk_size,
                                kappa=args.kappa, threshold_K=args.threshold,
                                max_per_chemsys=args.max_per_chemsys)
+    family = _family(args.pseudos)
+    elph = phases.elph_maker(args.preset, _overrides(args.override), args.pseudos,
+                             args.max_atoms)
     store = open_store(args.store, write=True)
     try:
-        family = _family(args.pseudos)
         compute = ((lambda cands: _compute_phonons(args, store, cands))
                    if args.compute_phonons else None)
         try:
             screened = phases.screen_phase(
-                args.candidates, store, model_dir, maker, model_id=model_id, family=family,
-                max_atoms=args.max_atoms, round_number=args.round, campaign=args.campaign,
+                args.candidates, store, model_dir, maker, model_id=model_id,
+                protocol_fingerprint=phases.verification_fingerprint(elph),
+                round_number=args.round, campaign=args.campaign,
                 compute_phonons=compute, say=progress, verbose=args.verbose)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
         checked, ranked = screened.checked, screened.ranked
         verified: list[dict[str, Any]] = []
         if args.verify or args.submit:
-            elph = phases.elph_maker(args.preset, _overrides(args.override), args.pseudos,
-                                     args.max_atoms)
             verify = (submit_verifier(args, elph, store) if args.submit
                       else phases.local_verifier(elph, store, progress, args.verbose))
             criteria = {"model_id": model_id, "acquisition": args.acquisition,
                         "round": args.round, "campaign": args.campaign}
             selected = select_for_dfpt(ranked, args.top_k, _prescreen(args), store, criteria,
-                                       progress)
+                                       progress, VerificationCheck(family, args.max_atoms))
             verified = phases.verify_phase(selected, verify, store, criteria)
     finally:
         store.close()

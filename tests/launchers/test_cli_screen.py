@@ -210,26 +210,32 @@ def test_screen_rejects_bad_cells_with_the_shared_reason_and_message(model, cand
 
 def test_screen_with_no_usable_candidate_fails_with_causes_grouped(model, bad_cells, tmp_path,
                                                                    capsys):
-    """Debian's LDA family (the default without --pseudos) lacks Cs and Nb: every candidate
-    is left out, the command fails and says why, grouped by cause with the fix."""
-    from pathlib import Path
-
-    debian = Path("/usr/share/espresso/pseudo")
-    if not (debian / "Al.pz-vbc.UPF").is_file():
-        pytest.skip("Debian's quantum-espresso-data pseudopotentials are not installed")
+    """Every candidate is invalid: the command fails and says why, grouped by cause."""
     folder, verdicts = bad_cells
-    fcc("Cs", 6.0).to(filename=str(folder / "Cs.cif"))
-    bcc("Nb", 3.30).to(filename=str(folder / "Nb.cif"))
-    rc = main(["screen", str(folder), "--model", str(model), "--store", str(tmp_path / "s"),
-               "--pseudos", str(debian)])
+    rc = main(["screen", str(folder), "--model", str(model), "--store", str(tmp_path / "s")])
     captured = capsys.readouterr()
     assert rc == 2 and captured.out == ""
     lines = captured.err.split("bete: error: ")[1].splitlines()
-    assert lines[0] == "none of the 6 candidate(s) can be screened; left out, by cause:"
+    assert lines[0] == "none of the 4 candidate(s) can be screened; left out, by cause:"
     by_cause = {line.split()[0]: line.strip() for line in lines[1:]}
-    assert set(by_cause) == {"missing_pseudopotential", "overlapping_atoms",
-                             "unsupported_element", "disordered", "magnetic"}
-    assert by_cause["missing_pseudopotential"].startswith("missing_pseudopotential (2): ")
-    assert "no pseudopotential for Cs, Nb; point --pseudos at a family" in \
-        by_cause["missing_pseudopotential"]
+    assert set(by_cause) == {"overlapping_atoms", "unsupported_element", "disordered",
+                             "magnetic"}
     assert verdicts["oganesson"][1] in by_cause["unsupported_element"]
+
+
+def test_screening_needs_no_pseudopotential_for_any_element(model, tmp_path, capsys):
+    """Debian's LDA family (the default without --pseudos) lacks Cs and Nb: screening runs
+    no DFPT, so they are ranked all the same (the verification step alone checks)."""
+    from pathlib import Path
+
+    if not (Path("/usr/share/espresso/pseudo") / "Al.pz-vbc.UPF").is_file():
+        pytest.skip("Debian's quantum-espresso-data pseudopotentials are not installed")
+    folder = tmp_path / "cells"
+    folder.mkdir()
+    fcc("Cs", 6.0).to(filename=str(folder / "Cs.cif"))
+    bcc("Nb", 3.30).to(filename=str(folder / "Nb.cif"))
+    rc = main(["screen", str(folder), "--model", str(model), "--store", str(tmp_path / "s"),
+               "--format", "json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert rc == 0
+    assert sorted(r["candidate_id"] for r in rows if r["status"] == "ranked") == ["Cs", "Nb"]

@@ -33,8 +33,10 @@ from monty.json import MSONable
 from workflows.qe.errors import BeteInputError, MissingPseudopotentialError
 
 __all__ = [
-    "DEBIAN_PSEUDO_DIR", "DEBIAN_LDA_FILES", "DEBIAN_DEFAULT_CUTOFFS_RY", "PseudoInfo",
+    "DEBIAN_PSEUDO_DIR", "DEBIAN_LDA_FILES", "DEBIAN_DEFAULT_CUTOFFS_RY", "DEBIAN_NAMES",
+    "PseudoInfo",
     "PseudoFamily", "UpfHeader", "read_upf_header", "canonical_functional", "default_family",
+    "known_families", "family_covering",
 ]
 
 DEBIAN_PSEUDO_DIR = Path("/usr/share/espresso/pseudo")
@@ -58,6 +60,9 @@ DEBIAN_LDA_FILES: Mapping[str, str] = {
     "Ti": "Ti.pz-sp-van_ak.UPF",
 }
 """The one LDA file per element used from Debian's directory (fixed, documented choice)."""
+
+DEBIAN_NAMES = ("debian", "debian-lda")
+"""Names of the Debian LDA family for :meth:`PseudoFamily.from_path` (``--pseudos debian``)."""
 
 DEBIAN_DEFAULT_CUTOFFS_RY = (40.0, 320.0)
 """(ecutwfc, ecutrho) in Ry for Debian files whose header suggests no cutoff (most do not)."""
@@ -333,7 +338,7 @@ class PseudoFamily(MSONable):
     @classmethod
     def from_path(cls, path: str | Path) -> PseudoFamily:
         """Family from a JSON file, a directory, or the names ``debian``/``debian-lda``."""
-        if str(path).lower() in ("debian", "debian-lda"):
+        if str(path).lower() in DEBIAN_NAMES:
             return cls.debian()
         resolved = Path(path).expanduser()
         if resolved.suffix.lower() == ".json":
@@ -461,3 +466,43 @@ def default_family() -> PseudoFamily:
 
     spec = get_settings().pseudo_family
     return PseudoFamily.from_path(spec) if spec else PseudoFamily.debian()
+
+
+def known_families() -> list[PseudoFamily]:
+    """The families this machine has without being told.
+
+    The ``pseudo_family`` setting's, and Debian's LDA files when ``quantum-espresso-data``
+    is installed.
+    """
+    from stores.settings import get_settings
+
+    found = []
+    spec = get_settings().pseudo_family
+    for make in ((lambda: PseudoFamily.from_path(spec)) if spec else None,
+                 PseudoFamily.debian):
+        if make is None:
+            continue
+        try:
+            family = make()
+        except (BeteInputError, OSError):
+            continue
+        if family.directory.is_dir():
+            found.append(family)
+    return found
+
+
+def family_covering(elements: Iterable[str], exclude: PseudoFamily | None = None,
+                    families: Iterable[PseudoFamily] | None = None) -> PseudoFamily | None:
+    """The first family with a file for every one of ``elements``, or None.
+
+    ``families`` defaults to :func:`known_families`; ``exclude`` (the family that lacks
+    them) is skipped.
+    """
+    needed = set(elements)
+    for family in known_families() if families is None else families:
+        if exclude is not None and family.directory.resolve() == exclude.directory.resolve() \
+                and family.name == exclude.name:
+            continue
+        if needed <= set(family.available_elements()):
+            return family
+    return None

@@ -40,6 +40,7 @@ from workflows.common.physics import HIT_TC_K
 from workflows.ml.mlip_dos import uses_mlip_dos
 from workflows.mlip.potentials import DEFAULT_POTENTIAL
 from workflows.screening import phases
+from workflows.screening.candidates import VerificationCheck
 from workflows.screening.flows import ScreeningFlowMaker, model_manifest
 from workflows.screening.phases import Verifier
 from workflows.screening.prescreen import (
@@ -447,8 +448,8 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
     if not doc.acquisitions:
         screened = phases.screen_phase(
             config.candidates, store, model_path, screening_maker(config),
-            model_id=str(doc.model_id), family=pseudo_family(config),
-            max_atoms=config.max_atoms, protocol=config.protocol, round_number=number,
+            model_id=str(doc.model_id), protocol_fingerprint=doc.protocol_fingerprint,
+            protocol=config.protocol, round_number=number,
             campaign=config.campaign, say=say, label=f"round {number}: ", verbose=verbose)
         checked, summary, incumbent = screened.checked, screened.summary, screened.incumbent_K
         if not checked.accepted:
@@ -466,7 +467,10 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
                 config.prescreen, config.prescreen_potential, config.prescreen_threshold_meV),
                 store, {"round": number, "campaign": config.campaign,
                         "model_id": doc.model_id},
-                lambda m: say(f"round {number}: {m}"))]
+                lambda m: say(f"round {number}: {m}"),
+                VerificationCheck(pseudo_family(config), config.max_atoms))]
+        doc.metrics["unverifiable"] = [r["candidate_id"] for r in ranked
+                                       if r.get("unverifiable")]
         doc.metrics["prescreen_skipped"] = [
             r["candidate_id"] for r in ranked
             if r.get("prescreen") and not r["prescreen"]["passed"]]

@@ -51,7 +51,8 @@ REASON_FIXES = {
     "missing_pseudopotential": "point --pseudos at a family that covers them (an SSSP or "
                                "pslibrary directory)",
     "duplicate": "the same structure as another candidate (StructureMatcher)",
-    "already_computed": "the store already holds their DFPT result (see `bete query`)",
+    "already_computed": "the store already holds their DFPT result of the same protocol "
+                        "(see `bete query`)",
     "reserved": "bete-net structures held out to evaluate the model: never screened, verified "
                 "by DFPT nor trained on",
 }
@@ -336,17 +337,36 @@ def _matcher() -> Any:
     return StructureMatcher(primitive_cell=True, scale=True, attempt_supercell=True)
 
 
-def stored_structures(store: Any) -> list[tuple[str, Structure]]:
-    """(label, structure) of every final electron-phonon task document in the store."""
+def document_fingerprint(doc: dict[str, Any]) -> str | None:
+    """Protocol fingerprint of a task document (derived for documents older than the field)."""
+    from stores.protocol import derive_identity
+
+    if doc.get("protocol_fingerprint"):
+        return str(doc["protocol_fingerprint"])
+    identity, _why = derive_identity(doc)
+    return identity.fingerprint() if identity is not None else None
+
+
+def stored_structures(store: Any, protocol_fingerprint: str | None = None,
+                      ) -> list[tuple[str, Structure]]:
+    """(label, structure) of the final electron-phonon task documents in the store.
+
+    With ``protocol_fingerprint``, only those of that protocol: a structure computed with
+    other pseudopotentials or another preset is not "already computed" for this one.
+    """
     from stores.queries import FINAL_ELPH_STATUSES, iter_elph_documents
 
     out = []
     for doc in iter_elph_documents(store, {"status": {"$in": list(FINAL_ELPH_STATUSES)}}):
+        fingerprint = document_fingerprint(doc)
+        if protocol_fingerprint is not None and fingerprint != protocol_fingerprint:
+            continue
         try:
             structure = Structure.from_dict(doc["structure"])
         except Exception:
             continue
-        label = f"{doc.get('formula')} ({doc.get('status')}, {str(doc.get('input_hash'))[:10]})"
+        label = (f"{doc.get('formula')} ({doc.get('status')}, protocol {fingerprint or '?'}, "
+                 f"input hash {str(doc.get('input_hash'))[:10]})")
         out.append((label, structure))
     return out
 
@@ -405,8 +425,8 @@ def _fit(matcher: Any, a: Structure, b: Structure) -> bool:
 
 
 def check_candidate(candidate: Candidate, max_atoms: int | None = None,
-                    family: Any = None) -> Rejection | None:
-    """Why a candidate cannot be screened and verified, or None.
+                    family: Any = None, for_dfpt: bool = True) -> Rejection | None:
+    """Why a candidate cannot be screened (and verified), or None.
 
     Parameters
     ----------
@@ -415,6 +435,9 @@ def check_candidate(candidate: Candidate, max_atoms: int | None = None,
         Largest primitive cell allowed (None: the ``max_atoms`` setting).
     family : PseudoFamily, optional
         Pseudopotential family of the DFPT step; None skips the check.
+    for_dfpt : bool
+        Also check what only the DFPT verification needs (atom limit, family); False:
+        only that the structure is valid, all the model's screening needs.
     """
     from workflows.qe.errors import BeteInputError, MissingPseudopotentialError
     from workflows.qe.structures import StructureCheckError, check_structure, prepare_structure
@@ -428,6 +451,8 @@ def check_candidate(candidate: Candidate, max_atoms: int | None = None,
         return Rejection(candidate.id, candidate.source, exc.reason, str(exc), formula)
     except BeteInputError as exc:
         return Rejection(candidate.id, candidate.source, "invalid", str(exc), formula)
+    if not for_dfpt:
+        return None
     if max_atoms is None:
         from stores.settings import get_settings
 
@@ -451,8 +476,9 @@ def check_candidate(candidate: Candidate, max_atoms: int | None = None,
 def screen_candidates(candidates: CandidateSet | Sequence[Candidate], *,
                       max_atoms: int | None = None, family: Any = None,
                       store: Any = None, deduplicate_store: bool = True,
+                      for_dfpt: bool = True, protocol_fingerprint: str | None = None,
                       ) -> CandidateSet:
-    """Keep the candidates that can be screened and verified; record why others cannot.
+    """Keep the candidates that can be screened (and verified); record why others cannot.
 
     Parameters
     ----------
@@ -466,6 +492,12 @@ def screen_candidates(candidates: CandidateSet | Sequence[Candidate], *,
         Connected store: candidates matching one of its el-ph task documents are rejected.
     deduplicate_store : bool
         Compare with the store's documents (when a store is given).
+    for_dfpt : bool
+        Check the atom limit and the family too (see :func:`check_candidate`); screening
+        alone (``False``) needs only valid structures.
+    protocol_fingerprint : str, optional
+        Only task documents of this protocol count as "already computed" (see
+        :func:`stored_structures`).
 
     Returns
     -------
@@ -477,14 +509,86 @@ def screen_candidates(candidates: CandidateSet | Sequence[Candidate], *,
         pool, rejected = list(candidates), []
     ok = []
     for cand in pool:
-        why = check_candidate(cand, max_atoms=max_atoms, family=family)
+        why = check_candidate(cand, max_atoms=max_atoms, family=family, for_dfpt=for_dfpt)
         if why is None:
             ok.append(cand)
         else:
             rejected.append(why)
-    known = stored_structures(store) if store is not None and deduplicate_store else []
+    known = (stored_structures(store, protocol_fingerprint)
+             if store is not None and deduplicate_store else [])
     kept, dupes = deduplicate(ok, known)
     rejected += dupes
     for r in rejected:
         logger.debug("candidate %s rejected (%s): %s", r.id, r.reason, r.detail)
     return CandidateSet(kept, rejected)
+
+
+# --------------------------------------------------------------------------- verification
+@dataclass
+class VerificationCheck:
+    """What DFPT verification needs of a ranked candidate, which screening does not.
+
+    Its pseudopotential family must cover every element and its primitive cell stay within
+    the atom limit.  Only the candidates acquired for verification are checked (screening
+    ranks every valid structure); :meth:`summary` says which family would verify the others.
+
+    Attributes
+    ----------
+    family : PseudoFamily
+        The family of the verification.
+    max_atoms : int, optional
+        Primitive-cell atom limit (None: the ``max_atoms`` setting).
+    """
+
+    family: Any
+    max_atoms: int | None = None
+    _have: set[str] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def problem(self, candidate_id: str, structure: Structure) -> Rejection | None:
+        """Why the candidate cannot be verified with this family and limit, or None."""
+        formula = structure.composition.reduced_formula
+        lacking = sorted({el.symbol for el in structure.composition.elements}
+                         - self._available())
+        if lacking:
+            return Rejection(candidate_id, "", "missing_pseudopotential",
+                             f"no pseudopotential for {', '.join(lacking)} in family "
+                             f"{self.family.name}", formula)
+        return check_candidate(Candidate(candidate_id, structure), self.max_atoms, self.family)
+
+    def _available(self) -> set[str]:
+        if self._have is None:
+            self._have = set(self.family.available_elements())
+        return self._have
+
+    def summary(self, left_out: Sequence[Rejection]) -> str:
+        """One paragraph: who was left out of the verification, and which family covers them."""
+        from workflows.qe.pseudos import family_covering
+
+        named = "; ".join(f"{r.formula} ({r.id}): {_short(r)}" for r in left_out)
+        text = f"not verifiable here, left to the next candidates: {named}"
+        lacking = [r for r in left_out if r.reason == "missing_pseudopotential"]
+        missing = sorted({m.strip() for r in lacking for found in
+                          re.findall(r"pseudopotential for ([\w, ]+?) in family", r.detail)
+                          for m in found.split(",")})
+        if missing:
+            needed = {el.symbol for r in lacking for el in _elements(r)} | set(missing)
+            covers = family_covering(needed, exclude=self.family)
+            text += (f". Family {self.family.name} has {len(self._available())} elements, "
+                     f"not {', '.join(missing)}; ")
+            text += (f"{covers.name} covers them: --pseudos {covers.directory}" if covers else
+                     "a pslibrary or SSSP family covers every element (the shipped training "
+                     "data used pslibrary-1.0.0-pbe-us): --pseudos DIR")
+        return text
+
+
+def _short(rejection: Rejection) -> str:
+    return rejection.detail.split(" in family ")[0].split("; ")[0]
+
+
+def _elements(rejection: Rejection) -> list[Any]:
+    from pymatgen.core import Composition
+
+    try:
+        return list(Composition(rejection.formula or "").elements)
+    except ValueError:
+        return []

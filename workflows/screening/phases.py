@@ -64,12 +64,12 @@ class NoCandidatesError(ValueError):
 
 def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
                  maker: ScreeningFlowMaker,
-                 *, model_id: str, family: Any, max_atoms: int | None = None,
+                 *, model_id: str, protocol_fingerprint: str | None = None,
                  protocol: str | None = None, round_number: int | None = None,
                  campaign: str | None = None, compute_phonons: ComputePhonons | None = None,
                  say: Say | None = None, label: str = "", verbose: bool = False,
                  ) -> ScreenOutcome:
-    """Read, check and rank the candidates with the model; screening documents are stored.
+    """Read, check and rank every valid candidate with the model; screening documents are stored.
 
     Parameters
     ----------
@@ -81,8 +81,11 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
         The ensemble folder (None: the shipped one) and its id.
     maker
         Ranking options; its incumbent is the store's best verified Tc (of ``protocol``).
-    family, max_atoms
-        Pseudopotential family and cell-size limit the candidates are checked against.
+    protocol_fingerprint
+        The verification's protocol: a candidate the store holds a task document of this
+        protocol for is left out as ``already_computed`` (None: of any protocol).  Nothing
+        here checks what only DFPT needs (pseudopotentials, atom limit): see
+        :class:`~workflows.screening.candidates.VerificationCheck`.
     round_number, campaign
         Recorded in the screening documents.
     say, label
@@ -100,7 +103,8 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
     """
     say = say or (lambda _m: None)
     found = read_candidates(list(sources), store=store)
-    checked = screen_candidates(found, max_atoms=max_atoms, family=family, store=store)
+    checked = screen_candidates(found, store=store, for_dfpt=False,
+                                protocol_fingerprint=protocol_fingerprint)
     site_dos = None
     variant = model_manifest(model_dir).get("variant")
     if uses_mlip_dos(variant):  # mpd: MLIP phonon documents, computed when missing
@@ -197,6 +201,19 @@ def verification_row(acq: dict[str, Any], outcome: Any) -> dict[str, Any]:
         "tc_K_computed": _finite(doc.get("tc_allen_dynes_K")),
         "error": getattr(outcome, "error", None),
     }
+
+
+def verification_fingerprint(maker: Any) -> str | None:
+    """Protocol fingerprint of a verification maker, or None when its family cannot be read.
+
+    With None, a structure computed with any protocol counts as computed.
+    """
+    from workflows.qe.errors import BeteInputError
+
+    try:
+        return str(maker.protocol_identity().fingerprint())
+    except BeteInputError:
+        return None
 
 
 def elph_maker(preset: str, overrides: dict[str, Any] | None = None, pseudos: str | None = None,

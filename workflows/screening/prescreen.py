@@ -18,6 +18,7 @@ from pymatgen.core import Structure
 
 from stores import records as rec
 from workflows.mlip.potentials import DEFAULT_POTENTIAL
+from workflows.screening.candidates import Rejection, VerificationCheck
 
 DEFAULT_PRESCREEN_THRESHOLD_MEV = -3.0
 """MLIP lowest frequency (meV) below which a candidate is not sent to DFPT."""
@@ -64,21 +65,34 @@ class StabilityPrescreen:
 def select_for_dfpt(ranked: Sequence[dict[str, Any]], top_k: int,
                     prescreen: StabilityPrescreen | None, store: Any,
                     screening: dict[str, Any],
-                    say: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """The first ``top_k`` ranked rows that pass the pre-screen (all of them when it is off).
+                    say: Callable[[str], None] | None = None,
+                    check: VerificationCheck | None = None) -> list[dict[str, Any]]:
+    """The first ``top_k`` ranked rows that DFPT can verify and that pass the pre-screen.
 
-    Each checked row's screening document (found by ``screening`` + its candidate id) gets
-    the verdict in ``prescreen``; so does the row itself.
+    ``check`` (pseudopotential family, atom limit) leaves out rows the verification cannot
+    run, each row's screening document (found by ``screening`` + its candidate id) and the
+    row itself recording why (``unverifiable``); ``say`` then names them and a family that
+    covers them.  Each pre-screened row gets the verdict in ``prescreen`` (the pre-screen
+    off: every verifiable row passes).
     """
-    if prescreen is None or not prescreen.enabled:
-        return list(ranked[:top_k])
     say = say or (lambda _m: None)
     chosen: list[dict[str, Any]] = []
+    unverifiable: list[Rejection] = []
     for row in ranked:
         if len(chosen) >= top_k:
             break
-        verdict = prescreen.verdict(Structure.from_dict(row["structure"]), store,
-                                    row["candidate_id"])
+        structure = Structure.from_dict(row["structure"])
+        problem = check.problem(row["candidate_id"], structure) if check else None
+        if problem is not None:
+            unverifiable.append(problem)
+            row["unverifiable"] = problem.detail
+            rec.update_screening_fields(store, {**screening, "candidate_id": row["candidate_id"]},
+                                        {"unverifiable": problem.detail, "selected": False})
+            continue
+        if prescreen is None or not prescreen.enabled:
+            chosen.append(row)
+            continue
+        verdict = prescreen.verdict(structure, store, row["candidate_id"])
         row["prescreen"] = verdict
         rec.update_screening_prescreen(store, {**screening, "candidate_id": row["candidate_id"]},
                                        verdict)
@@ -86,4 +100,6 @@ def select_for_dfpt(ranked: Sequence[dict[str, Any]], top_k: int,
             chosen.append(row)
         else:
             say(f"{row['formula']} ({row['candidate_id']}): {verdict['reason']}")
+    if unverifiable and check is not None:
+        say(check.summary(unverifiable))
     return chosen
