@@ -1,0 +1,263 @@
+"""Fault injection: a campaign killed with SIGKILL at random moments, resumed each time.
+
+    nice -n 10 python benchmarks/campaign_chaos.py --kills 12 --seed 0 \
+        --out benchmarks/results/campaign_chaos.md
+
+Three tiny cells (fcc Al at three lattice constants, Debian's LDA file, 2³ k / 2³ q, 15 Ry,
+a coarse matdyn mesh: well under a minute of QE each) go through ``bete campaign`` twice:
+
+1. *reference*: one uninterrupted run into its own store;
+2. *chaos*: the same command into another store, started again and again; each start is
+   killed with SIGKILL after a random delay (seeded) — the Python process only, so its QE
+   processes run on as strays, as after ``kill -9`` or an OOM kill — until ``--kills`` kills
+   have landed; then one last start runs to the end.
+
+It prints what a campaign promises after any kill:
+
+- *repeated QE steps*: a step that had finished (its ``.bete/<step>.json`` marker existed
+  before a start) and ran again in that start (the start's ``<step>: running`` log line);
+- *lost*: a cell without a final task document after the last start;
+- *duplicated*: a cell with more than one task document;
+- *stray QE processes*: QE (or mpirun) still working in the scratch folder at the end;
+- *stale claims*: claim files left in the claim folder at the end;
+- λ of every cell next to the reference run's.
+
+Goal: 0 repeated, 0 lost, 0 duplicated, 0 stray, 0 stale, the reference λ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pymatgen.core import Lattice, Structure  # noqa: E402
+
+from stores.config import load_job_store  # noqa: E402
+from workflows.qe.run import stray_qe_processes  # noqa: E402
+
+TINY = {"k_grid": [2, 2, 2], "k_grid_dense": [4, 4, 4], "q_grid": [2, 2, 2],
+        "ecutwfc": 15, "ecutrho": 60, "matdyn": {"input": {"nk1": 8, "nk2": 8, "nk3": 8}}}
+FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
+LATTICE_A = (4.00, 4.02, 4.04)
+STEP_RUN = re.compile(r"workflows\.qe\.steps: (\w+): running \w+ in (\S+) \(attempt")
+
+
+def make_cells(folder: Path) -> Path:
+    """The three fcc Al cells (conventional, 4 atoms; the flow reduces them to 1)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, a in enumerate(LATTICE_A):
+        Structure(Lattice.cubic(a), ["Al"] * 4, FCC).to(filename=str(folder / f"al{i}.cif"))
+    return folder
+
+
+def command(cells: Path, base: Path, pseudos: str) -> list[str]:
+    """``bete campaign`` on the cells into ``base``/store, scratch in ``base``/scratch."""
+    return [sys.executable, "-c", "import sys; from launchers.cli import main; "
+            "sys.exit(main(sys.argv[1:]))", "campaign", str(cells), "--override",
+            json.dumps(TINY), "--pseudos", pseudos, "--store", str(base / "store"),
+            "--scratch", str(base / "scratch"), "--format", "json"]
+
+
+def environment() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def markers(scratch: Path) -> set[tuple[str, str]]:
+    """(calculation directory, step) of every finished step."""
+    return {(str(m.parent.parent.resolve()), m.stem) for m in scratch.glob("*/.bete/*.json")}
+
+
+def started_steps(log: str) -> list[tuple[str, str]]:
+    """(calculation directory, step) of every QE step a start ran (its log lines)."""
+    return [(str(Path(d).resolve()), step) for step, d in STEP_RUN.findall(log)]
+
+
+def elph_documents(store_dir: Path) -> list[dict]:
+    """Every electron-phonon task document of the store."""
+    store = load_job_store(str(store_dir), create=False, read_only=True)
+    store.connect()
+    try:
+        return [d["output"] for d in store.query({"output.doc_type": "elph_task"})]
+    finally:
+        store.close()
+
+
+def run_to_end(cmd: list[str], log: Path, timeout_s: float) -> subprocess.CompletedProcess:
+    with open(log, "w") as out:
+        return subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=environment(),
+                              timeout=timeout_s, check=False)
+
+
+def chaos(cmd: list[str], base: Path, kills: int, rng: random.Random, min_delay: float,
+          max_delay: float, timeout_s: float) -> dict:
+    """Start, kill after a random delay, repeat until ``kills`` kills; then run to the end."""
+    scratch = base / "scratch"
+    base.mkdir(parents=True, exist_ok=True)
+    events, repeated, starts = [], [], 0
+    while True:
+        final = len(events) >= kills
+        before = markers(scratch)
+        log = base / f"start-{starts:02d}.log"
+        starts += 1
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                    env=environment())
+            delay = None if final else rng.uniform(min_delay, max_delay)
+            try:
+                proc.wait(timeout=timeout_s if final else delay)
+            except subprocess.TimeoutExpired:
+                if final:
+                    raise
+                in_qe = _running_step(scratch)
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait()
+                events.append({"start": starts, "after_s": round(delay or 0, 1),
+                               "in": in_qe or "python (no QE running)"})
+        text = log.read_text()
+        repeated += [f"start {starts}: {Path(d).name} {step}" for d, step in
+                     started_steps(text) if (d, step) in before]
+        if final:
+            return {"events": events, "starts": starts, "repeated": repeated,
+                    "final_rc": proc.returncode, "final_log": text}
+
+
+def _running_step(scratch: Path) -> str | None:
+    """``<cell dir> <step>`` of the QE step running now (its newest output), if any."""
+    if not stray_qe_processes(scratch):
+        return None
+    outs = sorted(scratch.glob("*/*.out"), key=lambda p: p.stat().st_mtime)
+    return f"{outs[-1].parent.name} {outs[-1].stem}" if outs else "QE"
+
+
+def by_cell(docs: list[dict]) -> dict[str, list[dict]]:
+    cells: dict[str, list[dict]] = {}
+    for d in docs:
+        cells.setdefault(str(d.get("source_id")), []).append(d)
+    return cells
+
+
+def report(args: argparse.Namespace, ref: dict[str, list[dict]], result: dict,
+           docs: dict[str, list[dict]], n_jobs: dict[str, int], stray: list[int],
+           stale: list[str], walls: dict[str, float]) -> str:
+    cells = [f"al{i}" for i in range(len(LATTICE_A))]
+    lost = [c for c in cells if not docs.get(c)]
+    duplicated = [c for c in cells if len(docs.get(c, [])) > 1]
+    kills_in_qe = sum(1 for e in result["events"] if not e["in"].startswith("python"))
+    lines = [
+        "# Campaign chaos: SIGKILL at random moments, resumed each time",
+        "",
+        f"`nice -n 10 python benchmarks/campaign_chaos.py --kills {args.kills} --seed "
+        f"{args.seed} --min-delay {args.min_delay:g} --max-delay {args.max_delay:g} "
+        f"--pseudos {args.pseudos}`",
+        "",
+        f"Cells: fcc Al at a = {', '.join(f'{a:g}' for a in LATTICE_A)} Å, `--override "
+        f"'{json.dumps(TINY)}'`. Reference (uninterrupted) run: {walls['reference']:.0f} s; "
+        f"chaos: {result['starts']} starts, {walls['chaos']:.0f} s.",
+        "",
+        "| measure | value | goal |",
+        "| --- | --- | --- |",
+        f"| SIGKILLs | {len(result['events'])} ({kills_in_qe} while QE ran) | ≥ 10 |",
+        f"| finished QE steps run again | {len(result['repeated'])} | 0 |",
+        f"| cells lost (no task document) | {len(lost)} | 0 |",
+        f"| cells duplicated (> 1 task document) | {len(duplicated)} | 0 |",
+        f"| stray QE processes at the end | {len(stray)} | 0 |",
+        f"| stale claims at the end | {len(stale)} | 0 |",
+        f"| last start's exit status | {result['final_rc']} | 0 |",
+        "",
+        "| cell | task documents | job documents | status | λ chaos | λ reference | Δλ |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for c in cells:
+        mine = docs.get(c, [])
+        theirs = ref.get(c, [])
+        lam = mine[0].get("lambda_") if mine else None
+        lam_ref = theirs[0].get("lambda_") if theirs else None
+        delta = (f"{abs(lam - lam_ref):.1e}" if lam is not None and lam_ref is not None
+                 else "-")
+        lines.append(f"| {c} | {len(mine)} | {n_jobs.get(c, 0)} | "
+                     f"{mine[0].get('status') if mine else '-'} | "
+                     f"{'-' if lam is None else f'{lam:.6f}'} | "
+                     f"{'-' if lam_ref is None else f'{lam_ref:.6f}'} | {delta} |")
+    lines += ["", "Kills (start, seconds after it, what ran):", ""]
+    lines += [f"- start {e['start']}, {e['after_s']} s: {e['in']}" for e in result["events"]]
+    if result["repeated"]:
+        lines += ["", "Finished steps run again:", ""] + [f"- {r}" for r in result["repeated"]]
+    if stale:
+        lines += ["", "Stale claims:", ""] + [f"- {s}" for s in stale]
+    return "\n".join(lines) + "\n"
+
+
+def job_documents_per_cell(store_dir: Path, docs: dict[str, list[dict]]) -> dict[str, int]:
+    """Job outputs of each cell's flow (scf, ph, q2r_matdyn, task document: 4 when every
+    job ran once), found by the input hash the jobs' metadata carry."""
+    store = load_job_store(str(store_dir), create=False, read_only=True)
+    store.connect()
+    try:
+        return {cell: store.count({"metadata.input_hash": found[0].get("input_hash")})
+                for cell, found in docs.items() if found}
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kills", type=int, default=12, help="SIGKILLs to land (default 12)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the kill delays")
+    parser.add_argument("--min-delay", type=float, default=5.0,
+                        help="shortest delay between a start and its kill, s (default 5)")
+    parser.add_argument("--max-delay", type=float, default=25.0,
+                        help="longest delay between a start and its kill, s (default 25)")
+    parser.add_argument("--pseudos", default="debian",
+                        help="pseudopotential family (default Debian's LDA files)")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="working folder (default: a new folder under /tmp)")
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="limit of an uninterrupted start, s (default 1800)")
+    parser.add_argument("--out", type=Path, help="also write the table (markdown) here")
+    args = parser.parse_args(argv)
+    import tempfile
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="bete-chaos-"))
+    work.mkdir(parents=True, exist_ok=True)
+    cells = make_cells(work / "cells")
+    walls = {}
+    t0 = time.time()
+    print(f"reference run in {work / 'reference'} ...", file=sys.stderr, flush=True)
+    ref_run = run_to_end(command(cells, work / "reference", args.pseudos),
+                         work / "reference.log", args.timeout)
+    walls["reference"] = time.time() - t0
+    if ref_run.returncode != 0:
+        print((work / "reference.log").read_text()[-3000:], file=sys.stderr)
+        return 1
+    ref = by_cell(elph_documents(work / "reference" / "store"))
+    t0 = time.time()
+    print(f"chaos in {work / 'chaos'} ...", file=sys.stderr, flush=True)
+    result = chaos(command(cells, work / "chaos", args.pseudos), work / "chaos", args.kills,
+                   random.Random(args.seed), args.min_delay, args.max_delay, args.timeout)
+    walls["chaos"] = time.time() - t0
+    time.sleep(1.0)
+    docs = by_cell(elph_documents(work / "chaos" / "store"))
+    n_jobs = job_documents_per_cell(work / "chaos" / "store", docs)
+    stray = stray_qe_processes(work / "chaos" / "scratch")
+    claims = work / "chaos" / "store" / "claims"
+    stale = sorted(p.name for p in claims.glob("*") if ".claim" in p.name or ".stale" in p.name)
+    text = report(args, ref, result, docs, n_jobs, stray, stale, walls)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
