@@ -20,8 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--store", help="store directory or YAML spec (default: settings)")
     add_preset_argument(a, "only this preset", default=None)
     a.add_argument("--out", default="a2f.png",
-                   help="PNG path; with several documents, a directory or a name that gets "
-                   "'-<formula>-<hash>' appended")
+                   help="PNG file written when one document matches; when several match, "
+                   "one file each: OUT's name + '-<formula>-<input hash[:8]>.png' (in OUT when "
+                   "it is a directory), all listed on stderr")
     a.set_defaults(func=run_a2f)
     ph = kinds.add_parser("phonons", help="MLIP phonon DOS (bete phonons), with the DFPT DOS "
                           "beside it where the store has one for the same structure")
@@ -30,8 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ph.add_argument("--store", help="store directory or YAML spec (default: settings)")
     ph.add_argument("--potential", help="only this potential (sevennet-0, chgnet)")
     ph.add_argument("--out", default="phonons.png",
-                    help="PNG path; with several documents, a directory or a name that gets "
-                    "'-<formula>-<potential>-<key>' appended")
+                    help="PNG file written when one document matches; when several match, "
+                    "one file each: OUT's name + '-<formula>-<potential>-<key[:8]>.png' (in "
+                    "OUT when it is a directory), all listed on stderr")
     ph.set_defaults(func=run_phonons)
 
 
@@ -56,19 +58,42 @@ def run_a2f(args: argparse.Namespace) -> int:
     if not docs:
         raise UserError("no stored calculation matches; see `bete query` for what is there")
     out = Path(args.out)
+    _say_several(len(docs), out, "a2f", "<formula>-<input hash[:8]>")
     for doc in docs:
-        if len(docs) == 1 and out.suffix == ".png":
-            path = out
-        elif out.suffix == ".png":
-            path = out.with_name(f"{out.stem}-{doc['formula']}-{doc['input_hash'][:8]}.png")
-        else:
-            path = out / f"a2f-{doc['formula']}-{doc['input_hash'][:8]}.png"
+        path = figure_path(out, "a2f", f"{doc['formula']}-{doc['input_hash'][:8]}", len(docs))
         try:
             plot_a2f(doc, path)
         except ValueError as exc:
             raise UserError(str(exc)) from exc
-        progress(f"wrote {path}")
+        progress(f"wrote {path} ({_describe(doc)})")
     return 0
+
+
+def figure_path(out: Path, kind: str, tag: str, n: int) -> Path:
+    """Where one of ``n`` figures goes.
+
+    One figure: ``out`` itself (a directory gets ``<kind>-<tag>.png`` in it).  Several:
+    ``<out's stem>-<tag>.png`` beside ``out``, or ``<kind>-<tag>.png`` in a directory.
+    """
+    if out.is_dir() or not out.suffix:
+        return out / f"{kind}-{tag}.png"
+    return out if n == 1 else out.with_name(f"{out.stem}-{tag}{out.suffix}")
+
+
+def _say_several(n: int, out: Path, kind: str, tag: str) -> None:
+    if n > 1 and out.suffix and not out.is_dir():
+        progress(f"{n} documents match: one figure each, named {out.stem}-{tag}{out.suffix} "
+                 f"(--out names the file when one matches; narrow the selection with an "
+                 "input-hash prefix or --preset)")
+
+
+def _describe(doc: dict) -> str:
+    """Which calculation a figure shows: formula, preset + family, input hash."""
+    from stores.protocol import derive_identity
+
+    identity, _why = derive_identity(doc)
+    which = identity.label() if identity else str(doc.get("protocol") or "?")
+    return f"{doc.get('formula')}, {which}, input hash {str(doc.get('input_hash'))[:10]}"
 
 
 def _same_structure(a: dict, b: dict) -> bool:
@@ -103,11 +128,10 @@ def run_phonons(args: argparse.Namespace) -> int:
         raise UserError("no MLIP phonon document matches; run `bete phonons STRUCTURES...` "
                         "first (`bete query --documents mlip-phonons` lists them)")
     out = Path(args.out)
+    _say_several(len(docs), out, "phonons", "<formula>-<potential>-<key[:8]>")
     for doc, dfpt in pairs:
         tag = f"{doc['formula']}-{doc['potential']}-{doc['key'][:8]}"
-        path = (out if len(docs) == 1 and out.suffix == ".png" else
-                out.with_name(f"{out.stem}-{tag}.png") if out.suffix == ".png" else
-                out / f"phonons-{tag}.png")
+        path = figure_path(out, "phonons", tag, len(docs))
         plot_phonons(doc, dfpt, path)
         progress(f"wrote {path}" + (" (with the DFPT DOS)" if dfpt else ""))
     return 0

@@ -20,7 +20,8 @@ from stores.queries import iter_elph_documents
 from workflows.common.physics import allen_dynes_tc, mcmillan_allen_dynes_tc
 
 COLUMNS = [
-    "formula", "source_id", "protocol", "status", "lambda", "omega_log_K", "omega_2_K",
+    "formula", "source_id", "protocol", "pseudo_family", "status", "lambda", "omega_log_K",
+    "omega_2_K",
     "tc_allen_dynes_K", "tc_mcmillan_K", "dynamically_stable", "min_frequency_meV",
     "pressure_kbar", "protocol_fingerprint", "input_hash",
 ]
@@ -94,6 +95,8 @@ def row(doc: dict[str, Any], mu_star: float | None = None) -> dict[str, Any]:
     out["protocol_fingerprint"] = (doc.get("protocol_fingerprint")
                                    or (identity.fingerprint() if identity else None))
     out["protocol_label"] = identity.label() if identity else None
+    out["pseudo_family"] = (identity.pseudo_family if identity else
+                            ((doc.get("parameters") or {}).get("family") or {}).get("name"))
     if identity is None:
         out["protocol_fingerprint_missing"] = why_not
     out["lambda"] = doc.get("lambda_")

@@ -183,3 +183,50 @@ def test_phonons_says_what_it_computes_before_it_does(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[1/1]")]
     assert err[0] == f"[1/1] Al (Al): computing sevennet-0 phonons, supercell of {n} atoms"
     assert err[1].startswith("[1/1] Al (Al): min ")
+
+
+# ------------------------------------------------------------------ plot --out, query columns
+@pytest.fixture
+def two_al_results(tmp_path, al_run_dir, al_run_input_set):
+    """The real coarse Al run stored twice, as if computed under two input hashes."""
+    from monty.json import jsanitize
+
+    from stores.schemas import ScfSummary
+    from workflows.qe.documents import elph_document
+    from workflows.qe.jobs import ELPH_BLOB_FIELDS
+
+    store = embedded_store(tmp_path / "store")
+    store.connect()
+    for i, key in enumerate(("a" * 64, "c" * 64)):
+        doc = elph_document(al_run_dir, al_run_input_set, "fast", f"al-{i}", key,
+                            ScfSummary(pressure_kbar=5.0, is_metal=True), "6.7MaX", "crystal")
+        store.update({"uuid": f"u{i}", "index": 1, "completed_at": str(i),
+                      "output": jsanitize(doc.model_dump(), strict=True, enum_values=True)},
+                     save={"data": list(ELPH_BLOB_FIELDS)})
+    store.close()
+    return str(tmp_path / "store")
+
+
+def test_plot_out_is_the_file_for_one_result_and_a_listed_rule_for_several(
+        two_al_results, tmp_path, capsys):
+    out = tmp_path / "al-a2f.png"
+    assert main(["plot", "a2f", "Al", "--store", two_al_results, "--out", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("2 documents match: one figure each, named "
+                             "al-a2f-<formula>-<input hash[:8]>.png")
+    for key in ("aaaaaaaa", "cccccccc"):
+        path = tmp_path / f"al-a2f-Al-{key}.png"
+        assert path.is_file()
+        assert any(line.startswith(f"wrote {path} (Al, fast + pslibrary-1.0.0-pbe-us, QE "
+                                   f"6.7MaX") for line in err)
+    assert not out.exists()
+    assert main(["plot", "a2f", "cccc", "--store", two_al_results, "--out", str(out)]) == 0
+    assert out.is_file() and capsys.readouterr().err.startswith(f"wrote {out} (Al, ")
+
+
+def test_query_rows_name_preset_and_pseudopotential_family(two_al_results, capsys):
+    assert main(["query", "--store", two_al_results]) == 0
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split()[:4] == ["formula", "source_id", "protocol", "pseudo_family"]
+    assert sorted(r.split()[:4] for r in rows) == [
+        ["Al", f"al-{i}", "fast", "pslibrary-1.0.0-pbe-us"] for i in (0, 1)]
