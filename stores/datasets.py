@@ -394,6 +394,14 @@ def describe_groups(groups: dict[str | None, list[TrainingRecord]]) -> str:
                      for fp, rows in groups.items())
 
 
+class MixedProtocolsError(ValueError):
+    """Rows of several protocols where one was expected; ``groups`` maps fingerprint → rows."""
+
+    def __init__(self, message: str, groups: dict[str | None, list[TrainingRecord]]) -> None:
+        super().__init__(message)
+        self.groups = groups
+
+
 def select_protocol(records: Sequence[TrainingRecord], fingerprint: str | None = None,
                     what: str = "the data") -> list[TrainingRecord]:
     """The rows of one protocol fingerprint: never a mix.
@@ -409,16 +417,18 @@ def select_protocol(records: Sequence[TrainingRecord], fingerprint: str | None =
 
     Raises
     ------
-    ValueError
+    MixedProtocolsError
         When ``fingerprint`` is None and the rows hold several protocols (the
-        message lists them), or when no row has ``fingerprint``.
+        message lists them).
+    ValueError
+        When no row has ``fingerprint``.
     """
     groups = protocol_groups(records)
     if fingerprint is None:
         if len(groups) > 1:
-            raise ValueError(
+            raise MixedProtocolsError(
                 f"{what} holds rows of {len(groups)} protocols, which are never trained on "
-                f"together: {describe_groups(groups)}; choose one with --fingerprint")
+                f"together: {describe_groups(groups)}; choose one with --fingerprint", groups)
         return list(records)
     chosen = [fp for fp in groups if fp and fp.startswith(fingerprint)]
     if len(chosen) != 1:

@@ -9,6 +9,7 @@ from typing import Any
 from launchers.cli.common import (
     UserError,
     add_format_argument,
+    add_max_atoms_argument,
     add_preset_argument,
     format_rows,
     open_store,
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pseudos", metavar="FAMILY_DIR_OR_JSON",
                    help="pseudopotential family (default: settings, else Debian's directory)")
     p.add_argument("--override", metavar="JSON_OR_FILE", help="preset overrides")
+    add_max_atoms_argument(p)
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
     p.add_argument("--claims", metavar="DIR",
                    help="shared folder of claims and known failures (default <store>/claims "
@@ -122,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         except (ValueError, OSError) as exc:
             unreadable.append(CampaignOutcome(source_id, "?", INPUT_ERROR, message=str(exc)))
     maker = ElphFlowMaker.from_preset(preset=args.preset, overrides=load_overrides(args.override),
-                                      pseudo_family=args.pseudos, scratch_dir=args.scratch)
+                                      pseudo_family=args.pseudos, scratch_dir=args.scratch,
+                                      max_atoms=args.max_atoms)
     reserved = sorted({*RESERVED_BETE_NET_IDS, *args.skip_ids})
     planned, classified = plan_campaign(structures, maker, reserved)
     classified += unreadable

@@ -142,6 +142,16 @@ def add_preset_argument(p: argparse.ArgumentParser, help_text: str,
                    help=argparse.SUPPRESS)
 
 
+def add_max_atoms_argument(p: argparse.ArgumentParser) -> None:
+    """``--max-atoms N``: the largest primitive cell the DFPT flow takes.
+
+    The messages about too large a cell name it, so every command that runs DFPT has it.
+    """
+    p.add_argument("--max-atoms", type=int, metavar="N",
+                   help="largest primitive cell computed with DFPT (default: the max_atoms "
+                   "setting, BETE_MAX_ATOMS, 16)")
+
+
 def add_format_argument(p: argparse.ArgumentParser,
                         choices: Sequence[str] = ("table", "json", "csv"),
                         default: str = "table",

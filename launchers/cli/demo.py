@@ -14,7 +14,7 @@ import argparse
 import time
 from pathlib import Path
 
-from launchers.cli.common import UserError, add_preset_argument, progress
+from launchers.cli.common import UserError, add_max_atoms_argument, add_preset_argument, progress
 
 DEMO_NETWORK = {"mul": 8, "embed_dim": 32, "radial_neurons": 32}
 """Network of the fallback ensemble trained when none is shipped."""
@@ -34,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--override", metavar="JSON_OR_FILE", help="preset overrides")
     p.add_argument("--pseudos", metavar="FAMILY",
                    help="pseudopotential family (default: settings, else Debian's LDA files)")
+    add_max_atoms_argument(p)
     p.add_argument("--model", help="ensemble (default: the shipped one)")
     p.add_argument("--out", metavar="PNG",
                    help="report figure (default: bete-demo.png in the store's folder for an "
@@ -73,6 +74,7 @@ def demo_command(args: argparse.Namespace) -> int:
             candidates=candidates, rounds=1, top_k=args.top_k, protocol=args.preset,
             model=args.model, overrides=load_overrides(args.override), pseudos=args.pseudos,
             acquisition="ucb", campaign=args.campaign, members=3, max_epochs=150,
+            max_atoms=args.max_atoms,
             network=dict(DEMO_NETWORK))
     except ValueError as exc:
         raise UserError(str(exc)) from exc

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from launchers.cli.common import UserError, add_preset_argument
+from launchers.cli.common import UserError, add_max_atoms_argument, add_preset_argument
 
 
 def add_elph_arguments(p: argparse.ArgumentParser) -> None:
@@ -26,6 +26,7 @@ def add_elph_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--override", metavar="JSON_OR_FILE",
                    help="preset overrides as JSON text or a JSON/YAML file, "
                    "e.g. '{\"k_grid\": [4,4,4], \"scf\": {\"mixing_beta\": 0.2}}'")
+    add_max_atoms_argument(p)
     p.add_argument("--relax", choices=["relax", "vc-relax"], help="relax the cell first")
     p.add_argument("--fan-out-q", action="store_true",
                    help="one ph.x job per irreducible q point")
@@ -76,4 +77,5 @@ def maker_from_args(args: argparse.Namespace):
 
     return ElphFlowMaker.from_preset(preset=args.preset, overrides=load_overrides(args.override),
                                      pseudo_family=args.pseudos, relax=args.relax,
-                                     fan_out_q=args.fan_out_q, keep_scratch=args.keep_scratch)
+                                     max_atoms=args.max_atoms, fan_out_q=args.fan_out_q,
+                                     keep_scratch=args.keep_scratch)

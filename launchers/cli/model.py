@@ -305,7 +305,8 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
              f"mean out-of-bag MSE {rounded(m.get('oob_mse_mean'))}, written to {cfg.out}")
     if cfg.store is not None:
         model_id = put_model(cfg.out, cfg.store)
-        progress(f"model id {model_id} (in the store; use --model store:{model_id})")
+        progress(f"model id {model_id} (in the store; `bete predict --model store:{model_id}` "
+                 "uses it, as do screen and evaluate)")
     return ensemble.manifest
 
 

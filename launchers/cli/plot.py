@@ -58,7 +58,7 @@ def run_a2f(args: argparse.Namespace) -> int:
     if not docs:
         raise UserError("no stored calculation matches; see `bete query` for what is there")
     out = Path(args.out)
-    _say_several(len(docs), out, "a2f", "<formula>-<input hash[:8]>")
+    _say_several(len(docs), out, "<formula>-<input hash[:8]>", "an input-hash prefix or --preset")
     for doc in docs:
         path = figure_path(out, "a2f", f"{doc['formula']}-{doc['input_hash'][:8]}", len(docs))
         try:
@@ -80,11 +80,11 @@ def figure_path(out: Path, kind: str, tag: str, n: int) -> Path:
     return out if n == 1 else out.with_name(f"{out.stem}-{tag}{out.suffix}")
 
 
-def _say_several(n: int, out: Path, kind: str, tag: str) -> None:
+def _say_several(n: int, out: Path, tag: str, narrow: str) -> None:
     if n > 1 and out.suffix and not out.is_dir():
         progress(f"{n} documents match: one figure each, named {out.stem}-{tag}{out.suffix} "
-                 f"(--out names the file when one matches; narrow the selection with an "
-                 "input-hash prefix or --preset)")
+                 f"(--out names the file when one matches; narrow the selection with "
+                 f"{narrow})")
 
 
 def _describe(doc: dict) -> str:
@@ -128,7 +128,8 @@ def run_phonons(args: argparse.Namespace) -> int:
         raise UserError("no MLIP phonon document matches; run `bete phonons STRUCTURES...` "
                         "first (`bete query --documents mlip-phonons` lists them)")
     out = Path(args.out)
-    _say_several(len(docs), out, "phonons", "<formula>-<potential>-<key[:8]>")
+    _say_several(len(docs), out, "<formula>-<potential>-<key[:8]>",
+                 "a key prefix or --potential")
     for doc, dfpt in pairs:
         tag = f"{doc['formula']}-{doc['potential']}-{doc['key'][:8]}"
         path = figure_path(out, "phonons", tag, len(docs))

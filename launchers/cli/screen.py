@@ -29,6 +29,7 @@ from typing import Any
 from launchers.cli.common import (
     UserError,
     add_format_argument,
+    add_max_atoms_argument,
     add_preset_argument,
     format_rows,
     open_store,
@@ -49,7 +50,7 @@ def _add_dfpt_options(p: argparse.ArgumentParser) -> None:
                    help="preset overrides (JSON text or a JSON/YAML file)")
     p.add_argument("--pseudos", metavar="FAMILY", help="pseudopotential family (directory or "
                    "SSSP-style JSON; default: settings, else Debian's LDA files)")
-    p.add_argument("--max-atoms", type=int, help="largest primitive cell (default: setting)")
+    add_max_atoms_argument(p)
 
 
 def _add_prescreen_options(p: argparse.ArgumentParser) -> None:

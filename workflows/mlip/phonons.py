@@ -44,7 +44,8 @@ def check_structure(structure: Structure, potential: str = DEFAULT_POTENTIAL) ->
                      - pot.covered_elements())
     if missing:
         raise PotentialError(f"{formula}: {pot.name} does not cover {', '.join(missing)}; "
-                             f"choose another potential (--potential)")
+                             "choose another potential (`bete phonons --potential`, "
+                             "`bete screen --prescreen-potential`)")
 
 
 def compute_mlip_phonons(structure: Structure, maker: MLIPPhononMaker | None = None,

@@ -166,4 +166,5 @@ def _say_analysis_differences(say: Callable[[str], None], label: str, doc: dict,
               if doc.get(key) is not None and abs(float(doc[key]) - value) > 1e-9]
     if differ:
         say(f"{label}: the stored document was analysed with {', '.join(differ)}; "
-            "`bete query --mu-star` recomputes Tc, --no-reuse (reuse=False) recomputes it")
+            "`bete query --mu-star` recomputes Tc, `bete dfpt run --no-reuse` (reuse=False) "
+            "recomputes it")

@@ -94,7 +94,7 @@ def read_structure(path: str | Path) -> Structure:
     return structure
 
 
-def load_structure(path: str | Path, max_atoms: int | None = None) -> Structure:
+def load_structure(path: str | Path) -> Structure:
     """:func:`read_structure` then :func:`check_structure`; messages start with the file name.
 
     Raises
@@ -104,21 +104,21 @@ def load_structure(path: str | Path, max_atoms: int | None = None) -> Structure:
     """
     structure = read_structure(path)
     try:
-        check_structure(structure, max_atoms=max_atoms)
+        check_structure(structure)
     except StructureCheckError as exc:
         raise StructureCheckError(exc.reason, f"{path}: {exc}") from None
     return structure
 
 
-def check_structure(structure: Structure, max_atoms: int | None = None) -> None:
+def check_structure(structure: Structure) -> None:
     """Refuse a structure bete cannot compute or predict (see the module docstring).
+
+    The DFPT atom limit is apart (:func:`check_atom_limit`): prediction has none.
 
     Parameters
     ----------
     structure
         The structure to check (any cell).
-    max_atoms
-        Largest number of sites allowed; None skips the check.
 
     Raises
     ------
@@ -158,12 +158,6 @@ the structure has overlapping atoms: remove duplicates or fix the coordinates
             "OrderDisorderedStructureTransformation) or a supercell model first")
     _check_species(structure)
     _check_magnetism(structure)
-    if max_atoms is not None and len(structure) > max_atoms:
-        raise StructureCheckError(
-            "too_many_atoms",
-            f"the cell has {len(structure)} atoms, more than the limit of {max_atoms}; use a "
-            "smaller (primitive) cell or raise the limit (--max-atoms, setting max_atoms / "
-            "BETE_MAX_ATOMS)")
     if len(structure) > 1:
         dist = structure.distance_matrix + np.eye(len(structure)) * 1e9
         if dist.min() < MIN_DISTANCE_A:
@@ -218,8 +212,25 @@ def prepare_structure(structure: Structure, max_atoms: int | None = None,
                 f"(now {symprec})") from exc
         plain = Structure(reduced.lattice, [site.specie.symbol for site in reduced],
                           reduced.frac_coords)
-    check_structure(plain, max_atoms=max_atoms)
+    check_structure(plain)
+    check_atom_limit(plain, max_atoms)
     return plain
+
+
+def check_atom_limit(structure: Structure, max_atoms: int) -> None:
+    """Refuse a cell with more sites than ``max_atoms`` (the DFPT limit; prediction has none).
+
+    Raises
+    ------
+    StructureCheckError
+        Reason ``too_many_atoms``, naming ``--max-atoms`` and the setting.
+    """
+    if len(structure) > max_atoms:
+        raise StructureCheckError(
+            "too_many_atoms",
+            f"the cell has {len(structure)} atoms, more than the limit of {max_atoms}; use a "
+            "smaller (primitive) cell or raise the limit (--max-atoms, setting max_atoms / "
+            "BETE_MAX_ATOMS)")
 
 
 def _check_species(structure: Structure) -> None:

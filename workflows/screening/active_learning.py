@@ -155,12 +155,25 @@ def default_models_dir(store_spec: str | None) -> Path:
 
 
 def initial_records(config: ActiveLearningConfig) -> list[Any]:
-    """The initial training records (default: the packaged fast-v1 records)."""
-    from stores.datasets import load_fast_v1, load_records
+    """The initial training records (default: the packaged fast-v1 records).
+
+    A source of several protocols gives the rows of the verification protocol (the
+    only ones a round trains on); none of it is an error listing what the source holds.
+    """
+    from stores.datasets import MixedProtocolsError, load_fast_v1, load_records
 
     if config.initial_data in (None, "fast-v1"):
         return load_fast_v1(None)
-    return load_records(config.initial_data, protocol=config.protocol)
+    try:
+        return load_records(config.initial_data, protocol=config.protocol)
+    except MixedProtocolsError as mixed:
+        fingerprint = verification_identity(config).fingerprint()
+        if fingerprint not in mixed.groups:
+            raise ValueError(f"the initial data {config.initial_data} holds no rows of the "
+                             f"verification protocol {fingerprint} ({len(mixed.groups)} other "
+                             "protocols); give initial data of that protocol, or verify with "
+                             "theirs (--preset, --pseudos)") from None
+        return list(mixed.groups[fingerprint])
 
 
 def store_records(store: Any, protocol: str) -> list[Any]:

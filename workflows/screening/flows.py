@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 PHONON_ONLY_COST = ("no coarse phonon DOS in the store: a 2x2x2 phonon-only DFPT run (pw.x "
                     "scf + ph.x without electron-phonon + q2r/matdyn), about half to two "
-                    "thirds of a 'fast' el-ph run, makes one (bete screen --compute-phonons)")
+                    "thirds of a 'fast' el-ph run, makes one (`bete screen --compute-phonons`)")
 
 
 def model_manifest(model_dir: str | os.PathLike[str] | None) -> dict[str, Any]:

@@ -119,3 +119,30 @@ def test_campaign_plans_with_the_debian_family_by_name(tmp_path, debian, capsys,
                  str(tmp_path / "s")]) == 0
     out = capsys.readouterr()
     assert "input error" not in out.out and "debian-lda" in out.err
+
+
+def test_active_learning_takes_the_verification_protocol_from_mixed_initial_data(
+        tmp_path, pslibrary_dir):
+    """``--initial-data`` of two protocols: the rounds' own protocol's rows, not an error
+    that names ``--fingerprint`` (which ``bete al run`` does not have)."""
+    import json
+
+    from stores.datasets import packaged_fast_v1_dir
+    from stores.protocol import FAST_V1_FINGERPRINT
+    from workflows.screening.active_learning import ActiveLearningConfig, initial_records
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for i, path in enumerate(sorted(packaged_fast_v1_dir().glob("*.json"))[:3]):
+        data = json.loads(path.read_text())
+        if i == 2:
+            data["protocol_fingerprint"] = "0123456789ab"
+        (folder / path.name).write_text(json.dumps(data))
+    mine = ActiveLearningConfig(candidates=["x"], initial_data=str(folder),
+                                pseudos=str(pslibrary_dir))
+    rows = initial_records(mine)
+    assert len(rows) == 2 and {r.protocol_fingerprint for r in rows} == {FAST_V1_FINGERPRINT}
+    other = ActiveLearningConfig(candidates=["x"], initial_data=str(folder), pseudos="debian")
+    with pytest.raises(ValueError, match="holds no rows of the verification protocol") as err:
+        initial_records(other)
+    assert "--fingerprint" not in str(err.value)
