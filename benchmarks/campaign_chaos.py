@@ -8,9 +8,11 @@ a coarse matdyn mesh: well under a minute of QE each) go through ``bete campaign
 
 1. *reference*: one uninterrupted run into its own store;
 2. *chaos*: the same command into another store, started again and again; each start is
-   killed with SIGKILL after a random delay (seeded) — the Python process only, so its QE
-   processes run on as strays, as after ``kill -9`` or an OOM kill — until ``--kills`` kills
-   have landed; then one last start runs to the end.
+   killed with SIGKILL a random time (seeded, ``--min-delay`` to ``--max-delay`` s) after it
+   launched its first QE step — the Python process only, so its QE processes run on as
+   strays, as after ``kill -9`` or an OOM kill — until ``--kills`` kills have landed or a
+   start finishes the campaign; then one last start runs to the end.  A kill lands in a QE
+   step, or in the Python work between steps (parsing, document writes, claims).
 
 It prints what a campaign promises after any kill:
 
@@ -105,25 +107,29 @@ def chaos(cmd: list[str], base: Path, kills: int, rng: random.Random, min_delay:
     scratch = base / "scratch"
     base.mkdir(parents=True, exist_ok=True)
     events, repeated, starts = [], [], 0
+    finished_early = False
     while True:
-        final = len(events) >= kills
+        final = len(events) >= kills or finished_early
         before = markers(scratch)
         log = base / f"start-{starts:02d}.log"
         starts += 1
         with open(log, "w") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
                                     env=environment())
-            delay = None if final else rng.uniform(min_delay, max_delay)
-            try:
-                proc.wait(timeout=timeout_s if final else delay)
-            except subprocess.TimeoutExpired:
-                if final:
-                    raise
-                in_qe = _running_step(scratch)
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
-                events.append({"start": starts, "after_s": round(delay or 0, 1),
-                               "in": in_qe or "python (no QE running)"})
+            if final:
+                proc.wait(timeout=timeout_s)
+            else:
+                while proc.poll() is None and not STEP_RUN.search(log.read_text()):
+                    time.sleep(0.1)     # until this start launches its first QE step
+                delay = rng.uniform(min_delay, max_delay)
+                try:
+                    proc.wait(timeout=delay)
+                    finished_early = True   # nothing left to kill: the campaign is done
+                except subprocess.TimeoutExpired:
+                    where = _where(scratch, log.read_text())
+                    os.kill(proc.pid, signal.SIGKILL)
+                    proc.wait()
+                    events.append({"start": starts, "after_s": round(delay, 1), "in": where})
         text = log.read_text()
         repeated += [f"start {starts}: {Path(d).name} {step}" for d, step in
                      started_steps(text) if (d, step) in before]
@@ -132,12 +138,15 @@ def chaos(cmd: list[str], base: Path, kills: int, rng: random.Random, min_delay:
                     "final_rc": proc.returncode, "final_log": text}
 
 
-def _running_step(scratch: Path) -> str | None:
-    """``<cell dir> <step>`` of the QE step running now (its newest output), if any."""
-    if not stray_qe_processes(scratch):
-        return None
-    outs = sorted(scratch.glob("*/*.out"), key=lambda p: p.stat().st_mtime)
-    return f"{outs[-1].parent.name} {outs[-1].stem}" if outs else "QE"
+def _where(scratch: Path, log: str) -> str:
+    """What the start was doing when killed: a QE step, or Python after one."""
+    started = started_steps(log)
+    if not started:
+        return "Python, before its first QE step"
+    directory, step = started[-1]
+    if stray_qe_processes(scratch):
+        return f"QE: {Path(directory).name} {step}"
+    return f"Python, after {Path(directory).name} {step}"
 
 
 def by_cell(docs: list[dict]) -> dict[str, list[dict]]:
@@ -153,7 +162,7 @@ def report(args: argparse.Namespace, ref: dict[str, list[dict]], result: dict,
     cells = [f"al{i}" for i in range(len(LATTICE_A))]
     lost = [c for c in cells if not docs.get(c)]
     duplicated = [c for c in cells if len(docs.get(c, [])) > 1]
-    kills_in_qe = sum(1 for e in result["events"] if not e["in"].startswith("python"))
+    kills_in_qe = sum(1 for e in result["events"] if e["in"].startswith("QE"))
     lines = [
         "# Campaign chaos: SIGKILL at random moments, resumed each time",
         "",
@@ -175,6 +184,9 @@ def report(args: argparse.Namespace, ref: dict[str, list[dict]], result: dict,
         f"| stale claims at the end | {len(stale)} | 0 |",
         f"| last start's exit status | {result['final_rc']} | 0 |",
         "",
+        "Job documents: every job output of the cell's flow (scf, ph, q2r_matdyn, task "
+        "document; 4 when each job stored its output once). λ at σ = 0.02 Ry.",
+        "",
         "| cell | task documents | job documents | status | λ chaos | λ reference | Δλ |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -189,7 +201,7 @@ def report(args: argparse.Namespace, ref: dict[str, list[dict]], result: dict,
                      f"{mine[0].get('status') if mine else '-'} | "
                      f"{'-' if lam is None else f'{lam:.6f}'} | "
                      f"{'-' if lam_ref is None else f'{lam_ref:.6f}'} | {delta} |")
-    lines += ["", "Kills (start, seconds after it, what ran):", ""]
+    lines += ["", "Kills (start, seconds after its first QE step, what ran):", ""]
     lines += [f"- start {e['start']}, {e['after_s']} s: {e['in']}" for e in result["events"]]
     if result["repeated"]:
         lines += ["", "Finished steps run again:", ""] + [f"- {r}" for r in result["repeated"]]
@@ -214,10 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=12, help="SIGKILLs to land (default 12)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the kill delays")
-    parser.add_argument("--min-delay", type=float, default=5.0,
-                        help="shortest delay between a start and its kill, s (default 5)")
-    parser.add_argument("--max-delay", type=float, default=25.0,
-                        help="longest delay between a start and its kill, s (default 25)")
+    parser.add_argument("--min-delay", type=float, default=0.3,
+                        help="shortest time from a start's first QE step to its kill, s "
+                        "(default 0.3)")
+    parser.add_argument("--max-delay", type=float, default=8.0,
+                        help="longest time from a start's first QE step to its kill, s "
+                        "(default 8)")
     parser.add_argument("--pseudos", default="debian",
                         help="pseudopotential family (default Debian's LDA files)")
     parser.add_argument("--work", type=Path, default=None,

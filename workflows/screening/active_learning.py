@@ -203,13 +203,12 @@ def protocol_notice(config: ActiveLearningConfig, model_fingerprint: str | None,
     identity = verification_identity(config)
     if model_fingerprint == identity.fingerprint():
         return None
-    return (f"the model learnt from {model_label} (protocol {model_fingerprint or 'unknown'}); "
-            f"DFPT verifies with {identity.label()} (protocol {identity.fingerprint()}). "
-            "Different pseudopotentials give different numbers for the same cell (fcc Al: "
-            "λ 0.48 with pslibrary PBE, 0.59 with Debian LDA), so predicted vs computed "
-            "values mix that difference into the model error, and later rounds train only on "
-            f"rows of {identity.fingerprint()}, never on a mix; for the model's own protocol "
-            "verify with --pseudos <pslibrary-1.0.0-pbe-us directory>")
+    learnt = model_label.split(",")[0]
+    return (f"the model learnt from {learnt} ({model_fingerprint or 'unknown'}), DFPT verifies "
+            f"with {identity.label().split(',')[0]} ({identity.fingerprint()}): the model's "
+            "error includes the pseudopotentials' difference, later rounds train on "
+            f"{identity.fingerprint()} rows only, never on a mix (docs/"
+            "pseudopotentials-and-presets.md)")
 
 
 def training_records(config: ActiveLearningConfig, store: Any,
