@@ -19,6 +19,8 @@ It prints what a campaign promises after any kill:
 
 - *repeated QE steps*: a step that had finished (its ``.bete/<step>.json`` marker existed
   before a start) and ran again in that start (the start's ``<step>: running`` log line);
+- *q points computed again*: a ph.x resumed at an earlier irreducible q point than a previous
+  resume of the same cell (finished q points thrown away);
 - *lost*: a cell without a final task document after the last start;
 - *duplicated*: a cell with more than one task document;
 - *stray QE processes*: QE (or mpirun) still working in the scratch folder at the end;
@@ -54,6 +56,8 @@ TINY = {"k_grid": [2, 2, 2], "k_grid_dense": [4, 4, 4], "q_grid": [2, 2, 2],
 FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 LATTICE_A = (4.00, 4.02, 4.04)
 STEP_RUN = re.compile(r"workflows\.qe\.steps: (\w+): running \w+ in (\S+) \(attempt")
+RESUME = re.compile(r"ph: resuming the interrupted run at irreducible q point (\d+)\n.*?"
+                    r"ph: running ph in (\S+) ")
 
 
 def make_cells(folder: Path) -> Path:
@@ -109,6 +113,8 @@ def chaos(cmd: list[str], base: Path, kills: int, rng: random.Random, min_delay:
     base.mkdir(parents=True, exist_ok=True)
     events, repeated, starts = [], [], 0
     finished_early = False
+    resumed_at: dict[str, int] = {}
+    backwards: list[str] = []
     while True:
         final = len(events) >= kills or finished_early
         before = markers(scratch)
@@ -134,9 +140,15 @@ def chaos(cmd: list[str], base: Path, kills: int, rng: random.Random, min_delay:
         text = log.read_text()
         repeated += [f"start {starts}: {Path(d).name} {step}" for d, step in
                      started_steps(text) if (d, step) in before]
+        for q, directory in RESUME.findall(text):
+            cell = Path(directory).name
+            if int(q) < resumed_at.get(cell, 0):
+                backwards.append(f"start {starts}: {cell} ph resumed at q {q} after "
+                                 f"{resumed_at[cell]}")
+            resumed_at[cell] = max(resumed_at.get(cell, 0), int(q))
         if final:
             return {"events": events, "starts": starts, "repeated": repeated,
-                    "final_rc": proc.returncode, "final_log": text}
+                    "backwards": backwards, "final_rc": proc.returncode, "final_log": text}
 
 
 def _where(scratch: Path, log: str) -> str:
@@ -180,6 +192,8 @@ def report(args: argparse.Namespace, ref: dict[str, list[dict]],
         "| --- | --- | --- |",
         f"| SIGKILLs | {len(result['events'])} ({kills_in_qe} while QE ran) | ≥ 10 |",
         f"| finished QE steps run again | {len(result['repeated'])} | 0 |",
+        f"| ph.x resumes that went back to an earlier q point | {len(result['backwards'])} "
+        "| 0 |",
         f"| cells lost (no task document) | {len(lost)} | 0 |",
         f"| cells duplicated (> 1 task document) | {len(duplicated)} | 0 |",
         f"| stray QE processes at the end | {len(stray)} | 0 |",
@@ -208,6 +222,8 @@ def report(args: argparse.Namespace, ref: dict[str, list[dict]],
     lines += [f"- start {e['start']}, {e['after_s']} s: {e['in']}" for e in result["events"]]
     if result["repeated"]:
         lines += ["", "Finished steps run again:", ""] + [f"- {r}" for r in result["repeated"]]
+    if result["backwards"]:
+        lines += ["", "Resumes that went back:", ""] + [f"- {r}" for r in result["backwards"]]
     if stale:
         lines += ["", "Stale claims:", ""] + [f"- {s}" for s in stale]
     return "\n".join(lines) + "\n"

@@ -8,4 +8,9 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 bash scripts/install-test-deps.sh
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-exec "${BETE_VENV:-.venv}/bin/python" -m pytest -q "$@"
+# -q once: a -q of the caller replaces ours (twice, pytest drops its count line)
+quiet=(-q)
+for arg in "$@"; do
+    case "$arg" in -q | -qq | --quiet | -v | -vv | --verbose) quiet=() ;; esac
+done
+exec "${BETE_VENV:-.venv}/bin/python" -m pytest "${quiet[@]}" "$@"

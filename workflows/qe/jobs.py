@@ -151,14 +151,16 @@ def ph_resume_q(wd: Path, step: str, input_set: ElphInputSet) -> int | None:
     fildyn0 = wd / f"{input_set.ph.get('fildyn')}0"
     text = (wd / f"{step}.out").read_text(errors="replace")
     started = text.count(_Q_POINT)
-    if not fildyn0.is_file() or not started:
-        return 1
     previous = wd / f"{step}.in"
     first = 1
     if previous.is_file():
         found = re.search(r"^\s*start_q\s*=\s*(\d+)", previous.read_text(), re.MULTILINE)
         first = int(found.group(1)) if found else 1
-    last_started = first + started - 1  # the q point ph.x was in when it stopped
+    # the q point the stopped run was in may be cut; one stopped before its first q point
+    # was in none, and every q point before its start_q was final when it began
+    last_started = first + started - 1 if started else first
+    if not fildyn0.is_file():
+        return first if started == 0 else 1
     nq = _irreducible_q_count(fildyn0)
     resume = next((iq for iq in range(1, nq + 1) if not _q_finished(wd, input_set, iq)),
                   nq + 1)

@@ -61,6 +61,18 @@ def test_resume_at_the_q_point_ph_was_in(run):
     assert ph_resume_q(wd, "ph", input_set) == 3
 
 
+def test_a_resumed_run_stopped_before_its_first_q_point_keeps_the_finished_ones(run):
+    """Killed again while ph.x (started at q 3) was still reading the scf: q 1 and 2 stay."""
+    wd, input_set = run
+    _finish(wd, 1)
+    _finish(wd, 2)
+    (wd / "ph.in").write_text("&INPUTPH\n  start_q = 3\n/\n")
+    (wd / "ph.out").write_text("     Program PHONON v.6.7MaX starts on ...\n")
+    assert ph_resume_q(wd, "ph", input_set) == 3
+    (wd / "bete.dyn0").unlink()           # stopped before ph.x wrote the q list, even
+    assert ph_resume_q(wd, "ph", input_set) == 3
+
+
 def test_missing_el_ph_file_means_the_q_point_is_redone(run):
     wd, input_set = run
     (wd / "ph.in").write_text("&INPUTPH\n/\n")
