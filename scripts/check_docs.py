@@ -120,6 +120,8 @@ CHECKS = [
           lambda: str(fast_v1()["campaign"])),
     Check("fast_v1_stable", "docs/model.md", r"campaign; (\d+) dynamically stable\)",
           lambda: str(fast_v1()["stable"])),
+    Check("train_timing_records", "docs/model.md", r"5 members on the (\d+) stable fast-v1",
+          lambda: str(fast_v1()["stable"])),
     Check("card_members", CARD, r"- (\d+) CSO members", members),
     Check("card_spectrum_rows", CARD, r"The (\d+) dynamically stable fast-v1 records",
           spectrum_rows),
