@@ -62,6 +62,14 @@ def manifest() -> dict:
     return json.loads((default_model_dir() / "ensemble.json").read_text())
 
 
+def record_lambda(ident: str) -> str:
+    """λ (σ = 0.02 Ry, 3 decimals) of a packaged fast-v1 record."""
+    from stores.datasets import load_fast_v1
+
+    row = next(r for r in load_fast_v1(None, report=lambda _m: None) if r.id == ident)
+    return f"{row.labels['lambda_']:.3f}"
+
+
 def members() -> str:
     """Members of the shipped ensemble."""
     return str(manifest()["members"])
@@ -122,6 +130,8 @@ CHECKS = [
           lambda: str(fast_v1()["stable"])),
     Check("train_timing_records", "docs/model.md", r"5 members on the (\d+) stable fast-v1",
           lambda: str(fast_v1()["stable"])),
+    Check("pb_pslibrary_lambda", "docs/pseudopotentials-and-presets.md",
+          r"fast-v1/21\.json`\) has (\d\.\d+)", lambda: record_lambda("21")),
     Check("card_members", CARD, r"- (\d+) CSO members", members),
     Check("card_spectrum_rows", CARD, r"The (\d+) dynamically stable fast-v1 records",
           spectrum_rows),
