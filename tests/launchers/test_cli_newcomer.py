@@ -217,7 +217,7 @@ def test_plot_out_is_the_file_for_one_result_and_a_listed_rule_for_several(
     for key in ("aaaaaaaa", "cccccccc"):
         path = tmp_path / f"al-a2f-Al-{key}.png"
         assert path.is_file()
-        assert any(line.startswith(f"wrote {path} (Al, fast + pslibrary-1.0.0-pbe-us, QE "
+        assert any(line.startswith(f"wrote {path} (Al, fast + pslibrary-1.0.0-pbe-us-Al, QE "
                                    f"6.7MaX") for line in err)
     assert not out.exists()
     assert main(["plot", "a2f", "cccc", "--store", two_al_results, "--out", str(out)]) == 0
@@ -229,4 +229,4 @@ def test_query_rows_name_preset_and_pseudopotential_family(two_al_results, capsy
     header, *rows = capsys.readouterr().out.splitlines()
     assert header.split()[:4] == ["formula", "source_id", "protocol", "pseudo_family"]
     assert sorted(r.split()[:4] for r in rows) == [
-        ["Al", f"al-{i}", "fast", "pslibrary-1.0.0-pbe-us"] for i in (0, 1)]
+        ["Al", f"al-{i}", "fast", "pslibrary-1.0.0-pbe-us-Al"] for i in (0, 1)]
