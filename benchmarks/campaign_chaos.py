@@ -252,9 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-delay", type=float, default=0.3,
                         help="shortest time from a start's first QE step to its kill, s "
                         "(default 0.3)")
-    parser.add_argument("--max-delay", type=float, default=5.0,
+    parser.add_argument("--max-delay", type=float, default=3.0,
                         help="longest time from a start's first QE step to its kill, s "
-                        "(default 5)")
+                        "(default 3; the campaign must not finish before --kills kills)")
     parser.add_argument("--pseudos", default="debian",
                         help="pseudopotential family (default Debian's LDA files)")
     parser.add_argument("--work", type=Path, default=None,
@@ -297,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if args.out:
         args.out.write_text(text)
+    if len(result["events"]) < args.kills:
+        print(f"the campaign finished after {len(result['events'])} of {args.kills} kills: "
+              "lower --max-delay", file=sys.stderr)
+        return 1
     return 0
 
 
