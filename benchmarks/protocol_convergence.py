@@ -3,6 +3,8 @@
     python benchmarks/protocol_convergence.py --store ~/bete-study/store \\
         --scratch ~/bete-study/scratch [--ids 21 503 ...] [--points q2 q3 q4 ...] \\
         [--budget-hours H] [--max-point-hours H] [--plan] [--table-only] [--json FILE]
+    python benchmarks/protocol_convergence.py \
+        --from-json benchmarks/results/protocol_convergence.json   # the committed table
 
 Every (structure, point) pair is one DFPT el-ph calculation of the ``fast`` preset with the
 point's overrides (pslibrary PBE by default). The ladder, per structure:
@@ -212,7 +214,7 @@ def rows_from_store(entries: list[dict], store_path: str) -> list[dict[str, Any]
                 "reference": entry["reference"], "q_grid": iset.q_grid, "k_grid": iset.k_grid,
                 "k_grid_dense": iset.k_grid_dense, "degauss_Ry": point.degauss,
                 "status": doc.get("status"), "lambda": doc.get("lambda_"),
-                "lambda_by_sigma": {round(b["sigma_Ry"], 3): round(b["lambda_"], 4)
+                "lambda_by_sigma": {f"{b['sigma_Ry']:g}": round(b["lambda_"], 4)
                                     for b in doc.get("broadenings") or []},
                 "lambda_q_sum": doc.get("lambda_q_sum"),
                 "omega_log_K": doc.get("omega_log_K"), "tc_K": doc.get("tc_allen_dynes_K"),
@@ -259,7 +261,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['source_id']:>4} {r['formula']:8} {r['point']:5}{mark} {grid:>7} {kgrid:>8} "
             f"{dense:>8} {r['degauss_Ry']:>5.2f} {f(r['lambda'], '.3f'):>6} "
             f"{f(r['dlambda_rel'], '+.1%'):>8} "
-            f"{f(r['lambda_by_sigma'].get(SIGMA_CHECK_RY), '.3f'):>6} "
+            f"{f(r['lambda_by_sigma'].get(f'{SIGMA_CHECK_RY:g}'), '.3f'):>6} "
             f"{f(r['lambda_q_sum'], '.3f'):>6} {f(r['omega_log_K'], '.0f'):>8} "
             f"{f(r['tc_K'], '.1f'):>6} {stable:>6} {f(r['min_frequency_meV'], '.2f'):>8} "
             f"{f(r['wall_min'], '.1f'):>8}")
@@ -273,7 +275,10 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", required=True, help="store directory (study results)")
+    parser.add_argument("--store", help="store directory (study results)")
+    parser.add_argument("--from-json", metavar="FILE",
+                        help="print the table of rows saved with --json (e.g. "
+                        "benchmarks/results/protocol_convergence.json); needs no store")
     parser.add_argument("--scratch", help="calculation directories (default: settings)")
     parser.add_argument("--pseudos", default=str(SHARED / "pseudo" / "pslibrary-1.0.0-pbe-us"))
     parser.add_argument("--structures", default=str(SHARED / "structures" / "bete-net"))
@@ -289,6 +294,11 @@ def main() -> None:
     parser.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
+    if args.from_json:
+        print(table(json.loads(Path(args.from_json).read_text())))
+        return
+    if not args.store:
+        parser.error("--store is needed (or --from-json FILE)")
     entries = plan(load_structures(args.ids, Path(args.structures)), args)
     if args.plan:
         for n, e in enumerate(entries, 1):

@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from launchers.cli.common import (
+    WHY_FAST_FOR_TRAINING,
     UserError,
     add_format_argument,
     add_max_atoms_argument,
     add_preset_argument,
     format_rows,
     open_store,
+    preset_line,
     progress,
 )
 from launchers.cli.elph_args import load_overrides
@@ -123,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
             structures.append((source_id, load_structure(path)))
         except (ValueError, OSError) as exc:
             unreadable.append(CampaignOutcome(source_id, "?", INPUT_ERROR, message=str(exc)))
+    progress(preset_line("campaign", args.preset, WHY_FAST_FOR_TRAINING))
     maker = ElphFlowMaker.from_preset(preset=args.preset, overrides=load_overrides(args.override),
                                       pseudo_family=args.pseudos, scratch_dir=args.scratch,
                                       max_atoms=args.max_atoms)

@@ -127,8 +127,12 @@ def preset_name(value: str) -> str:
     return value
 
 
+DEFAULT_PRESET = "fast"
+"""The preset of every DFPT-running command unless ``--preset`` says otherwise."""
+
+
 def add_preset_argument(p: argparse.ArgumentParser, help_text: str,
-                        default: str | None = "fast", validate: bool = False) -> None:
+                        default: str | None = DEFAULT_PRESET, validate: bool = False) -> None:
     """``--preset NAME`` (fast, standard, accurate or a preset YAML).
 
     ``validate``: the preset must load (commands that run DFPT with it); a filter of
@@ -150,6 +154,19 @@ def add_max_atoms_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-atoms", type=int, metavar="N",
                    help="largest primitive cell computed with DFPT (default: the max_atoms "
                    "setting, BETE_MAX_ATOMS, 16)")
+
+
+WHY_FAST_FOR_TRAINING = ("the default: the protocol of the shipped fast-v1 training data and "
+                         "of the shipped models, so verified cells can retrain them; use "
+                         "--preset standard for numbers to publish")
+
+
+def preset_line(command: str, preset: str, why_default: str) -> str:
+    """The line a DFPT-running command starts with: which preset, what it is, and why."""
+    from workflows.qe.preset_rules import describe_preset
+
+    why = why_default if preset == DEFAULT_PRESET else "chosen with --preset"
+    return f"{command}: DFPT preset {describe_preset(preset)}; {why}"
 
 
 def add_format_argument(p: argparse.ArgumentParser,

@@ -14,7 +14,13 @@ import argparse
 import time
 from pathlib import Path
 
-from launchers.cli.common import UserError, add_max_atoms_argument, add_preset_argument, progress
+from launchers.cli.common import (
+    UserError,
+    add_max_atoms_argument,
+    add_preset_argument,
+    preset_line,
+    progress,
+)
 
 DEMO_NETWORK = {"mul": 8, "embed_dim": 32, "radial_neurons": 32}
 """Network of the fallback ensemble trained when none is shipped."""
@@ -79,6 +85,8 @@ def demo_command(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     figure = Path(args.out) if args.out else default_figure(args.store)
+    progress(preset_line("bete demo", args.preset, "the default: minutes per small "
+                         "cell on 2 cores, the protocol the shipped model learnt from"))
     progress(f"bete demo: screening {', '.join(candidates)}; the top {args.top_k} will run "
              f"through the '{args.preset}' DFPT el-ph flow (real QE, several minutes); "
              f"report figure: {figure}")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from launchers.cli.common import (
+    WHY_FAST_FOR_TRAINING,
     UserError,
     add_format_argument,
     add_max_atoms_argument,
@@ -34,6 +35,7 @@ from launchers.cli.common import (
     format_rows,
     open_store,
     parse_network,
+    preset_line,
     progress,
 )
 
@@ -382,6 +384,7 @@ def al_run_command(args: argparse.Namespace) -> int:
 
     config = al_config(args)
     _family(config.pseudos)
+    progress(preset_line("al run", args.preset, WHY_FAST_FOR_TRAINING))
     factory = ((lambda store: submit_verifier(args, elph_maker(config), store))
                if args.submit else None)
     run_rounds(config, args.store, args.verbose, factory)

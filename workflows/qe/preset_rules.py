@@ -30,7 +30,7 @@ from workflows.qe.errors import BeteInputError
 
 __all__ = [
     "PRESETS", "RULE_KEYS", "SECTIONS", "RESERVED_KEYS", "MATDYN_ASR_FALLBACK",
-    "load_preset", "apply_overrides", "q_grid_rule", "k_grid_rule",
+    "load_preset", "apply_overrides", "q_grid_rule", "k_grid_rule", "describe_preset",
 ]
 
 PRESETS = ("fast", "standard", "accurate")
@@ -153,6 +153,12 @@ def load_preset(preset: str | Path) -> dict[str, Any]:
         parent = base.pop("base", "fast")
         data = apply_overrides(load_preset(parent), base)
     return copy.deepcopy(data)
+
+
+def describe_preset(preset: str | Path) -> str:
+    """``name (description)`` of a shipped preset or YAML file, for a command's first line."""
+    data = load_preset(preset)
+    return f"{data.get('name') or preset} ({data.get('description') or 'no description'})"
 
 
 def _reserved_error(code: str, key: str) -> BeteInputError:
