@@ -1,11 +1,11 @@
 """Our DFPT Tc against JARVIS-DFT's on the materials both computed.
 
     python benchmarks/jarvis_crosscheck.py [--data stores/data/fast-v1 | STORE] \\
-        [--fingerprint FP] [--jarvis ../shared/datasets/jarvis-tc] [--include-unstable] \\
+        [--protocol-fingerprint FP] [--jarvis ../shared/datasets/jarvis-tc] [--include-unstable] \\
         [--json FILE]
 
 Every record of the dataset (a fast-v1-layout folder or a store; one protocol, chosen with
-``--fingerprint`` when the source holds several) whose structure matches a jarvis-tc row
+``--protocol-fingerprint`` when the source holds several) whose structure matches a jarvis-tc row
 (pymatgen ``StructureMatcher``, volume scaled: JARVIS relaxed with PBEsol) gives one row:
 both Tc, their ratio. Our Tc is Allen–Dynes with f1·f2 at μ* 0.10 (the records' headline);
 JARVIS's is McMillan–Allen–Dynes (Choudhary & Garrity, npj Comput. Mater. 8, 244 (2022)), so
@@ -107,14 +107,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(packaged_fast_v1_dir()),
                         help="fast-v1-layout folder or store (default: the shipped fast-v1)")
-    parser.add_argument("--fingerprint", help="protocol fingerprint (or prefix) to check")
+    parser.add_argument("--protocol-fingerprint", "--fingerprint",
+                        help="protocol fingerprint (or prefix) to check")
     parser.add_argument("--jarvis", default=str(SHARED / "datasets" / "jarvis-tc"))
     parser.add_argument("--include-unstable", action="store_true",
                         help="also dynamically unstable records (their Tc means little)")
     parser.add_argument("--json", help="write rows and summary to this JSON file")
     args = parser.parse_args()
     warnings.filterwarnings("ignore")
-    records = [r for r in load_records(args.data, fingerprint=args.fingerprint,
+    records = [r for r in load_records(args.data, protocol_fingerprint=args.protocol_fingerprint,
                                        drop_unstable=not args.include_unstable,
                                        report=lambda m: None)
                if r.labels.get("lambda_") is not None]

@@ -44,7 +44,7 @@ _SOURCES = {
     "resample_to_grid": "targets",
     "savgol_smooth": "targets",
     "smooth_cutoff": "network",
-    "validate_structure": "graph",
+    "check_graph_arrays": "graph",
 }
 
 __all__ = sorted(_SOURCES)

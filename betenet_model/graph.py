@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CrystalGraph", "build_graph", "validate_structure", "DEFAULT_CUTOFF"]
+__all__ = ["CrystalGraph", "build_graph", "check_graph_arrays", "DEFAULT_CUTOFF"]
 
 #: Radial cutoff of BETE-NET in Å.
 DEFAULT_CUTOFF = 4.0
@@ -70,7 +70,7 @@ class CrystalGraph:
         return np.linalg.norm(self.edge_vec, axis=1)
 
 
-def validate_structure(
+def check_graph_arrays(
     lattice, positions, atomic_numbers
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check and convert one structure's arrays; raise ``ValueError`` with a sentence otherwise.
@@ -167,7 +167,7 @@ def build_graph(
     >>> g.num_edges  # self-edge + 6 neighbours at 3 Å + 12 at 4.24 Å (> 4 Å, excluded)
     7
     """
-    lat, pos, z = validate_structure(lattice, positions, atomic_numbers)
+    lat, pos, z = check_graph_arrays(lattice, positions, atomic_numbers)
     cutoff = float(cutoff)
     if not np.isfinite(cutoff) or cutoff <= 0:
         raise ValueError(f"The cutoff must be a positive number of Å, got {cutoff}.")

@@ -11,6 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+SITE_DOS_COARSE = "coarse"
+"""Site DOS of a phonon-only DFPT run on a 2×2×2 q grid."""
+SITE_DOS_FULL = "full"
+"""Site DOS of the el-ph DFPT run's own q grid."""
+SITE_DOS_MLIP = "mlip"
+"""Site DOS of a universal potential's phonons (:mod:`workflows.ml.mlip_dos`)."""
+
 
 @dataclass(frozen=True)
 class Variant:
@@ -21,9 +28,8 @@ class Variant:
     name
         Lower-case name (``--variant``, manifests, model ids).
     site_dos
-        Source of the site-projected phonon DOS the node inputs carry: ``"coarse"``
-        (phonon-only DFPT on a 2×2×2 q grid), ``"full"`` (the el-ph run's own q grid),
-        ``"mlip"`` (SevenNet-0 phonons of the cell, :mod:`workflows.ml.mlip_dos`);
+        Source of the site-projected phonon DOS the node inputs carry:
+        :data:`SITE_DOS_COARSE`, :data:`SITE_DOS_FULL` or :data:`SITE_DOS_MLIP`;
         None = no site DOS (structure only).
     description
         One line for ``--help`` and the docs.
@@ -41,10 +47,10 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
     Variant("cso", None, "crystal structure only"),
-    Variant("cpd", "coarse", "+ site phonon DOS of a coarse 2x2x2 q-grid DFPT run"),
-    Variant("fpd", "full", "+ site phonon DOS of the full el-ph DFPT run"),
-    Variant("mpd", "mlip", "+ site phonon DOS of SevenNet-0 MLIP phonons (computed and stored "
-            "when missing)"),
+    Variant("cpd", SITE_DOS_COARSE, "+ site phonon DOS of a coarse 2x2x2 q-grid DFPT run"),
+    Variant("fpd", SITE_DOS_FULL, "+ site phonon DOS of the full el-ph DFPT run"),
+    Variant("mpd", SITE_DOS_MLIP, "+ site phonon DOS of SevenNet-0 MLIP phonons (computed and "
+            "stored when missing)"),
 )}
 """Name → :class:`Variant`, in the order ``--help`` lists them."""
 

@@ -34,7 +34,7 @@ def plot_a2f(doc: dict[str, Any], out: str | Path) -> Path:
     axl.plot(w, cumulative_lambda(w, a2f), color="C3", label="λ(ω)")
     axl.set_ylabel("λ(ω)", color="C3")
     ax.set_title(
-        f"{doc.get('formula')} ({doc.get('protocol')}): λ = {doc.get('lambda_', 0):.3f}, "
+        f"{doc.get('formula')} ({doc.get('preset')}): λ = {doc.get('lambda_', 0):.3f}, "
         f"Tc(AD) = {doc.get('tc_allen_dynes_K', 0):.2f} K"
     )
     ax.legend(loc="upper left")
@@ -86,7 +86,7 @@ def plot_phonons(mlip: dict[str, Any], dfpt: dict[str, Any] | None, out: str | P
     if panels == 2 and dfpt is not None:
         ph = dfpt["phdos"]
         draw(axes[0][1], ph["frequencies_meV"], ph["total"], ph["site_dos"],
-             f"DFPT ({dfpt.get('protocol')}): lowest {dfpt.get('min_frequency_meV', 0):.2f} meV")
+             f"DFPT ({dfpt.get('preset')}): lowest {dfpt.get('min_frequency_meV', 0):.2f} meV")
     axes[0][0].legend(fontsize=7)
     return save_figure(fig, out, dpi=120)
 

@@ -15,3 +15,6 @@ DEFAULT_STABILITY_THRESHOLD_MEV = -0.5
 """Phonon DOS weight below this frequency (meV) marks a structure dynamically unstable."""
 DEFAULT_REFERENCE_SIGMA_RY = 0.02
 """Broadening (Ry) of a task document's headline λ, ω_log and Tc (the fast-v1 label)."""
+DEFAULT_VARIANT = "cso"
+"""Model variant of a manifest that names none: ``betenet_model.variants.DEFAULT_VARIANT``,
+which ``stores`` may not import (``tests/test_constants.py`` ties the two)."""

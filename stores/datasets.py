@@ -48,8 +48,10 @@ FAST_V1_REFERENCE_SIGMA_INDEX = 3
 """Broadening index of the fast-v1 reference label (σ = 0.020 Ry)."""
 RESERVED_BETE_NET_IDS = (107, 305, 610, 689)
 """Structures of ``structures/bete-net`` kept for evaluation: never computed nor trained on."""
-SITE_DOS_SOURCES = ("full", "coarse")
-"""database.json site DOS: the full run (FPD) or the 2×2×2-interpolated one (CPD)."""
+SITE_DOS_FULL, SITE_DOS_COARSE = SITE_DOS_SOURCES = ("full", "coarse")
+"""database.json site DOS: the full run (FPD) or the 2×2×2-interpolated one (CPD); the
+``site_dos`` names of :data:`betenet_model.variants.VARIANTS` (which ``stores`` may not import;
+tests/test_constants.py ties the two)."""
 
 
 # --------------------------------------------------------------------------- fast-v1
@@ -243,7 +245,7 @@ def is_fast_v1_dir(path: str | os.PathLike[str]) -> bool:
 # --------------------------------------------------------------------------- database.json
 def load_betenet_database(path: str | os.PathLike[str],
                           structures_dir: str | os.PathLike[str],
-                          site_dos: str = "full") -> list[TrainingRecord]:
+                          site_dos: str = SITE_DOS_FULL) -> list[TrainingRecord]:
     """Read the BETE-NET ``database.json`` table (layout: ``docs/dev/architecture.md``).
 
     Parameters
@@ -273,7 +275,7 @@ def load_betenet_database(path: str | os.PathLike[str],
     if not folder.is_dir():
         raise ValueError(f"structures folder {folder} does not exist; give the folder of "
                          "<index>.cif files that goes with database.json")
-    freq_col, dos_col = (("PhFreq_meV", "Site_Proj_PhDOS") if site_dos == "full" else
+    freq_col, dos_col = (("PhFreq_meV", "Site_Proj_PhDOS") if site_dos == SITE_DOS_FULL else
                          ("Ph_2x2x2_interpolated_Freq_meV",
                           "Ph_2x2x2_interpolated_Site_Proj_DOS"))
     records = []
@@ -308,10 +310,10 @@ def load_betenet_database(path: str | os.PathLike[str],
 
 # --------------------------------------------------------------------------- store
 TRAINING_TASK_CRITERIA = {"status": "completed", "dynamically_stable": True}
-"""Task-document fields (besides ``doc_type`` and ``protocol``) a training row must have."""
+"""Task-document fields (besides ``doc_type`` and ``preset``) a training row must have."""
 
 
-def elph_task_criteria(protocol: str | None) -> dict[str, Any]:
+def elph_task_criteria(preset: str | None) -> dict[str, Any]:
     """Output-field criteria for completed, dynamically stable el-ph task documents.
 
     Keys are task-document field names (``stores.queries.iter_elph_documents``
@@ -319,12 +321,12 @@ def elph_task_criteria(protocol: str | None) -> dict[str, Any]:
 
     Parameters
     ----------
-    protocol : str, optional
-        Protocol (preset) name, e.g. ``"fast"``; ``None`` = any.
+    preset : str, optional
+        Preset name, e.g. ``"fast"``; ``None`` = any (documents of schema 1.0 match too).
     """
     crit: dict[str, Any] = dict(TRAINING_TASK_CRITERIA)
-    if protocol is not None:
-        crit["protocol"] = protocol
+    if preset is not None:
+        crit["preset"] = preset
     return crit
 
 
@@ -402,7 +404,7 @@ class MixedProtocolsError(ValueError):
         self.groups = groups
 
 
-def select_protocol(records: Sequence[TrainingRecord], fingerprint: str | None = None,
+def select_protocol(records: Sequence[TrainingRecord], protocol_fingerprint: str | None = None,
                     what: str = "the data") -> list[TrainingRecord]:
     """The rows of one protocol fingerprint: never a mix.
 
@@ -410,7 +412,7 @@ def select_protocol(records: Sequence[TrainingRecord], fingerprint: str | None =
     ----------
     records
         Rows of any number of protocols.
-    fingerprint
+    protocol_fingerprint
         The fingerprint (or a prefix of it) to keep; None = the only one there is.
     what
         Names the source in messages.
@@ -418,27 +420,29 @@ def select_protocol(records: Sequence[TrainingRecord], fingerprint: str | None =
     Raises
     ------
     MixedProtocolsError
-        When ``fingerprint`` is None and the rows hold several protocols (the
+        When ``protocol_fingerprint`` is None and the rows hold several protocols (the
         message lists them).
     ValueError
-        When no row has ``fingerprint``.
+        When no row has ``protocol_fingerprint``.
     """
     groups = protocol_groups(records)
-    if fingerprint is None:
+    if protocol_fingerprint is None:
         if len(groups) > 1:
             raise MixedProtocolsError(
                 f"{what} holds rows of {len(groups)} protocols, which are never trained on "
-                f"together: {describe_groups(groups)}; choose one with --fingerprint", groups)
+                f"together: {describe_groups(groups)}; choose one with "
+                "--protocol-fingerprint", groups)
         return list(records)
-    chosen = [fp for fp in groups if fp and fp.startswith(fingerprint)]
+    chosen = [fp for fp in groups if fp and fp.startswith(protocol_fingerprint)]
     if len(chosen) != 1:
         raise ValueError(f"{what} has {'no' if not chosen else 'several'} protocol with "
-                         f"fingerprint {fingerprint!r}; it holds: {describe_groups(groups)}")
+                         f"fingerprint {protocol_fingerprint!r}; it holds: "
+                         f"{describe_groups(groups)}")
     return groups[chosen[0]]
 
 
-def load_store_records(store: Any, protocol: str | None = "fast",
-                       fingerprint: str | None = None) -> list[TrainingRecord]:
+def load_store_records(store: Any, preset: str | None = "fast",
+                       protocol_fingerprint: str | None = None) -> list[TrainingRecord]:
     """Completed, dynamically stable electron-phonon tasks of one protocol in a JobStore.
 
     Parameters
@@ -446,9 +450,9 @@ def load_store_records(store: Any, protocol: str | None = "fast",
     store : jobflow.JobStore
         E.g. from :func:`stores.config.load_job_store`; the α²F and DOS blobs
         are loaded from its ``data`` store.
-    protocol : str, optional
+    preset : str, optional
         Preset name; ``None`` = any preset.
-    fingerprint : str, optional
+    protocol_fingerprint : str, optional
         Protocol fingerprint (or prefix); None = the only one the matching rows hold.
 
     Returns
@@ -465,21 +469,21 @@ def load_store_records(store: Any, protocol: str | None = "fast",
 
     store.connect()
     try:
-        docs = list(iter_elph_documents(store, elph_task_criteria(protocol), load=True))
+        docs = list(iter_elph_documents(store, elph_task_criteria(preset), load=True))
     finally:
         store.close()
     records = [task_document_record(doc, source=f"store:{doc.get('_job_uuid', '')}")
                for doc in docs]
-    return sorted(select_protocol(records, fingerprint, "the store"), key=_id_key)
+    return sorted(select_protocol(records, protocol_fingerprint, "the store"), key=_id_key)
 
 
 # --------------------------------------------------------------------------- dispatch
 def load_records(source: str | os.PathLike[str], *,
                  structures_dir: str | os.PathLike[str] | None = None,
-                 protocol: str | None = "fast", drop_unstable: bool = True,
-                 site_dos: str = "full",
+                 preset: str | None = "fast", drop_unstable: bool = True,
+                 site_dos: str = SITE_DOS_FULL,
                  report: Callable[[str], None] | None = None,
-                 fingerprint: str | None = None) -> list[TrainingRecord]:
+                 protocol_fingerprint: str | None = None) -> list[TrainingRecord]:
     """Training records from a fast-v1 or jarvis-tc folder, a ``database.json`` or a store.
 
     Parameters
@@ -493,15 +497,15 @@ def load_records(source: str | os.PathLike[str], *,
     structures_dir : path, optional
         CIF folder for ``database.json`` (default: ``structures/bete-net``
         next to the file's folder, when it exists).
-    protocol : str, optional
-        Protocol of the store's task documents.
+    preset : str, optional
+        Preset of the store's task documents (None: any).
     drop_unstable : bool
         fast-v1: leave out dynamically unstable records.
     site_dos : {"full", "coarse"}
         database.json: which site DOS to attach.
     report : callable, optional
         Receives a line naming the rows an importer dropped and why (default: a warning).
-    fingerprint : str, optional
+    protocol_fingerprint : str, optional
         Protocol fingerprint (or prefix) to train on; None = the only one the
         source holds (several → ValueError listing them).
     """
@@ -510,7 +514,7 @@ def load_records(source: str | os.PathLike[str], *,
         return load_jarvis_tc(path, report=report)
     if path.is_dir() and is_fast_v1_dir(path):
         return select_protocol(load_fast_v1(path, drop_unstable=drop_unstable, report=report),
-                               fingerprint, str(path))
+                               protocol_fingerprint, str(path))
     if path.is_file() and path.suffix.lower() == ".json":
         if structures_dir is None:
             guesses = [path.parent / "structures" / "bete-net",
@@ -526,11 +530,11 @@ def load_records(source: str | os.PathLike[str], *,
     if path.is_dir() and not is_embedded_store_dir(path):
         raise ValueError(f"{path} holds no fast-v1 JSON records (*.json with "
                          "a2F_frequency_meV) and is not a bete store")
-    records = load_store_records(load_job_store(path, read_only=True), protocol=protocol,
-                                 fingerprint=fingerprint)
+    records = load_store_records(load_job_store(path, read_only=True), preset=preset,
+                                 protocol_fingerprint=protocol_fingerprint)
     if not records:
         raise ValueError(f"store {path} holds no completed, dynamically stable "
-                         f"electron-phonon task of protocol {protocol!r}")
+                         f"electron-phonon task of preset {preset!r}")
     return records
 
 

@@ -33,7 +33,7 @@ COMPUTED_BY_FLOW = ("workflows.qe.flows.ElphFlowMaker (QE DFPT el-ph: pw.x → p
 class ExportSummary:
     """What an export wrote and left out."""
 
-    fingerprint: str | None = None
+    protocol_fingerprint: str | None = None
     label: str = ""
     written: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -69,6 +69,7 @@ def fast_v1_record(doc: Mapping[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = {
         "id": _record_id(doc), "source": doc.get("source_id"), "formula": doc["formula"],
         "nsites": doc["nsites"], "structure": doc["structure"],
+        # the fast-v1 layout names its preset/family block "protocol"
         "protocol": {"name": identity.preset, "pseudo_family": identity.pseudo_family,
                      "fingerprint": identity.fingerprint()},
         "ecutwfc": doc.get("ecutwfc_Ry"), "ecutrho": doc.get("ecutrho_Ry"),
@@ -127,7 +128,7 @@ def _write_atomically(path: Path, data: Mapping[str, Any]) -> None:
 
 
 def export_records(docs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike[str],
-                   fingerprint: str | None = None) -> ExportSummary:
+                   protocol_fingerprint: str | None = None) -> ExportSummary:
     """Write the documents of one protocol as fast-v1 records into ``out_dir``.
 
     Parameters
@@ -137,7 +138,7 @@ def export_records(docs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike
     out_dir
         Dataset folder (created); records already there of another protocol stop
         the export (a dataset holds one protocol).
-    fingerprint
+    protocol_fingerprint
         Protocol fingerprint (or prefix) to export; None = the only one there is.
 
     Raises
@@ -158,25 +159,26 @@ def export_records(docs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike
         groups.setdefault(fp, []).append(doc)
         labels[fp] = identity.label()
     listing = "; ".join(f"{fp} ({len(d)} documents: {labels[fp]})" for fp, d in groups.items())
-    chosen = [fp for fp in groups if fingerprint is None or fp.startswith(fingerprint)]
+    wanted = protocol_fingerprint
+    chosen = [fp for fp in groups if wanted is None or fp.startswith(wanted)]
     if not chosen:
-        raise ValueError(f"no document of protocol {fingerprint!r} to export; the store "
+        raise ValueError(f"no document of protocol {wanted!r} to export; the store "
                          f"holds: {listing or 'none with a protocol identity'}")
     if len(chosen) > 1:
         raise ValueError(f"the documents belong to {len(chosen)} protocols, and a dataset "
-                         f"holds one: {listing}; choose one with --fingerprint")
-    summary.fingerprint, summary.label = chosen[0], labels[chosen[0]]
+                         f"holds one: {listing}; choose one with --protocol-fingerprint")
+    summary.protocol_fingerprint, summary.label = chosen[0], labels[chosen[0]]
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
     for existing in sorted(folder.glob("*.json")):
         data = json.loads(existing.read_text())
         other = record_fingerprint(data) if isinstance(data, dict) else None
-        if other is not None and other != summary.fingerprint:
+        if other is not None and other != summary.protocol_fingerprint:
             raise ValueError(f"{existing} is a record of protocol {other}, not "
-                             f"{summary.fingerprint}: a dataset holds one protocol; export "
-                             "into another folder")
+                             f"{summary.protocol_fingerprint}: a dataset holds one "
+                             "protocol; export into another folder")
     used: dict[str, str] = {}
-    for doc in sorted(groups[summary.fingerprint], key=lambda d: str(d["input_hash"])):
+    for doc in sorted(groups[summary.protocol_fingerprint], key=lambda d: str(d["input_hash"])):
         record = fast_v1_record(doc)
         rid = record["id"]
         if rid.isdigit() and int(rid) in RESERVED_BETE_NET_IDS:

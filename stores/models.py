@@ -45,6 +45,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from stores.constants import DEFAULT_VARIANT
 from stores.records import write_model_document
 from stores.schemas import ModelDocument, ModelFile
 from stores.settings import get_settings
@@ -92,7 +93,8 @@ def model_id_from_manifest(manifest: Mapping[str, Any]) -> str:
     different ids (the seed is part of the config).
     """
     members = len(manifest.get("member_files") or []) or manifest.get("members")
-    return (f"{manifest.get('variant', 'cso')}-{manifest['training_set']['hash'][:12]}"
+    variant = manifest.get("variant", DEFAULT_VARIANT)
+    return (f"{variant}-{manifest['training_set']['hash'][:12]}"
             f"-m{members}-{config_digest(manifest.get('config') or {})}")
 
 
@@ -233,7 +235,7 @@ def model_document(manifest: Mapping[str, Any], training_query: Mapping[str, Any
     """
     return ModelDocument(
         model_id=model_id_from_manifest(manifest),
-        variant=manifest.get("variant", "cso"),  # manifests without one are structure-only
+        variant=manifest.get("variant", DEFAULT_VARIANT),  # none: structure-only
         hyperparameters=manifest.get("config", {}),
         n_members=len(manifest.get("member_files") or []) or int(manifest["members"]),
         training_query=dict(training_query), training_set_hash=manifest["training_set"]["hash"],

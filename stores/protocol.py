@@ -113,6 +113,28 @@ def _cached_family_sha256(folder: str, stats: tuple[tuple[str, int, int], ...]) 
     return family_sha256((name, file_md5(Path(folder) / name)) for name, _, _ in stats)
 
 
+LEGACY_PRESET_FIELD = "protocol"
+"""Where task, phonon-DOS and round documents of schema 1.0 held the preset name (renamed
+``preset`` in 2.0; :func:`with_preset_field` reads either)."""
+
+
+def with_preset_field(doc: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` with its preset name under ``preset`` (a schema-1.0 field renamed in place).
+
+    Only a string is a preset name: the fast-v1 record layout's ``protocol`` mapping is
+    another thing and stays.
+    """
+    if "preset" not in doc and isinstance(doc.get(LEGACY_PRESET_FIELD), str):
+        doc["preset"] = doc.pop(LEGACY_PRESET_FIELD)
+    return doc
+
+
+def preset_of(doc: Mapping[str, Any]) -> str | None:
+    """The preset name of a task, phonon-DOS or round document of any schema version."""
+    value = with_preset_field(dict(doc)).get("preset")
+    return str(value) if value is not None else None
+
+
 def identity_of(doc: Mapping[str, Any]) -> ProtocolIdentity | None:
     """The identity a document stores (None for documents older than the field)."""
     data = doc.get("protocol_identity")
@@ -155,7 +177,7 @@ def derive_identity(doc: Mapping[str, Any]) -> tuple[ProtocolIdentity | None, st
     except (OSError, ValueError) as exc:
         return None, str(exc)
     identity = ProtocolIdentity(
-        preset=str(doc.get("protocol") or recipe.get("name")),
+        preset=str(preset_of(doc) or recipe.get("name")),
         recipe_sha256=recipe_sha256(recipe),
         overrides=None, pseudo_family=str(family.get("name") or directory.name),
         pseudo_family_sha256=digest,
@@ -166,8 +188,8 @@ def derive_identity(doc: Mapping[str, Any]) -> tuple[ProtocolIdentity | None, st
     return identity, None
 
 
-def fingerprint_of(doc: Mapping[str, Any]) -> str | None:
-    """The document's fingerprint: stored, else derived (None when not derivable)."""
+def protocol_fingerprint_of(doc: Mapping[str, Any]) -> str | None:
+    """The document's protocol fingerprint: stored, else derived (None when not derivable)."""
     if doc.get("protocol_fingerprint"):
         return str(doc["protocol_fingerprint"])
     identity, _ = derive_identity(doc)

@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from stores.queries import FINAL_ELPH_STATUSES
+from stores.protocol import with_preset_field
+from stores.queries import FINAL_ELPH_STATUSES, output_query
 from stores.schemas import ELPH_DOC_TYPE
 
 
@@ -65,10 +66,7 @@ def write_screening_documents(store: Any, docs: Sequence[BaseModel | dict[str, A
 def iter_screening_documents(store: Any, criteria: dict[str, Any] | None = None,
                              ) -> Iterator[dict[str, Any]]:
     """Screening documents (newest first) matching ``criteria`` on their fields."""
-    query: dict[str, Any] = {"output.doc_type": "screening"}
-    for k, v in (criteria or {}).items():
-        query[f"output.{k}"] = v
-    for doc in store.query(query, sort={"completed_at": -1}):
+    for doc in store.query(output_query("screening", criteria), sort={"completed_at": -1}):
         yield doc["output"]
 
 
@@ -112,7 +110,7 @@ def load_rounds(store: Any, campaign: str | None = "default") -> list[dict[str, 
     query: dict[str, Any] = {"output.doc_type": "al_round"}
     if campaign is not None:
         query["output.campaign"] = campaign
-    docs = [d["output"] for d in store.query(query)]
+    docs = [with_preset_field(d["output"]) for d in store.query(query)]
     return sorted(docs, key=lambda d: (str(d.get("campaign")), int(d["round"])))
 
 
@@ -136,12 +134,15 @@ def write_model_document(store: Any, doc: BaseModel | dict[str, Any]) -> str:
     return write_document(store, (plain["model_id"],), plain, "model")
 
 
-def best_verified_tc(store: Any, protocol: str | None = None) -> float | None:
-    """Highest Allen–Dynes Tc (K) of a completed, dynamically stable task document."""
-    query: dict[str, Any] = {"output.doc_type": ELPH_DOC_TYPE, "output.status": "completed",
-                             "output.dynamically_stable": True}
-    if protocol is not None:
-        query["output.protocol"] = protocol
+def best_verified_tc(store: Any, preset: str | None = None) -> float | None:
+    """Highest Allen–Dynes Tc (K) of a completed, dynamically stable task document.
+
+    Of ``preset`` (None: of any).
+    """
+    criteria: dict[str, Any] = {"status": "completed", "dynamically_stable": True}
+    if preset is not None:
+        criteria["preset"] = preset
+    query = output_query(ELPH_DOC_TYPE, criteria)
     best = None
     for doc in store.query(query, properties=["output.tc_allen_dynes_K"]):
         tc = (doc.get("output") or {}).get("tc_allen_dynes_K")

@@ -11,17 +11,30 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from stores.constants import DEFAULT_MU_STAR, DEFAULT_STABILITY_THRESHOLD_MEV
-from stores.protocol import ProtocolIdentity
+from stores.protocol import LEGACY_PRESET_FIELD, ProtocolIdentity
 
-ELPH_SCHEMA_VERSION = "1.0"
+ELPH_SCHEMA_VERSION = "2.0"
+"""2.0: the preset name moved from ``protocol`` to ``preset`` (documents of 1.0 are read
+through :func:`stores.protocol.with_preset_field` and :data:`PRESET_ALIASES`)."""
 ELPH_DOC_TYPE: Literal["elph_task"] = "elph_task"
 ELPH_BLOB_FIELDS = ("a2f_spectra", "phdos")
 """Output fields of the task document stored in the ``data`` blob store."""
 
 ElphStatus = Literal["completed", "unstable", "insulator", "failed"]
+
+
+PRESET_ALIASES = AliasChoices("preset", LEGACY_PRESET_FIELD)
+"""Where a document's preset name is read from: ``preset``, or the 1.0 field."""
+
+
+def preset_field(description: str, optional: bool = False) -> Any:
+    """The ``preset`` field of a document (read from a 1.0 document's ``protocol`` too)."""
+    if optional:
+        return Field(None, validation_alias=PRESET_ALIASES, description=description)
+    return Field(validation_alias=PRESET_ALIASES, description=description)
 
 
 def utcnow() -> datetime:
@@ -84,7 +97,8 @@ class PhononDos(BaseModel):
 
 
 PHDOS_DOC_TYPE: Literal["coarse_phdos"] = "coarse_phdos"
-PHDOS_SCHEMA_VERSION = "1.0"
+PHDOS_SCHEMA_VERSION = "2.0"
+"""2.0: ``protocol`` (the preset name) renamed ``preset``."""
 
 
 class PhononDosDocument(BaseModel):
@@ -97,7 +111,7 @@ class PhononDosDocument(BaseModel):
     formula: str = Field(description="Reduced formula.")
     nsites: int = Field(description="Sites of the structure given.")
     structure: dict[str, Any] = Field(description="pymatgen dict of the computed cell.")
-    protocol: str = Field(description="Preset name (fast, standard, accurate).")
+    preset: str = preset_field("Preset name (fast, standard, accurate, or a YAML path).")
     q_grid: list[int]
     k_grid: list[int]
     min_frequency_meV: float = Field(description="Lowest frequency with DOS weight.")
@@ -121,7 +135,8 @@ class ElphTaskDocument(BaseModel):
     chemsys: str = Field(description="Chemical system, e.g. 'Mg-Tl'.")
     structure: dict[str, Any] = Field(description="pymatgen dict of the computed cell.")
     source_id: str | None = Field(None, description="User's identifier (file name, database id).")
-    protocol: str = Field(description="Preset name (fast, standard, accurate).")
+    preset: str = preset_field("Preset name (fast, standard, accurate, or a YAML path); the "
+                               "protocol is ``protocol_identity``.")
     protocol_identity: ProtocolIdentity | None = Field(
         None, description="Everything that fixes the numbers: preset, recipe hash, overrides, "
         "pseudo family and files (md5), QE version, reference σ, μ* (stores.protocol).")
@@ -249,11 +264,15 @@ class ScreeningDocument(BaseModel):
         "or atom limit (not sent; screening itself checks neither).")
 
 
+ROUND_SCHEMA_VERSION = "2.0"
+"""2.0: ``protocol`` (the verification's preset name) renamed ``preset``."""
+
+
 class ActiveLearningRound(BaseModel):
     """One train → screen → verify → ingest round."""
 
     doc_type: Literal["al_round"] = "al_round"
-    schema_version: str = "1.0"
+    schema_version: str = ROUND_SCHEMA_VERSION
     campaign: str = "default"
     round: int
     model_id: str | None = None
@@ -275,7 +294,7 @@ class ActiveLearningRound(BaseModel):
     verification: list[dict[str, Any]] = Field(
         default_factory=list, description="Per acquired candidate: DFPT status, input hash, "
         "predicted and computed λ, ω_log (K), Tc (K).")
-    protocol: str | None = Field(None, description="DFPT preset of the verification.")
+    preset: str | None = preset_field("DFPT preset of the verification.", optional=True)
     protocol_fingerprint: str | None = Field(
         None, description="Protocol fingerprint of the verification; rounds train only on "
         "rows of it (stores.protocol).")

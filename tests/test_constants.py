@@ -11,7 +11,8 @@ from pathlib import Path
 from betenet_model.tc import DEFAULT_MU_STAR as TORCH_MU_STAR
 from betenet_model.train_config import DEFAULT_MU_STAR as MODEL_MU_STAR
 from betenet_model.train_config import TrainConfig
-from stores import constants
+from betenet_model.variants import DEFAULT_VARIANT, VARIANTS
+from stores import constants, datasets
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("betenet_model", "stores", "workflows", "launchers")
@@ -93,3 +94,45 @@ def test_scan_finds_literals(tmp_path):
     assert literal_defaults(tmp_path) == [
         "workflows/x.py:1 mu_star", "workflows/x.py:4 stability_threshold_meV",
         "workflows/x.py:5 --mu-star", "workflows/x.py:6 reference_sigma_Ry"]
+
+
+VARIANT_HOMES = {"betenet_model/variants.py", "stores/constants.py", "stores/datasets.py"}
+"""The registry, and the two copies ``stores`` keeps because it may not import it."""
+
+
+def variant_literals(root: Path) -> list[str]:
+    """``file:line 'name'`` of every string literal naming a variant or a site-DOS source
+    outside :data:`VARIANT_HOMES`, docstrings left out."""
+    names = set(VARIANTS) | {v.site_dos for v in VARIANTS.values() if v.site_dos}
+    found = []
+    for path in (p for package in PACKAGES for p in sorted((root / package).rglob("*.py"))):
+        rel = str(path.relative_to(root))
+        if rel in VARIANT_HOMES:
+            continue
+        tree = ast.parse(path.read_text())
+        docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                      if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef,
+                                           ast.AsyncFunctionDef))
+                      and node.body and isinstance(node.body[0], ast.Expr)}
+        found += [f"{rel}:{node.lineno} {node.value!r}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                  and node.value.lower() in names and id(node) not in docstrings]
+    return sorted(found)
+
+
+def test_variant_names_come_from_the_registry():
+    """No ``"cso"``/``"mlip"``/``"full"`` beside the registry; the stores' copies equal it."""
+    assert variant_literals(ROOT) == []
+    assert constants.DEFAULT_VARIANT == DEFAULT_VARIANT
+    assert set(datasets.SITE_DOS_SOURCES) == {v.site_dos for v in VARIANTS.values()} - {
+        None, "mlip"}
+    assert (datasets.SITE_DOS_FULL, datasets.SITE_DOS_COARSE) == (
+        VARIANTS["fpd"].site_dos, VARIANTS["cpd"].site_dos)
+
+
+def test_variant_scan_finds_literals(tmp_path):
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+    (tmp_path / "stores" / "x.py").write_text(
+        '"""cso"""\ndef f(m):\n    """mlip"""\n    return m.get("variant", "cso") == "mlip"\n')
+    assert variant_literals(tmp_path) == ["stores/x.py:4 'cso'", "stores/x.py:4 'mlip'"]

@@ -298,7 +298,7 @@ def submit_command(args: argparse.Namespace) -> int:
         try:
             results = fw.submit_flows([f for _, f in flows], lp, store=store,
                                       resources=resources, dedup_key=dedup,
-                                      metadata={"protocol": args.preset})
+                                      metadata={"preset": args.preset})
         except fw.LaunchPadError as exc:
             raise UserError(str(exc)) from None
     rows = []

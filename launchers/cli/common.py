@@ -146,6 +146,17 @@ def add_preset_argument(p: argparse.ArgumentParser, help_text: str,
                    help=argparse.SUPPRESS)
 
 
+def add_protocol_fingerprint_argument(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``--protocol-fingerprint FP`` (a protocol fingerprint or its prefix).
+
+    ``--fingerprint`` stays a working, hidden alias; the name says which fingerprint,
+    since a structure fingerprint is another thing (``workflows.qe.sets``).
+    """
+    p.add_argument("--protocol-fingerprint", metavar="FP", help=help_text)
+    p.add_argument("--fingerprint", dest="protocol_fingerprint", default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)
+
+
 def add_max_atoms_argument(p: argparse.ArgumentParser) -> None:
     """``--max-atoms N``: the largest primitive cell the DFPT flow takes.
 

@@ -77,7 +77,7 @@ def demo_command(args: argparse.Namespace) -> int:
     candidates = args.candidates or [str(candidates_dir())]
     try:
         config = ActiveLearningConfig(
-            candidates=candidates, rounds=1, top_k=args.top_k, protocol=args.preset,
+            candidates=candidates, rounds=1, top_k=args.top_k, preset=args.preset,
             model=args.model, overrides=load_overrides(args.override), pseudos=args.pseudos,
             acquisition="ucb", campaign=args.campaign, members=3, max_epochs=150,
             max_atoms=args.max_atoms,

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from launchers.cli.common import UserError, add_preset_argument, open_store, progress
+from launchers.cli.common import (
+    UserError,
+    add_preset_argument,
+    add_protocol_fingerprint_argument,
+    open_store,
+    progress,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--store", help="store directory or YAML spec (default: settings)")
     add_preset_argument(p, "only documents of this preset (fast, standard, accurate)",
                         default=None)
-    p.add_argument("--fingerprint", metavar="FP",
-                   help="protocol fingerprint (or prefix) to export; needed when the store "
-                   "holds several (`bete query` shows them)")
+    add_protocol_fingerprint_argument(
+        p, "protocol fingerprint (or prefix) to export; needed when the store holds several "
+        "(`bete query` shows them)")
     p.add_argument("--format", choices=["fast-v1"], default="fast-v1",
                    help="record layout (fast-v1: shared/PROTOCOL-fast-v1.md)")
     p.set_defaults(func=run)
@@ -34,18 +40,19 @@ def run(args: argparse.Namespace) -> int:
 
     criteria: dict = {"status": {"$in": list(EXPORTED_STATUSES)}}
     if args.preset:
-        criteria["protocol"] = args.preset
+        criteria["preset"] = args.preset
     store = open_store(args.store, write=False)
     try:
         docs = list(iter_elph_documents(store, criteria, load=True))
-        summary = export_records(docs, args.out_dir, fingerprint=args.fingerprint)
+        summary = export_records(docs, args.out_dir,
+                                 protocol_fingerprint=args.protocol_fingerprint)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     finally:
         store.close()
     for rid, why in sorted(summary.skipped.items()):
         progress(f"export: {rid} left out: {why}")
-    print(f"protocol {summary.fingerprint} ({summary.label}): {len(summary.written)} records "
-          f"written, {len(summary.unchanged)} unchanged, {len(summary.skipped)} left out, "
-          f"in {args.out_dir}")
+    print(f"protocol {summary.protocol_fingerprint} ({summary.label}): "
+          f"{len(summary.written)} records written, {len(summary.unchanged)} unchanged, "
+          f"{len(summary.skipped)} left out, in {args.out_dir}")
     return 0

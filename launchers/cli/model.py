@@ -33,12 +33,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from betenet_model.features import NODE_FEATURES
 from betenet_model.train_config import SCHEDULES, TrainConfig
-from betenet_model.variants import DEFAULT_VARIANT, VARIANTS, get_variant, variants_help
+from betenet_model.variants import (
+    DEFAULT_VARIANT,
+    SITE_DOS_MLIP,
+    VARIANTS,
+    get_variant,
+    variants_help,
+)
 from launchers.cli.common import (
     UserError,
     add_format_argument,
     add_preset_argument,
+    add_protocol_fingerprint_argument,
     format_rows,
     open_store,
     parse_network,
@@ -59,7 +67,7 @@ class DataOptions:
 
     source: str
     structures: str | None = None
-    protocol: str | None = "fast"
+    preset: str | None = "fast"
     keep_unstable: bool = False
     split: str = "all"
     test_fraction: float = 0.2
@@ -69,7 +77,7 @@ class DataOptions:
     """Further ``--data`` values whose rows are added (e.g. Tc-only jarvis-tc rows)."""
     split_by: str = "random"
     hold_out_element: str | None = None
-    fingerprint: str | None = None
+    protocol_fingerprint: str | None = None
     phonon_store: str | None = None
     """Store of the MLIP phonon documents the ``mpd`` variant reads and adds (None = settings)."""
 
@@ -89,7 +97,7 @@ class TrainCommand:
     progress_every: int = 10
     network: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
-    node_features: str = "onehot-mass"
+    node_features: str = "onehot_mass"
     budget: str = "paper"
     output: str = "bars"
     """``bars`` (a progress bar per member), ``lines`` (one line every ``progress_every``
@@ -136,6 +144,7 @@ class ModelListCommand:
 def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
     """Records of ``opts.source`` after the chosen split."""
     from stores.datasets import (
+        SITE_DOS_FULL,
         SITE_DOS_SOURCES,
         grouped_split,
         load_fast_v1,
@@ -154,10 +163,10 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
                 rows = load_fast_v1(None, drop_unstable=not opts.keep_unstable, report=progress)
             else:
                 rows = load_records(source, structures_dir=opts.structures,
-                                    protocol=opts.protocol, drop_unstable=not opts.keep_unstable,
+                                    preset=opts.preset, drop_unstable=not opts.keep_unstable,
                                     site_dos=dos_source if dos_source in SITE_DOS_SOURCES
-                                    else "full",
-                                    report=progress, fingerprint=opts.fingerprint)
+                                    else SITE_DOS_FULL, report=progress,
+                                    protocol_fingerprint=opts.protocol_fingerprint)
         except (ValueError, OSError, KeyError) as exc:
             raise UserError(f"cannot read training data from {source}: {exc}") from exc
         n_tc = sum(1 for r in rows if not r.has_spectrum)
@@ -170,7 +179,8 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
         raise UserError(f"row ids {repeated[:5]} occur in more than one --data source; "
                         "give each source once")
     try:
-        spectra = select_protocol([r for r in records if r.has_spectrum], opts.fingerprint,
+        spectra = select_protocol([r for r in records if r.has_spectrum],
+                                  opts.protocol_fingerprint,
                                   "the --data rows with α²F")
         if spectra:
             progress(f"data: {len(spectra)} α²F rows of protocol "
@@ -179,7 +189,8 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
         keep = {id(r) for r in spectra}
         records = [r for r in records if not r.has_spectrum or id(r) in keep]
         if opts.split == "all":
-            return _with_mlip_dos(records, opts.phonon_store) if dos_source == "mlip" else records
+            return (_with_mlip_dos(records, opts.phonon_store) if dos_source == SITE_DOS_MLIP
+                    else records)
         if opts.split_files:
             train, test = split_by_index_files(records, *opts.split_files)
         else:
@@ -191,7 +202,7 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
     if not chosen:
         raise UserError(f"the {opts.split} split of {opts.source} is empty; change "
                         "--test-fraction or the split files")
-    return _with_mlip_dos(chosen, opts.phonon_store) if dos_source == "mlip" else chosen
+    return _with_mlip_dos(chosen, opts.phonon_store) if dos_source == SITE_DOS_MLIP else chosen
 
 
 
@@ -372,7 +383,7 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
     from workflows.qe.structures import load_structure
 
     ensemble = _load_model(cfg.model, cfg.store)
-    mpd = get_variant(ensemble.variant).site_dos == "mlip"
+    mpd = get_variant(ensemble.variant).site_dos == SITE_DOS_MLIP
     if get_variant(ensemble.variant).takes_site_dos and not mpd:
         raise UserError(f"the {ensemble.variant} ensemble needs site-projected phonon DOS, which "
                         "`bete predict` cannot read; use workflows.ml.predict.predict_structures")
@@ -534,9 +545,9 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--structures", metavar="DIR",
                    help="CIF folder for database.json (structures/bete-net)")
     add_preset_argument(p, "store: preset of the task documents (default fast)")
-    p.add_argument("--fingerprint", metavar="FP",
-                   help="protocol fingerprint (or prefix) of the rows to use; needed when the "
-                   "source holds several (`bete query` shows them); rows of two are never mixed")
+    add_protocol_fingerprint_argument(
+        p, "protocol fingerprint (or prefix) of the rows to use; needed when the source holds "
+        "several (`bete query` shows them); rows of two are never mixed")
     p.add_argument("--keep-unstable", action="store_true",
                    help="keep dynamically unstable fast-v1 records (dropped by default)")
     p.add_argument("--split", choices=("all", "train", "test"), default="all",
@@ -553,14 +564,25 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phonon-store", metavar="STORE", help=PHONON_STORE_HELP)
 
 
+def node_features_name(value: str) -> str:
+    """An argparse ``type``: the canonical node-feature name (``-`` read as ``_``)."""
+    from betenet_model.features import check_node_features
+
+    try:
+        return check_node_features(value)
+    except ValueError:
+        return value  # argparse's choices message lists the names
+
+
 def _data_options(args: argparse.Namespace) -> DataOptions:
     return DataOptions(source=args.data[0], more_sources=tuple(args.data[1:]),
                        split_by=args.split_by, hold_out_element=args.hold_out_element,
-                       structures=args.structures, protocol=args.preset,
+                       structures=args.structures, preset=args.preset,
                        keep_unstable=args.keep_unstable, split=args.split,
                        test_fraction=args.test_fraction, split_seed=args.split_seed,
                        split_files=tuple(args.split_files) if args.split_files else None,
-                       fingerprint=args.fingerprint, phonon_store=args.phonon_store)
+                       protocol_fingerprint=args.protocol_fingerprint,
+                       phonon_store=args.phonon_store)
 
 
 def budget_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -701,9 +723,10 @@ def register(subparsers: Any) -> None:
     _add_data_args(p)
     p.add_argument("--variant", choices=tuple(VARIANTS), default=DEFAULT_VARIANT,
                    help=f"model inputs: {variants_help()}")
-    p.add_argument("--node-features", choices=("onehot-mass", "descriptors"),
-                   default="onehot-mass",
-                   help="species encoding: the paper's one-hot × mass (default) or standardised "
+    p.add_argument("--node-features", choices=NODE_FEATURES, type=node_features_name,
+                   default=NODE_FEATURES[0],
+                   help="species encoding (onehot-mass is accepted for onehot_mass): the "
+                        "paper's one-hot × mass (default) or standardised "
                         "element descriptors (group, row, block, electronegativity, radii, "
                         "valence electrons, mass, ...), which give elements unseen in training "
                         "a meaningful input")

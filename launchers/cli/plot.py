@@ -48,7 +48,7 @@ def run_a2f(args: argparse.Namespace) -> int:
     """Write one PNG per matching document."""
     from launchers.plots import plot_a2f
 
-    crit = {"protocol": args.preset} if args.preset else {}
+    crit = {"preset": args.preset} if args.preset else {}
     store = open_store(args.store, write=False)
     try:
         docs = [d for d in iter_elph_documents(store, crit, load=True)
@@ -92,7 +92,7 @@ def _describe(doc: dict) -> str:
     from stores.protocol import derive_identity
 
     identity, _why = derive_identity(doc)
-    which = identity.label() if identity else str(doc.get("protocol") or "?")
+    which = identity.label() if identity else str(doc.get("preset") or "?")
     return f"{doc.get('formula')}, {which}, input hash {str(doc.get('input_hash'))[:10]}"
 
 

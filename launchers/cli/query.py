@@ -11,6 +11,7 @@ from launchers.cli.common import (
     UserError,
     add_format_argument,
     add_preset_argument,
+    add_protocol_fingerprint_argument,
     format_rows,
     open_store,
 )
@@ -20,7 +21,7 @@ from stores.queries import iter_elph_documents
 from workflows.common.physics import allen_dynes_tc, mcmillan_allen_dynes_tc
 
 COLUMNS = [
-    "formula", "source_id", "protocol", "pseudo_family", "status", "lambda", "omega_log_K",
+    "formula", "source_id", "preset", "pseudo_family", "status", "lambda", "omega_log_K",
     "omega_2_K",
     "tc_allen_dynes_K", "tc_mcmillan_K", "dynamically_stable", "min_frequency_meV",
     "pressure_kbar", "protocol_fingerprint", "input_hash",
@@ -40,8 +41,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--potential", help="with --documents mlip-phonons: sevennet-0 or chgnet")
     p.add_argument("--formula", help="reduced formula, e.g. MgB2")
     add_preset_argument(p, "preset name, e.g. fast", default=None)
-    p.add_argument("--fingerprint", help="protocol fingerprint (the protocol_fingerprint "
-                   "column; derived for documents older than the field)")
+    add_protocol_fingerprint_argument(p, "protocol fingerprint or its prefix (the "
+                                      "protocol_fingerprint column; derived for documents "
+                                      "older than the field)")
     p.add_argument("--status", help="completed, unstable, insulator or failed")
     p.add_argument("--lambda-min", type=float, help="minimum λ")
     p.add_argument("--lambda-max", type=float, help="maximum λ")
@@ -67,7 +69,7 @@ def _range(lo: float | None, hi: float | None) -> dict[str, float] | None:
 def criteria_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Store criteria (output field → condition) from the filter flags."""
     crit: dict[str, Any] = {}
-    for field, value in (("formula", args.formula), ("protocol", args.preset),
+    for field, value in (("formula", args.formula), ("preset", args.preset),
                          ("status", args.status)):
         if value:
             crit[field] = value
@@ -142,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
                 for d in iter_elph_documents(store, criteria_from_args(args))]
     finally:
         store.close()
-    if args.fingerprint:
-        rows = [r for r in rows if str(r["protocol_fingerprint"]).startswith(args.fingerprint)]
+    if args.protocol_fingerprint:
+        rows = [r for r in rows
+                if str(r["protocol_fingerprint"]).startswith(args.protocol_fingerprint)]
     if args.mu_star is not None and (args.tc_min is not None or args.tc_max is not None):
         lo = -np.inf if args.tc_min is None else args.tc_min
         hi = np.inf if args.tc_max is None else args.tc_max

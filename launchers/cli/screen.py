@@ -333,7 +333,7 @@ def al_config(args: argparse.Namespace) -> Any:
     try:
         return ActiveLearningConfig(
             candidates=list(args.candidates), rounds=args.rounds, top_k=args.top_k,
-            protocol=args.preset, model=args.model, overrides=_overrides(args.override),
+            preset=args.preset, model=args.model, overrides=_overrides(args.override),
             pseudos=args.pseudos, acquisition=args.acquisition, kappa=args.kappa,
             threshold_K=args.threshold, max_per_chemsys=args.max_per_chemsys,
             chunk_size=args.chunk_size, campaign=args.campaign,

@@ -227,6 +227,6 @@ def test_plot_out_is_the_file_for_one_result_and_a_listed_rule_for_several(
 def test_query_rows_name_preset_and_pseudopotential_family(two_al_results, capsys):
     assert main(["query", "--store", two_al_results]) == 0
     header, *rows = capsys.readouterr().out.splitlines()
-    assert header.split()[:4] == ["formula", "source_id", "protocol", "pseudo_family"]
+    assert header.split()[:4] == ["formula", "source_id", "preset", "pseudo_family"]
     assert sorted(r.split()[:4] for r in rows) == [
         ["Al", f"al-{i}", "fast", "pslibrary-1.0.0-pbe-us-Al"] for i in (0, 1)]

@@ -37,7 +37,7 @@ ALWAYS = {"--help"}
 CAUGHT = {
     # workflows.screening.active_learning.initial_records catches MixedProtocolsError
     # (tests/workflows/screening/test_verification_check.py, mixed initial data)
-    ("stores.datasets.select_protocol", "--fingerprint"): {"al run", "demo"},
+    ("stores.datasets.select_protocol", "--protocol-fingerprint"): {"al run", "demo"},
 }
 COMMON_METHODS = {name for kind in (dict, list, str, set, bytes, object, Path)
                   for name in dir(kind)} | {"connect", "close", "query", "count", "read",

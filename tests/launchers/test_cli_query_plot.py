@@ -17,7 +17,7 @@ from workflows.qe.documents import elph_document
 from workflows.qe.jobs import ELPH_BLOB_FIELDS
 
 REQUIRED = {"formula", "lambda", "omega_log_K", "omega_2_K", "tc_allen_dynes_K",
-            "dynamically_stable", "protocol"}
+            "dynamically_stable", "preset"}
 
 
 @pytest.fixture
@@ -60,7 +60,10 @@ def test_query_rows_and_filters(store_dir, capsys):
     assert [r["formula"] for r in _json(capsys, "--store", store, "--formula", "Pb")] == ["Pb"]
     assert [r["formula"] for r in _json(capsys, "--store", store, "--lambda-min", "1.3")] \
         == ["Pb"]
-    assert [r["protocol"] for r in _json(capsys, "--store", store, "--protocol", "fast")] \
+    assert [r["preset"] for r in _json(capsys, "--store", store, "--preset", "fast")] \
+        == ["fast"]
+    # --protocol (the old name of --preset) still works, hidden
+    assert [r["preset"] for r in _json(capsys, "--store", store, "--protocol", "fast")] \
         == ["fast"]
     assert _json(capsys, "--store", store, "--tc-min", "1000") == []
 
@@ -190,3 +193,30 @@ def test_preset_flag_and_its_protocol_alias():
     sub = next(a for a in parser._actions if a.dest == "command")
     text = sub.choices["dfpt"]._subparsers._group_actions[0].choices["run"].format_help()
     assert "--preset" in text and "--protocol" not in text
+
+
+def test_protocol_fingerprint_flag_and_its_alias():
+    """``--protocol-fingerprint`` says which fingerprint; ``--fingerprint`` still works, hidden."""
+    from launchers.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["query"], ["export", "out"], ["train", "--data", "fast-v1", "--out", "m"],
+                 ["evaluate", "--data", "fast-v1"]):
+        assert parser.parse_args([*argv, "--protocol-fingerprint", "ab12"]
+                                 ).protocol_fingerprint == "ab12"
+        assert parser.parse_args([*argv, "--fingerprint", "ab12"]).protocol_fingerprint == "ab12"
+    sub = next(a for a in parser._actions if a.dest == "command")
+    text = sub.choices["export"].format_help()
+    assert "--protocol-fingerprint" in text and "--fingerprint" not in text
+
+
+def test_node_features_take_one_name_and_the_hyphenated_alias():
+    from launchers.cli import build_parser
+
+    parser = build_parser()
+    argv = ["train", "--data", "fast-v1", "--out", "m"]
+    assert parser.parse_args(argv).node_features == "onehot_mass"
+    assert parser.parse_args([*argv, "--node-features", "onehot-mass"]).node_features == \
+        "onehot_mass"
+    assert parser.parse_args([*argv, "--node-features", "onehot_mass"]).node_features == \
+        "onehot_mass"

@@ -112,12 +112,12 @@ def test_betenet_database_layout(tmp_path):
         load_betenet_database(path, tmp_path / "nowhere")
 
 
-def _task_doc(formula, protocol="fast", status="completed", stable=True, source_id="1"):
+def _task_doc(formula, preset="fast", status="completed", stable=True, source_id="1"):
     s = Structure(Lattice.cubic(4.0), ["Al"], [[0, 0, 0]])
     w = np.linspace(0.25, 40, 60)
     return {
         "doc_type": "elph_task", "status": status, "dynamically_stable": stable,
-        "protocol": protocol, "formula": formula, "source_id": source_id,
+        "preset": preset, "formula": formula, "source_id": source_id,
         "input_hash": f"h-{source_id}", "structure": s.as_dict(),
         "reference_sigma_Ry": 0.02, "lambda_": 0.4, "omega_log_K": 250.0,
         "a2f_spectra": [
@@ -137,17 +137,17 @@ def test_store_query(tmp_path):
     docs = [_task_doc("Al", source_id="1"),
             _task_doc("Al", stable=False, source_id="2"),
             _task_doc("Al", status="failed", source_id="3"),
-            _task_doc("Al", protocol="accurate", source_id="4")]
+            _task_doc("Al", preset="accurate", source_id="4")]
     for i, doc in enumerate(docs):
         store.update({"uuid": f"u{i}", "index": 1, "output": doc, "completed_at": str(i)},
                      save={"data": ["a2f_spectra", "phdos"]})
     store.close()
-    recs = load_store_records(load_job_store(tmp_path / "store"), protocol="fast")
+    recs = load_store_records(load_job_store(tmp_path / "store"), preset="fast")
     assert [r.id for r in recs] == ["1"]
     rec = recs[0]
     assert rec.a2f.max() == pytest.approx(1.0, abs=1e-2)        # the σ = 0.02 Ry spectrum
     assert rec.site_dos.shape == (1, 60) and rec.labels["lambda_"] == 0.4
-    assert [r.id for r in load_records(tmp_path / "store", protocol=None)] == ["1", "4"]
+    assert [r.id for r in load_records(tmp_path / "store", preset=None)] == ["1", "4"]
 
 
 def test_split_is_seeded_and_order_independent():

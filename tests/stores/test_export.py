@@ -36,7 +36,7 @@ def test_export_round_trip_gives_the_same_training_rows(two_protocol_store, tmp_
     assert main(["export", "--store", store, str(out)]) == 2
     err = capsys.readouterr().err
     assert al1.protocol_fingerprint in err and pb.protocol_fingerprint in err
-    assert main(["export", "--store", store, "--fingerprint", al1.protocol_fingerprint,
+    assert main(["export", "--store", store, "--protocol-fingerprint", al1.protocol_fingerprint,
                  str(out)]) == 0
     assert "2 records written" in capsys.readouterr().out
     record = json.loads((out / "al-1.json").read_text())
@@ -45,7 +45,7 @@ def test_export_round_trip_gives_the_same_training_rows(two_protocol_store, tmp_
     assert record["parameters"]["inputs"]["ph"]  # every QE input: reproducible
     assert record["a2F"][record["reference_sigma_index"]]["sigma_Ry"] == pytest.approx(0.02)
     # the same rows, the same labels, from the folder and from the store
-    from_store = load_data(DataOptions(source=store, protocol="fast"))
+    from_store = load_data(DataOptions(source=store, preset="fast"))
     from_folder = load_data(DataOptions(source=str(out)))
     assert [r.id for r in from_folder] == [r.id for r in from_store] == ["al-1", "al-2"]
     for a, b in zip(from_store, from_folder, strict=True):

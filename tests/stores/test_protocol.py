@@ -14,7 +14,7 @@ from stores.protocol import (
     FAST_V1_IDENTITY,
     derive_identity,
     directory_family_sha256,
-    fingerprint_of,
+    protocol_fingerprint_of,
     recipe_sha256,
 )
 from tests.stores.conftest import AL_GRIDS
@@ -61,7 +61,7 @@ def test_document_identity_and_derivation_for_older_documents(al_task_document, 
     shutil.rmtree(moved)
     derived, why_not = derive_identity(gone)
     assert derived is None and "does not exist" in why_not
-    assert fingerprint_of(gone) is None
+    assert protocol_fingerprint_of(gone) is None
 
 
 def test_training_refuses_to_mix_two_pseudo_families(al_task_document, write_task_documents,
@@ -75,12 +75,12 @@ def test_training_refuses_to_mix_two_pseudo_families(al_task_document, write_tas
     with pytest.raises(ValueError, match="2 protocols") as err:
         load_records(store)
     assert pbe.protocol_fingerprint in str(err.value) and "debian-lda" in str(err.value)
-    rows = load_records(store, fingerprint=lda.protocol_fingerprint[:8])
+    rows = load_records(store, protocol_fingerprint=lda.protocol_fingerprint[:8])
     assert [r.id for r in rows] == ["al-lda"]
     # the command line stops with the list too, and trains once one is named
     assert main(["train", "--data", store, "--out", str(tmp_path / "m"), "--members", "1",
                  "--max-epochs", "1"]) == 2
-    assert "--fingerprint" in capsys.readouterr().err
+    assert "--protocol-fingerprint" in capsys.readouterr().err
     # `bete query` shows each document's fingerprint
     assert main(["query", "--store", store, "--format", "json"]) == 0
     shown = {r["source_id"]: r["protocol_fingerprint"] for r in

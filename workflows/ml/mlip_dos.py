@@ -1,7 +1,7 @@
 """The site-DOS input of the ``mpd`` variant: MLIP phonon documents, reused or computed.
 
-A variant whose ``site_dos`` source is ``"mlip"`` (:mod:`betenet_model.variants`) takes the
-site-projected phonon DOS of SevenNet-0 harmonic phonons of the cell as given
+A variant whose ``site_dos`` source is ``SITE_DOS_MLIP`` (:mod:`betenet_model.variants`)
+takes the site-projected phonon DOS of SevenNet-0 harmonic phonons of the cell as given
 (:func:`workflows.mlip.phonons.mlip_phonon_document`). Train, evaluate, predict, screen and
 ``al run`` call this module; a document already in the store is reused, a missing one is
 computed (seconds to minutes per cell on one core) and stored.
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from pymatgen.core import Structure
 
-from betenet_model.variants import get_variant
+from betenet_model.variants import SITE_DOS_MLIP, get_variant
 from stores.mlip_phonons import find_mlip_phonon, find_mlip_phonons
 from stores.training_record import TrainingRecord
 from workflows.mlip.flows import MLIPPhononMaker
@@ -27,13 +27,10 @@ from workflows.mlip.phonons import (
 )
 from workflows.mlip.potentials import DEFAULT_POTENTIAL
 
-MLIP_SOURCE = "mlip"
-"""The ``Variant.site_dos`` value served here."""
-
 
 def uses_mlip_dos(variant: str | None) -> bool:
     """Whether ``variant`` takes its site DOS from MLIP phonons."""
-    return get_variant(variant).site_dos == MLIP_SOURCE
+    return get_variant(variant).site_dos == SITE_DOS_MLIP
 
 
 def stored_document(structure: Structure, store: Any,

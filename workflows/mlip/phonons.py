@@ -22,7 +22,7 @@ from workflows.mlip.potentials import DEFAULT_POTENTIAL, PotentialError, get_pot
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MLIPPhononError", "PotentialError", "check_structure", "compute_mlip_phonons",
+__all__ = ["MLIPPhononError", "PotentialError", "check_potential_covers", "compute_mlip_phonons",
            "mlip_phonon_document", "run_mlip_phonons"]
 
 
@@ -35,7 +35,7 @@ def check_ordered(structure: Structure) -> None:
                              "OrderDisorderedStructureTransformation)")
 
 
-def check_structure(structure: Structure, potential: str = DEFAULT_POTENTIAL) -> None:
+def check_potential_covers(structure: Structure, potential: str = DEFAULT_POTENTIAL) -> None:
     """Raise a one-line :class:`PotentialError` for a cell the potential cannot take."""
     formula = structure.composition.reduced_formula
     check_ordered(structure)
@@ -63,7 +63,7 @@ def compute_mlip_phonons(structure: Structure, maker: MLIPPhononMaker | None = N
     from workflows.qe.local import quiet_jobflow
 
     maker = maker or MLIPPhononMaker()
-    check_structure(structure, maker.potential)
+    check_potential_covers(structure, maker.potential)
     get_potential(maker.potential).calculator()  # load outside the timing (once per process)
     start = time.perf_counter()
     flow = maker.make(structure, source_id)

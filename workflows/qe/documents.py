@@ -71,7 +71,7 @@ def protocol_identity(input_set: ElphInputSet, overrides: dict[str, Any] | None,
         mu_star=float(mu_star))
 
 
-def _common_fields(input_set: ElphInputSet, protocol: str, source_id: str | None,
+def _common_fields(input_set: ElphInputSet, preset: str, source_id: str | None,
                    input_hash: str, identity: ProtocolIdentity) -> dict[str, Any]:
     structure = input_set.structure
     comp = structure.composition
@@ -83,7 +83,7 @@ def _common_fields(input_set: ElphInputSet, protocol: str, source_id: str | None
         "chemsys": comp.chemical_system,
         "structure": structure.as_dict(),
         "source_id": source_id,
-        "protocol": protocol,
+        "preset": preset,
         "parameters": params,
         "input_hash": input_hash,
         "pseudo_family": (params.get("family") or {}).get("directory"),
@@ -114,7 +114,7 @@ def scf_warnings(scf: ScfSummary | None) -> list[str]:
     return []
 
 
-def early_document(input_set: ElphInputSet, protocol: str, source_id: str | None,
+def early_document(input_set: ElphInputSet, preset: str, source_id: str | None,
                    input_hash: str, status: ElphStatus, reason: str, scf: ScfSummary | None,
                    qe_version: str | None = None, overrides: dict[str, Any] | None = None,
                    reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,
@@ -124,11 +124,11 @@ def early_document(input_set: ElphInputSet, protocol: str, source_id: str | None
     return ElphTaskDocument(
         status=status, status_reason=reason, scf=scf, qe_version=qe_version, mu_star=mu_star,
         warnings=scf_warnings(scf),
-        **_common_fields(input_set, protocol, source_id, input_hash, identity), **extra,
+        **_common_fields(input_set, preset, source_id, input_hash, identity), **extra,
     )
 
 
-def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
+def elph_document(directory: Path, input_set: ElphInputSet, preset: str,
                   source_id: str | None, input_hash: str, scf: ScfSummary | None,
                   qe_version: str | None, matdyn_asr: str,
                   reference_sigma_Ry: float = DEFAULT_REFERENCE_SIGMA_RY,
@@ -203,7 +203,7 @@ def elph_document(directory: Path, input_set: ElphInputSet, protocol: str,
         dense_mesh_min_frequency_meV=dense_min, q_point_min_frequency_meV=q_min,
         stability_threshold_meV=stability_threshold_meV, dynamically_stable=stable,
         warnings=warnings,
-        **_common_fields(input_set, protocol, source_id, input_hash, identity), **extra,
+        **_common_fields(input_set, preset, source_id, input_hash, identity), **extra,
     )
 
 

@@ -175,7 +175,7 @@ class ElphFlowMaker(Maker):
         jobs += [scf, ph, matdyn, doc]
         formula = input_set.structure.composition.reduced_formula
         for j in jobs:
-            j.metadata.update({"input_hash": key, "formula": formula, "protocol": self.preset})
+            j.metadata.update({"input_hash": key, "formula": formula, "preset": self.preset})
         # jobflow annotates ``jobs`` as an (invariant) list of Flow | Job; it only reads it
         return Flow(cast("list[Flow | Job]", jobs), output=doc.output,
                     name=f"{self.name} {formula} {self.preset}")

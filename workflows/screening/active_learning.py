@@ -67,9 +67,9 @@ class ActiveLearningConfig:
         Candidate sources (see :func:`workflows.screening.candidates.read_candidates`).
     rounds, top_k : int
         Rounds to run (in total, counting finished ones) and DFPT verifications per round.
-    protocol : str
-        DFPT preset of the verification (``fast`` ...); also the protocol of the store
-        documents used for training.
+    preset : str
+        DFPT preset of the verification (``fast`` ...); also the preset of the store
+        documents used for training (of which only the verification's protocol is kept).
     model : str, optional
         Ensemble folder for round 1 (default: the shipped ensemble; trained when absent).
     overrides : dict
@@ -101,7 +101,7 @@ class ActiveLearningConfig:
     candidates: list[str]
     rounds: int = 1
     top_k: int = 2
-    protocol: str = "fast"
+    preset: str = "fast"
     model: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
     pseudos: str | None = None
@@ -136,7 +136,7 @@ class ActiveLearningConfig:
 # --------------------------------------------------------------------------- helpers
 def elph_maker(config: ActiveLearningConfig) -> Any:
     """The DFPT el-ph flow maker of the verification step."""
-    return phases.elph_maker(config.protocol, config.overrides, config.pseudos,
+    return phases.elph_maker(config.preset, config.overrides, config.pseudos,
                              config.max_atoms, config.scratch_dir)
 
 
@@ -165,7 +165,7 @@ def initial_records(config: ActiveLearningConfig) -> list[Any]:
     if config.initial_data in (None, "fast-v1"):
         return load_fast_v1(None)
     try:
-        return load_records(config.initial_data, protocol=config.protocol)
+        return load_records(config.initial_data, preset=config.preset)
     except MixedProtocolsError as mixed:
         fingerprint = verification_identity(config).fingerprint()
         if fingerprint not in mixed.groups:
@@ -176,12 +176,12 @@ def initial_records(config: ActiveLearningConfig) -> list[Any]:
         return list(mixed.groups[fingerprint])
 
 
-def store_records(store: Any, protocol: str) -> list[Any]:
-    """Completed, dynamically stable task documents of ``protocol`` as training records."""
+def store_records(store: Any, preset: str) -> list[Any]:
+    """Completed, dynamically stable task documents of ``preset`` as training records."""
     from stores.datasets import elph_task_criteria, task_document_record
     from stores.queries import iter_elph_documents
 
-    docs = iter_elph_documents(store, elph_task_criteria(protocol), load=True)
+    docs = iter_elph_documents(store, elph_task_criteria(preset), load=True)
     return [task_document_record(d, source=f"store:{d.get('_job_uuid', '')}") for d in docs]
 
 
@@ -224,7 +224,7 @@ def training_records(config: ActiveLearningConfig, store: Any,
     rows = []
     seen: set[str] = set()
     left_out: dict[str, int] = {}
-    for r in [*initial_records(config), *store_records(store, config.protocol)]:
+    for r in [*initial_records(config), *store_records(store, config.preset)]:
         if r.protocol_fingerprint != fingerprint:
             key = f"{r.protocol_fingerprint or 'unknown'} ({r.protocol_label})"
             left_out[key] = left_out.get(key, 0) + 1
@@ -241,22 +241,24 @@ def training_records(config: ActiveLearningConfig, store: Any,
     return rows
 
 
-RECIPE_TRAINING_KEYS = ("lr", "weight_decay", "moment_loss_weight", "tc_loss_weight", "mu_star")
+FOLLOWED_TRAINING_KEYS = ("lr", "weight_decay", "moment_loss_weight", "tc_loss_weight",
+                          "mu_star")
 """Training options a retrained ensemble takes from the model it follows."""
 
 
-def model_recipe(manifest: dict[str, Any] | None) -> dict[str, Any]:
-    """How an ensemble was built: variant, node features, network and loss options.
+def training_settings(manifest: dict[str, Any] | None) -> dict[str, Any]:
+    """How an ensemble was built: its *training settings*, read from its manifest.
 
-    Later rounds train with the recipe of the previous round's model (round 1: the given
+    Variant, node features, network and loss options (``ensemble.json``, any version).
+    Later rounds train with the settings of the previous round's model (round 1: the given
     or shipped ensemble), so a descriptor-input, anchored-head model is followed by one of
     the same kind, not by the paper's one-hot default.  Members, epochs, seed and schedule
     stay the loop's own (``--members``/``--max-epochs``), and ``--network`` overrides.
     ``None`` (no manifest): the defaults of ``bete train``.
     """
     if not manifest:
-        return {"variant": DEFAULT_VARIANT, "node_features": "onehot_mass", "network": {},
-                "training": {}}
+        return {"variant": DEFAULT_VARIANT, "node_features": "onehot_mass",
+                "network": {}, "training": {}}
     config = manifest.get("config") or {}
     network = {k: v for k, v in (config.get("network") or {}).items()
                if k not in ("input_dim", "out_dim")}       # follow from variant and features
@@ -264,34 +266,35 @@ def model_recipe(manifest: dict[str, Any] | None) -> dict[str, Any]:
     return {"variant": manifest.get("variant") or DEFAULT_VARIANT,
             "node_features": manifest.get("node_features") or "onehot_mass",
             "network": network,
-            "training": {k: training[k] for k in RECIPE_TRAINING_KEYS if k in training}}
+            "training": {k: training[k] for k in FOLLOWED_TRAINING_KEYS if k in training}}
 
 
-def describe_recipe(recipe: dict[str, Any]) -> str:
+def describe_training_settings(settings: dict[str, Any]) -> str:
     """One line: variant, node features and what differs from the network defaults."""
     from betenet_model.network import NetworkConfig
 
     defaults = NetworkConfig().to_dict()
-    changed = [f"{k}={v}" for k, v in sorted(recipe["network"].items()) if defaults.get(k) != v]
-    losses = [f"{k}={v}" for k, v in sorted(recipe["training"].items())]
-    return ", ".join([recipe["variant"], recipe["node_features"], *changed, *losses])
+    changed = [f"{k}={v}" for k, v in sorted(settings["network"].items())
+               if defaults.get(k) != v]
+    losses = [f"{k}={v}" for k, v in sorted(settings["training"].items())]
+    return ", ".join([settings["variant"], settings["node_features"], *changed, *losses])
 
 
-def _train_options(config: ActiveLearningConfig, recipe: dict[str, Any]) -> dict[str, Any]:
+def _train_options(config: ActiveLearningConfig, settings: dict[str, Any]) -> dict[str, Any]:
     return {"members": int(config.members), "max_epochs": int(config.max_epochs),
             "seed": int(config.seed), "schedule": config.schedule,
-            "variant": recipe["variant"], "node_features": recipe["node_features"],
-            "training": dict(sorted(recipe["training"].items())),
-            "network": dict(sorted({**recipe["network"], **config.network}.items()))}
+            "variant": settings["variant"], "node_features": settings["node_features"],
+            "training": dict(sorted(settings["training"].items())),
+            "network": dict(sorted({**settings["network"], **config.network}.items()))}
 
 
 def train_or_reuse_ensemble(config: ActiveLearningConfig, records: Sequence[Any], models_dir: Path,
-                            say: Say, recipe: dict[str, Any] | None = None,
+                            say: Say, settings: dict[str, Any] | None = None,
                             store: Any = None) -> Path:
     """Train (or find, or resume) the ensemble of ``records``; returns its folder.
 
-    ``recipe`` (:func:`model_recipe`): how to build it (default: ``bete train``'s
-    defaults); an mpd recipe takes each row's MLIP phonon DOS through ``store``.
+    ``settings`` (:func:`training_settings`): how to build it (default: ``bete train``'s
+    defaults); mpd settings take each row's MLIP phonon DOS through ``store``.
     """
     from betenet_model.dataset import dataset_hash
     from betenet_model.training import TrainConfig
@@ -299,8 +302,8 @@ def train_or_reuse_ensemble(config: ActiveLearningConfig, records: Sequence[Any]
     from workflows.ml.mlip_dos import with_mlip_site_dos
     from workflows.ml.train import train_from_records
 
-    recipe = recipe or model_recipe(None)
-    opts = _train_options(config, recipe)
+    settings = settings or training_settings(None)
+    opts = _train_options(config, settings)
     variant = opts["variant"]
     if uses_mlip_dos(variant):
         records = with_mlip_site_dos(records, store, say=say)
@@ -313,7 +316,7 @@ def train_or_reuse_ensemble(config: ActiveLearningConfig, records: Sequence[Any]
         say(f"model: {out} already trained on these {len(records)} rows; reused")
         return out
     say(f"model: training {opts['members']} members on {len(records)} rows into {out} "
-        f"({describe_recipe({**recipe, 'network': opts['network']})})")
+        f"({describe_training_settings({**settings, 'network': opts['network']})})")
     training = TrainConfig(max_epochs=opts["max_epochs"], schedule=opts["schedule"],
                            patience=min(15, opts["max_epochs"]),
                            peak_window=min(500, opts["max_epochs"]),
@@ -408,7 +411,7 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
         say(f"round {number}: already completed (model {existing.get('model_id')})")
         return existing
     doc = ActiveLearningRound.model_validate(existing) if existing else ActiveLearningRound(
-        campaign=config.campaign, round=number, protocol=config.protocol,
+        campaign=config.campaign, round=number, preset=config.preset,
         protocol_fingerprint=verification_identity(config).fingerprint(),
         acquisition=config.acquisition)
     models_dir = Path(config.models_dir).expanduser() if config.models_dir else \
@@ -431,12 +434,12 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
                     f"than {MIN_TRAINING_ROWS}); keeping the previous round's model")
                 model_path = str(previous)
             else:
-                recipe = model_recipe(model_manifest(previous) if previous and (
+                settings = training_settings(model_manifest(previous) if previous and (
                     Path(previous) / "ensemble.json").is_file() else None)
                 model_path = str(train_or_reuse_ensemble(config, rows, models_dir, say,
-                                                         recipe, store))
-            query = {"initial": config.initial_data or "fast-v1", "store_protocol":
-                     config.protocol, "protocol_fingerprint": fingerprint,
+                                                         settings, store))
+            query = {"initial": config.initial_data or "fast-v1", "store_preset":
+                     config.preset, "protocol_fingerprint": fingerprint,
                      "status": "completed", "dynamically_stable": True}
         mdoc = model_document(model_manifest(model_path), query,
                               path=str(Path(model_path).resolve()))
@@ -461,7 +464,7 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
         screened = phases.screen_phase(
             config.candidates, store, model_path, screening_maker(config),
             model_id=str(doc.model_id), protocol_fingerprint=doc.protocol_fingerprint,
-            protocol=config.protocol, round_number=number,
+            preset=config.preset, round_number=number,
             campaign=config.campaign, say=say, label=f"round {number}: ", verbose=verbose)
         checked, summary, incumbent = screened.checked, screened.summary, screened.incumbent_K
         if not checked.accepted:

@@ -337,16 +337,6 @@ def _matcher() -> Any:
     return StructureMatcher(primitive_cell=True, scale=True, attempt_supercell=True)
 
 
-def document_fingerprint(doc: dict[str, Any]) -> str | None:
-    """Protocol fingerprint of a task document (derived for documents older than the field)."""
-    from stores.protocol import derive_identity
-
-    if doc.get("protocol_fingerprint"):
-        return str(doc["protocol_fingerprint"])
-    identity, _why = derive_identity(doc)
-    return identity.fingerprint() if identity is not None else None
-
-
 def stored_structures(store: Any, protocol_fingerprint: str | None = None,
                       ) -> list[tuple[str, Structure]]:
     """(label, structure) of the final electron-phonon task documents in the store.
@@ -354,11 +344,12 @@ def stored_structures(store: Any, protocol_fingerprint: str | None = None,
     With ``protocol_fingerprint``, only those of that protocol: a structure computed with
     other pseudopotentials or another preset is not "already computed" for this one.
     """
+    from stores.protocol import protocol_fingerprint_of
     from stores.queries import FINAL_ELPH_STATUSES, iter_elph_documents
 
     out = []
     for doc in iter_elph_documents(store, {"status": {"$in": list(FINAL_ELPH_STATUSES)}}):
-        fingerprint = document_fingerprint(doc)
+        fingerprint = protocol_fingerprint_of(doc)
         if protocol_fingerprint is not None and fingerprint != protocol_fingerprint:
             continue
         try:

@@ -65,7 +65,7 @@ class NoCandidatesError(ValueError):
 def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
                  maker: ScreeningFlowMaker,
                  *, model_id: str, protocol_fingerprint: str | None = None,
-                 protocol: str | None = None, round_number: int | None = None,
+                 preset: str | None = None, round_number: int | None = None,
                  campaign: str | None = None, compute_phonons: ComputePhonons | None = None,
                  say: Say | None = None, label: str = "", verbose: bool = False,
                  ) -> ScreenOutcome:
@@ -80,7 +80,7 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
     model_dir, model_id
         The ensemble folder (None: the shipped one) and its id.
     maker
-        Ranking options; its incumbent is the store's best verified Tc (of ``protocol``).
+        Ranking options; its incumbent is the store's best verified Tc (of ``preset``).
     protocol_fingerprint
         The verification's protocol: a candidate the store holds a task document of this
         protocol for is left out as ``already_computed`` (None: of any protocol).  Nothing
@@ -127,7 +127,7 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
         raise NoCandidatesError(
             f"none of the {len(checked.rejected)} candidate(s) can be screened; left out, by "
             "cause:\n  " + "\n  ".join(checked.report()))
-    incumbent = rec.best_verified_tc(store, protocol)
+    incumbent = rec.best_verified_tc(store, preset)
     maker = dataclasses.replace(maker, incumbent_K=incumbent)
     summary = run_screening(checked.accepted, store, maker, model_dir, model_id=model_id,
                             round_number=round_number, campaign=campaign, site_dos=site_dos,

@@ -122,7 +122,7 @@ class PhononDosMaker(Maker):
                            str(self.workdir(input_set, key)), key, source_id,
                            self.stability_threshold_meV)
         j.metadata.update({"input_hash": key, "formula": input_set.structure.composition.
-                           reduced_formula, "protocol": f"{self.preset}-phdos"})
+                           reduced_formula, "preset": f"{self.preset}-phdos"})
         return Flow([j], output=j.output, name=f"{self.name} {j.metadata['formula']}")
 
 
@@ -148,7 +148,7 @@ def phonon_dos_job(structure: Structure, generator: ElphInputGenerator, workdir:
     return PhononDosDocument(
         input_hash=input_hash, source_id=source_id, formula=comp.reduced_formula,
         nsites=len(structure), structure=input_set.structure.as_dict(),
-        protocol=str(generator.preset), q_grid=list(input_set.q_grid),
+        preset=str(generator.preset), q_grid=list(input_set.q_grid),
         k_grid=list(input_set.k_grid), min_frequency_meV=float(min_freq),
         dynamically_stable=bool(min_freq >= stability_threshold_meV),
         stability_threshold_meV=stability_threshold_meV, wall_times_s=walls, workdir=str(wd),

@@ -102,7 +102,7 @@ class FakeDFPT:
             formula=formula, nsites=len(structure),
             elements=sorted(e.symbol for e in structure.composition.elements),
             chemsys=structure.composition.chemical_system, structure=structure.as_dict(),
-            source_id=source_id, protocol=str(generator.preset), parameters={}, input_hash=key,
+            source_id=source_id, preset=str(generator.preset), parameters={}, input_hash=key,
             pseudopotentials={}, k_grid=[4, 4, 4], k_grid_dense=[8, 8, 8], q_grid=[2, 2, 2],
             ecutwfc_Ry=25, ecutrho_Ry=200, reference_sigma_Ry=0.02, lambda_=sc.lambda_,
             omega_log_K=sc.omega_log_K, omega_2_K=sc.omega_2_K,

@@ -13,10 +13,10 @@ from workflows.ml.predict import default_model_dir
 from workflows.ml.train import train_from_records
 from workflows.screening.active_learning import (
     ActiveLearningConfig,
-    model_recipe,
     round_metrics,
     run_active_learning,
     status_rows,
+    training_settings,
 )
 from workflows.screening.flows import model_manifest
 
@@ -171,16 +171,16 @@ def test_round_with_the_prescreen_skips_an_mlip_unstable_candidate(config, store
         assert docs[c].get("prescreen") is None
 
 
-def test_recipe_of_the_shipped_model():
-    recipe = model_recipe(model_manifest(default_model_dir()))
-    assert recipe["variant"] == "cso" and recipe["node_features"] == "descriptors"
-    assert recipe["network"]["head"] == "anchored" and "input_dim" not in recipe["network"]
-    assert recipe["training"]["moment_loss_weight"] == pytest.approx(0.01)
-    assert model_recipe(None) == {"variant": "cso", "node_features": "onehot_mass",
-                                  "network": {}, "training": {}}
+def test_training_settings_of_the_shipped_model():
+    settings = training_settings(model_manifest(default_model_dir()))
+    assert settings["variant"] == "cso" and settings["node_features"] == "descriptors"
+    assert settings["network"]["head"] == "anchored" and "input_dim" not in settings["network"]
+    assert settings["training"]["moment_loss_weight"] == pytest.approx(0.01)
+    assert training_settings(None) == {"variant": "cso", "node_features": "onehot_mass",
+                                       "network": {}, "training": {}}
 
 
-def test_later_rounds_follow_the_recipe_of_the_previous_model(config, store, fake_dfpt,
+def test_later_rounds_follow_the_training_settings_of_the_previous_model(config, store, fake_dfpt,
                                                               tmp_path):
     """A descriptor-input, anchored-head round-1 model is followed by one of the same kind."""
     first = tmp_path / "desc"

@@ -124,7 +124,7 @@ def test_campaign_plans_with_the_debian_family_by_name(tmp_path, debian, capsys,
 def test_active_learning_takes_the_verification_protocol_from_mixed_initial_data(
         tmp_path, pslibrary_dir):
     """``--initial-data`` of two protocols: the rounds' own protocol's rows, not an error
-    that names ``--fingerprint`` (which ``bete al run`` does not have)."""
+    that names ``--protocol-fingerprint`` (which ``bete al run`` does not have)."""
     import json
 
     from stores.datasets import packaged_fast_v1_dir
@@ -145,4 +145,4 @@ def test_active_learning_takes_the_verification_protocol_from_mixed_initial_data
     other = ActiveLearningConfig(candidates=["x"], initial_data=str(folder), pseudos="debian")
     with pytest.raises(ValueError, match="holds no rows of the verification protocol") as err:
         initial_records(other)
-    assert "--fingerprint" not in str(err.value)
+    assert "--protocol-fingerprint" not in str(err.value)
