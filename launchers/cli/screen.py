@@ -71,13 +71,6 @@ def _add_prescreen_options(p: argparse.ArgumentParser) -> None:
                    help=f"potential of the pre-screen (default {DEFAULT_POTENTIAL})")
 
 
-def _prescreen(args: argparse.Namespace) -> Any:
-    from workflows.screening.prescreen import StabilityPrescreen
-
-    return StabilityPrescreen(enabled=not args.no_prescreen, potential=args.prescreen_potential,
-                              threshold_meV=args.prescreen_threshold)
-
-
 def _add_ranking_options(p: argparse.ArgumentParser, default: str) -> None:
     from workflows.screening.acquisition import ACQUISITIONS
 
@@ -181,90 +174,68 @@ def _overrides(value: str | None) -> dict[str, Any]:
     return load_overrides(value)
 
 
-def _family(pseudos: str | None) -> Any:
-    from workflows.qe.errors import BeteInputError
-    from workflows.qe.pseudos import PseudoFamily, default_family
+def _submitter(args: argparse.Namespace) -> Any:
+    """``--submit``: each DFPT flow goes to the FireWorks LaunchPad (None: run here)."""
+    from launchers.fireworks import launchpad_submitter
 
-    try:
-        return PseudoFamily.from_path(pseudos) if pseudos else default_family()
-    except (BeteInputError, OSError) as exc:
-        raise UserError(f"--pseudos: {exc}") from exc
+    return launchpad_submitter(args.launchpad) if args.submit else None
 
 
-def submit_verifier(args: argparse.Namespace, maker: Any, store: Any) -> Any:
-    """A verifier that submits DFPT flows to FireWorks and reports stored results only."""
-    from launchers import fireworks as fw
-    from stores.queries import find_elph_by_hash
-    from workflows.qe.local import ElphOutcome
+def _errors() -> tuple[type[Exception], ...]:
+    """What the screening and verification workflows raise that a user can fix."""
+    from launchers.fireworks import LaunchPadError
+    from workflows.qe.errors import QEError, QENotInstalledError
 
-    def verify(candidate_id: str, structure: Any) -> Any:
-        input_set = maker.input_set(structure)
-        key = maker.calculation_key(input_set)
-        formula = input_set.structure.composition.reduced_formula
-        stored = find_elph_by_hash(store, key)
-        if stored is not None:
-            return ElphOutcome(candidate_id, formula, key, True, stored)
-        try:
-            lp = fw.load_launchpad(args.launchpad)
-            try:
-                res = fw.submit_flows(maker.make(structure, source_id=candidate_id), lp)
-            finally:
-                fw.close_launchpad(lp)
-        except fw.LaunchPadError as exc:
-            raise UserError(str(exc)) from None
-        progress(f"{candidate_id} ({formula}): {'submitted' if res[0].added else 'already on'}"
-                 f" the LaunchPad (fw ids {res[0].fw_ids})")
-        return None
-
-    return verify
+    return (ValueError, FileNotFoundError, QEError, QENotInstalledError, LaunchPadError)
 
 
 # --------------------------------------------------------------------------- screen
-def screen_command(args: argparse.Namespace) -> int:
-    """``bete screen``."""
+def screen_request(args: argparse.Namespace) -> Any:
+    """The :class:`~workflows.screening.screen_verify.ScreenRequest` of ``bete screen``."""
     from launchers.cli.model import resolve_model
-    from workflows.screening import phases
-    from workflows.screening.candidates import VerificationCheck
-    from workflows.screening.flows import ScreeningFlowMaker, model_id_for
-    from workflows.screening.prescreen import select_for_dfpt
+    from workflows.screening.flows import ScreeningFlowMaker
+    from workflows.screening.prescreen import StabilityPrescreen
+    from workflows.screening.screen_verify import ScreenRequest, Verification
 
     if args.top_k < 1:
         raise UserError("--top-k must be at least 1")
-    model_dir = resolve_model(args.model, args.store)
     try:
-        model_id = model_id_for(model_dir)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        raise UserError(f"--model: {exc}; train one with `bete train`") from exc
-    maker = ScreeningFlowMaker(acquisition=args.acquisition, chunk_size=args.chunk_size,
-                               kappa=args.kappa, threshold_K=args.threshold,
-                               max_per_chemsys=args.max_per_chemsys)
-    family = _family(args.pseudos)
-    elph = phases.elph_maker(args.preset, _overrides(args.override), args.pseudos,
-                             args.max_atoms)
+        return ScreenRequest(
+            candidates=list(args.candidates), model_dir=resolve_model(args.model, args.store),
+            ranking=ScreeningFlowMaker(acquisition=args.acquisition, chunk_size=args.chunk_size,
+                                       kappa=args.kappa, threshold_K=args.threshold,
+                                       max_per_chemsys=args.max_per_chemsys),
+            top_k=args.top_k, verify=args.verify or args.submit, round_number=args.round,
+            campaign=args.campaign, compute_phonons=args.compute_phonons,
+            verification=Verification(
+                preset=args.preset, overrides=_overrides(args.override), pseudos=args.pseudos,
+                max_atoms=args.max_atoms, prescreen=StabilityPrescreen(
+                    enabled=not args.no_prescreen, potential=args.prescreen_potential,
+                    threshold_meV=args.prescreen_threshold)))
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+def screen_command(args: argparse.Namespace) -> int:
+    """``bete screen``: parse, screen and verify (one workflow), print."""
+    from workflows.screening.screen_verify import screen_and_verify
+
+    request = screen_request(args)
     store = open_store(args.store, write=True)
     try:
-        compute = ((lambda cands: _compute_phonons(args, store, cands))
-                   if args.compute_phonons else None)
-        try:
-            screened = phases.screen_phase(
-                args.candidates, store, model_dir, maker, model_id=model_id,
-                protocol_fingerprint=phases.verification_fingerprint(elph),
-                round_number=args.round, campaign=args.campaign,
-                compute_phonons=compute, say=progress, verbose=args.verbose)
-        except ValueError as exc:
-            raise UserError(str(exc)) from exc
-        checked, ranked = screened.checked, screened.ranked
-        verified: list[dict[str, Any]] = []
-        if args.verify or args.submit:
-            verify = (submit_verifier(args, elph, store) if args.submit
-                      else phases.local_verifier(elph, store, progress, args.verbose))
-            criteria = {"model_id": model_id, "acquisition": args.acquisition,
-                        "round": args.round, "campaign": args.campaign}
-            selected = select_for_dfpt(ranked, args.top_k, _prescreen(args), store, criteria,
-                                       progress, VerificationCheck(family, args.max_atoms))
-            verified = phases.verify_phase(selected, verify, store, criteria)
+        result = screen_and_verify(request, store, submit=_submitter(args), say=progress,
+                                   verbose=args.verbose)
+    except _errors() as exc:
+        raise UserError(str(exc)) from exc
     finally:
         store.close()
+    print_screening(args, result)
+    return 1 if any(v.get("error") for v in result.verification) else 0
+
+
+def print_screening(args: argparse.Namespace, result: Any) -> None:
+    """The ranking (``--top-k`` rows), what was left out and the verification rows."""
+    checked, ranked, verified = result.screened.checked, result.ranked, result.verification
     rows = [{**{k: r.get(k) for k in RANK_COLUMNS}, "acquisition": r["acquisition"],
              "model_id": r["model_id"], "source": r.get("source"), "status": "ranked"}
             for r in ranked]
@@ -286,30 +257,13 @@ def screen_command(args: argparse.Namespace) -> int:
                 if o.get("candidate_id") == v["candidate_id"]:
                     o["verification"] = v
         print(format_rows(out, "json"))
-    else:
-        print(format_rows(shown, args.format, RANK_COLUMNS))
-        if checked.rejected and args.format == "table":
-            progress("left out:\n" + format_rows([x.as_dict() for x in checked.rejected],
-                                                 "table", ["id", "formula", "reason",
-                                                           "detail"]))
-        if verified:
-            progress("verification:\n" + format_rows(verified, "table", VERIFY_COLUMNS))
-    return 1 if any(v.get("error") for v in verified) else 0
-
-
-def _compute_phonons(args: argparse.Namespace, store: Any, candidates: list[Any]) -> None:
-    from workflows.qe.errors import BeteInputError, QEError, QENotInstalledError
-    from workflows.screening.phonons import PhononDosMaker, run_phonon_dos
-
-    maker = PhononDosMaker.from_preset(preset=args.preset, overrides=_overrides(args.override),
-                                       pseudo_family=args.pseudos, max_atoms=args.max_atoms)
-    progress(f"{len(candidates)} candidate(s) need a coarse phonon DOS: running phonon-only "
-             "DFPT here (about half a fast el-ph run each)")
-    try:
-        run_phonon_dos([(c.id, c.structure) for c in candidates], maker, store,
-                       progress=progress)
-    except (BeteInputError, QEError, QENotInstalledError) as exc:
-        raise UserError(str(exc)) from exc
+        return
+    print(format_rows(shown, args.format, RANK_COLUMNS))
+    if checked.rejected and args.format == "table":
+        progress("left out:\n" + format_rows([x.as_dict() for x in checked.rejected],
+                                             "table", ["id", "formula", "reason", "detail"]))
+    if verified:
+        progress("verification:\n" + format_rows(verified, "table", VERIFY_COLUMNS))
 
 
 def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
@@ -347,15 +301,14 @@ def al_config(args: argparse.Namespace) -> Any:
 
 
 def run_rounds(config: Any, store_spec: str | None, verbose: bool = False,
-               verifier_factory: Any = None) -> list[Any]:
+               submit: Any = None) -> list[Any]:
     """Run the active-learning rounds of ``config``; user-fixable failures become UserError.
 
-    ``verifier_factory(store)`` builds the verifier (None = verify here with QE); the rounds
+    ``submit(flow)`` hands DFPT flows to workers (None = verify here with QE); the rounds
     are printed as a status table on stdout and returned.
     """
     import torch
 
-    from workflows.qe.errors import BeteInputError, QEError, QENotInstalledError
     from workflows.screening.active_learning import (
         STATUS_COLUMNS,
         run_active_learning,
@@ -365,13 +318,10 @@ def run_rounds(config: Any, store_spec: str | None, verbose: bool = False,
     torch.set_num_threads(1)
     store = open_store(store_spec, write=True)
     try:
-        verifier = verifier_factory(store) if verifier_factory else None
-        try:
-            rounds = run_active_learning(config, store, store_spec=store_spec,
-                                         verifier=verifier, say=progress, verbose=verbose)
-        except (ValueError, FileNotFoundError, QEError, QENotInstalledError,
-                BeteInputError) as exc:
-            raise UserError(str(exc)) from exc
+        rounds = run_active_learning(config, store, store_spec=store_spec, submit=submit,
+                                     say=progress, verbose=verbose)
+    except _errors() as exc:
+        raise UserError(str(exc)) from exc
     finally:
         store.close()
     print(format_rows(status_rows(rounds), "table", STATUS_COLUMNS))
@@ -379,15 +329,10 @@ def run_rounds(config: Any, store_spec: str | None, verbose: bool = False,
 
 
 def al_run_command(args: argparse.Namespace) -> int:
-    """``bete al run``."""
-    from workflows.screening.active_learning import elph_maker
-
+    """``bete al run``: parse, run the rounds (one workflow), print their status."""
     config = al_config(args)
-    _family(config.pseudos)
     progress(preset_line("al run", args.preset, WHY_FAST_FOR_TRAINING))
-    factory = ((lambda store: submit_verifier(args, elph_maker(config), store))
-               if args.submit else None)
-    run_rounds(config, args.store, args.verbose, factory)
+    run_rounds(config, args.store, args.verbose, _submitter(args))
     return 0
 
 

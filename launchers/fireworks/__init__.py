@@ -37,6 +37,7 @@ from launchers.fireworks.submit import (
     dedup_key_for,
     ensure_initialized,
     iter_jobs,
+    launchpad_submitter,
     resources_to_spec,
     submit_flows,
 )
@@ -44,6 +45,6 @@ from launchers.fireworks.submit import (
 __all__ = ["DEDUP_METADATA_KEY", "DEFAULT_TIMEOUT_S", "LaunchPadError", "Submission",
            "apply_resources", "check_launchpad", "close_launchpad", "dedup_key_for",
            "ensure_initialized", "iter_jobs", "launch_queue", "launch_rapidfire",
-           "launch_singleshot", "launchpad_address", "load_fworker", "load_launchpad",
-           "load_qadapter", "recover_offline", "rerun_fireworks", "resources_to_spec",
-           "submit_flows", "worker_job_store", "workflow_status"]
+           "launch_singleshot", "launchpad_address", "launchpad_submitter", "load_fworker",
+           "load_launchpad", "load_qadapter", "recover_offline", "rerun_fireworks",
+           "resources_to_spec", "submit_flows", "worker_job_store", "workflow_status"]

@@ -19,6 +19,7 @@ import fnmatch
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,12 @@ from typing import Any
 from jobflow import Flow, Job, JobStore
 from jobflow.managers.fireworks import flow_to_workflow
 
-from launchers.fireworks.config import LaunchPadError, launchpad_address
+from launchers.fireworks.config import (
+    LaunchPadError,
+    close_launchpad,
+    launchpad_address,
+    load_launchpad,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -283,3 +289,27 @@ def submit_flows(flows: Flow | Job | Iterable[Flow | Job], launchpad: Any, *,
         fw_ids = sorted(int(v) for v in id_map.values())
         results.append(Submission(name, key, True, fw_ids, "READY"))
     return results
+
+
+def launchpad_submitter(launchpad_file: str | os.PathLike[str] | None = None,
+                        ) -> Callable[[Flow], str]:
+    """``submit(flow) -> line``: adds one flow to the LaunchPad (:func:`submit_flows`).
+
+    The LaunchPad of ``launchpad_file`` (None: the usual search) is opened and closed for
+    each flow; what the line says is whether the flow was added or already there.
+
+    Raises
+    ------
+    LaunchPadError
+        When the LaunchPad cannot be read or reached.
+    """
+    def submit(flow: Flow) -> str:
+        lp = load_launchpad(launchpad_file)
+        try:
+            res = submit_flows(flow, lp)[0]
+        finally:
+            close_launchpad(lp)
+        return (f"{'submitted' if res.added else 'already on'} the LaunchPad "
+                f"(fw ids {res.fw_ids})")
+
+    return submit

@@ -117,6 +117,29 @@ def test_al_submit_waits_for_workers(model, cands, tmp_path, capsys, mongomock_l
         close_launchpad(lp)
 
 
+def test_screen_submit_hands_the_top_k_to_the_launchpad_once(model, cands, tmp_path, capsys,
+                                                             mongomock_lp_file):
+    """``bete screen --submit`` runs the workflow ``bete al run --submit`` runs: the top-k go
+    to the LaunchPad (pending), and a second screening does not add them again."""
+    from launchers.fireworks import close_launchpad, load_launchpad
+
+    args = ["screen", str(cands), "--model", str(model), "--store", str(tmp_path / "s"),
+            "--top-k", "1", "--format", "json", "--submit", "--launchpad",
+            str(mongomock_lp_file), "--override", COARSE, "--pseudos", str(PSLIBRARY),
+            "--no-prescreen"]
+    for added in ("submitted", "already on"):
+        assert main(args) == 0
+        out = capsys.readouterr()
+        top = json.loads(out.out)[0]
+        assert top["verification"]["status"] == "pending" and top["verification"]["error"] is None
+        assert f"{top['candidate_id']} ({top['formula']}): {added} the LaunchPad" in out.err
+    lp = load_launchpad(mongomock_lp_file)
+    try:
+        assert lp.workflows.count_documents({}) == 1
+    finally:
+        close_launchpad(lp)
+
+
 def test_errors_are_one_line(tmp_path, capsys, cands):
     rc = main(["screen", str(tmp_path / "missing"), "--model", str(tmp_path),
                "--store", str(tmp_path / "s")])

@@ -1,25 +1,26 @@
 """Active-learning rounds: train → screen → verify (DFPT) → ingest, resumable.
 
-One round (:func:`run_round`) is recorded as an
-:class:`~stores.schemas.ActiveLearningRound` document that is rewritten after every
-phase, so an interrupted round resumes where it stopped:
+One round (:func:`run_round`) is one function per phase, recorded as an
+:class:`~stores.schemas.ActiveLearningRound` document written twice: with its acquisitions
+before any DFPT, and with its results at the end.  An interrupted round resumes where it
+stopped:
 
-1. **train** — round 1 uses the given ensemble (default the shipped one; trained when
-   absent); later rounds train on the initial data plus every completed, dynamically
-   stable task document of the protocol in the store.  The ensemble folder is keyed by
-   the training-set hash and the training options (``<models>/cso-<key>``), so a
-   finished ensemble is never retrained and an interrupted one resumes its members.
-2. **screen** — candidates are read, checked and de-duplicated against each other and
-   the store, predicted in chunks and ranked (:func:`workflows.screening.phases.screen_phase`,
-   the phase ``bete screen`` runs too); the
-   top-k are recorded in the round document *before* any DFPT starts.
-3. **verify** — (:func:`workflows.screening.phases.verify_phase`) each acquired structure
-   runs through the DFPT el-ph flow
-   (:func:`workflows.qe.local.run_elph`, which returns a stored result instead of
-   recomputing it); its screening document gets the computed λ, ω_log, Tc next to the
-   predicted ones.  Dynamically unstable results are recorded as such.
-4. **ingest** — the task documents are in the store, so the next round's training set
-   contains them; the round's metrics are written.
+1. **model** (:func:`model_phase`) — round 1 uses the given ensemble (default the shipped
+   one; trained when absent); later rounds (:func:`retrain`) train on the initial data plus
+   every completed, dynamically stable task document of the verification protocol in the
+   store (:func:`round_training_rows`).  The ensemble folder is keyed by the training-set
+   hash and the training options (``<models>/cso-<key>``), so a finished ensemble is never
+   retrained and an interrupted one resumes its members.
+2. **screen and verify** (:func:`screen_verify_phase`) — the workflow ``bete screen`` runs
+   too (:func:`workflows.screening.screen_verify.screen_and_verify`): candidates are read,
+   checked and de-duplicated against each other and the store, predicted in chunks and
+   ranked; the top-k are recorded in the round document *before* any DFPT starts; each runs
+   through the DFPT el-ph flow (:func:`workflows.qe.local.run_elph`, which returns a stored
+   result instead of recomputing it, so a resumed round computes nothing twice) or is
+   submitted; its screening document gets the computed λ, ω_log, Tc next to the predicted
+   ones.  Dynamically unstable results are recorded as such.
+3. **ingest** (:func:`ingest_phase`) — the task documents are in the store, so the next
+   round's training set contains them; the round's metrics are written.
 """
 
 from __future__ import annotations
@@ -39,14 +40,13 @@ from stores.schemas import ActiveLearningRound
 from workflows.common.physics import HIT_TC_K
 from workflows.ml.mlip_dos import uses_mlip_dos
 from workflows.mlip.potentials import DEFAULT_POTENTIAL
-from workflows.screening import phases
-from workflows.screening.candidates import VerificationCheck
 from workflows.screening.flows import ScreeningFlowMaker, model_manifest
-from workflows.screening.phases import Verifier
-from workflows.screening.prescreen import (
-    DEFAULT_PRESCREEN_THRESHOLD_MEV,
-    StabilityPrescreen,
-    select_for_dfpt,
+from workflows.screening.prescreen import DEFAULT_PRESCREEN_THRESHOLD_MEV, StabilityPrescreen
+from workflows.screening.screen_verify import (
+    ScreenRequest,
+    Submit,
+    Verification,
+    screen_and_verify,
 )
 
 logger = logging.getLogger(__name__)
@@ -134,17 +134,12 @@ class ActiveLearningConfig:
 
 
 # --------------------------------------------------------------------------- helpers
-def elph_maker(config: ActiveLearningConfig) -> Any:
-    """The DFPT el-ph flow maker of the verification step."""
-    return phases.elph_maker(config.preset, config.overrides, config.pseudos,
-                             config.max_atoms, config.scratch_dir)
-
-
-def pseudo_family(config: ActiveLearningConfig) -> Any:
-    """The pseudopotential family candidates are checked against."""
-    from workflows.qe.pseudos import PseudoFamily, default_family
-
-    return PseudoFamily.from_path(config.pseudos) if config.pseudos else default_family()
+def verification(config: ActiveLearningConfig) -> Verification:
+    """How the campaign verifies: DFPT preset, overrides, family, limits, pre-screen."""
+    return Verification(config.preset, dict(config.overrides), config.pseudos,
+                        config.max_atoms, config.scratch_dir,
+                        StabilityPrescreen(config.prescreen, config.prescreen_potential,
+                                           config.prescreen_threshold_meV))
 
 
 def default_models_dir(store_spec: str | None) -> Path:
@@ -191,7 +186,7 @@ MIN_TRAINING_ROWS = 4
 
 def verification_identity(config: ActiveLearningConfig) -> Any:
     """The protocol identity (:class:`stores.protocol.ProtocolIdentity`) DFPT verifies with."""
-    return elph_maker(config).protocol_identity()
+    return verification(config).maker().protocol_identity()
 
 
 def protocol_notice(config: ActiveLearningConfig, model_fingerprint: str | None,
@@ -375,6 +370,12 @@ def round_metrics(rows: Sequence[dict[str, Any]], previous_best: float | None,
 
 
 # --------------------------------------------------------------------------- the loop
+ACQUISITION_FIELDS = ("candidate_id", "formula", "rank", "score", "acquisition", "lambda_mean",
+                      "lambda_std", "omega_log_K_mean", "omega_log_K_std", "tc_K_mean",
+                      "tc_K_std", "prob_tc_above", "structure", "source", "prescreen")
+"""What a round document keeps of each acquired candidate."""
+
+
 def _load_round(store: Any, campaign: str, number: int) -> dict[str, Any] | None:
     for doc in rec.load_rounds(store, campaign):
         if int(doc["round"]) == number:
@@ -396,126 +397,173 @@ def _previous_best(store: Any, campaign: str, number: int) -> float | None:
 
 
 def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
-              store_spec: str | None = None, verifier: Verifier | None = None,
+              store_spec: str | None = None, submit: Submit | None = None,
               say: Say | None = None, verbose: bool = False) -> dict[str, Any]:
     """Run (or finish) round ``number`` of the campaign; returns its document.
+
+    One function per phase: :func:`model_phase` (train or reuse; writes the model document),
+    :func:`screen_verify_phase` (writes the round with its acquisitions before any DFPT)
+    and :func:`ingest_phase` (metrics; writes the round once more).  ``submit(flow)`` hands
+    the DFPT flows to workers (None: they run here).
 
     Raises
     ------
     ValueError
-        No usable candidate, a cpd/fpd round-1 model, bad options.
+        No usable candidate, a cpd/fpd model, an unreadable family, bad options.
     """
     say = say or (lambda _m: None)
+    doc = open_round(config, store, number)
+    if doc.status == "completed":
+        say(f"round {number}: already completed (model {doc.model_id})")
+        return doc.model_dump(mode="json")
+    models_dir = Path(config.models_dir).expanduser() if config.models_dir else \
+        default_models_dir(store_spec)
+    model_path = model_phase(config, store, doc, models_dir, say)
+    say(f"round {number}: model {doc.model_id} ({doc.n_training} training rows)")
+    rows = screen_verify_phase(config, store, doc, model_path, submit, say, verbose)
+    ingest_phase(config, store, doc, rows, say)
+    return doc.model_dump(mode="json")
+
+
+def open_round(config: ActiveLearningConfig, store: Any, number: int) -> ActiveLearningRound:
+    """The stored round document, or a new one (nothing written)."""
     existing = _load_round(store, config.campaign, number)
-    if existing and existing.get("status") == "completed":
-        say(f"round {number}: already completed (model {existing.get('model_id')})")
-        return existing
-    doc = ActiveLearningRound.model_validate(existing) if existing else ActiveLearningRound(
+    if existing:
+        return ActiveLearningRound.model_validate(existing)
+    return ActiveLearningRound(
         campaign=config.campaign, round=number, preset=config.preset,
         protocol_fingerprint=verification_identity(config).fingerprint(),
         acquisition=config.acquisition)
-    models_dir = Path(config.models_dir).expanduser() if config.models_dir else \
-        default_models_dir(store_spec)
 
-    # 1. model ------------------------------------------------------------------------
+
+def model_phase(config: ActiveLearningConfig, store: Any, doc: ActiveLearningRound,
+                models_dir: Path, say: Say) -> str:
+    """The round's ensemble folder; its model document is stored.
+
+    The folder the round recorded, else round 1's given (or shipped) ensemble or a later
+    round's retrained one (:func:`retrain`).  The round document names it (not written here).
+    """
     model_path = doc.metrics.get("model_path")
-    if not model_path or not (Path(model_path) / "ensemble.json").is_file():
-        if number == 1:
-            model_path = _round_one_model(config, models_dir, say)
-            query: dict[str, Any] = {"source": "given" if config.model
-                                     else "shipped or initial data"}
-        else:
-            rows = training_records(config, store, say)
-            fingerprint = verification_identity(config).fingerprint()
-            previous = (_load_round(store, config.campaign, number - 1) or {}).get(
-                "metrics", {}).get("model_path")
-            if len(rows) < MIN_TRAINING_ROWS and previous:
-                say(f"round {number}: only {len(rows)} rows of protocol {fingerprint} (fewer "
-                    f"than {MIN_TRAINING_ROWS}); keeping the previous round's model")
-                model_path = str(previous)
-            else:
-                settings = training_settings(model_manifest(previous) if previous and (
-                    Path(previous) / "ensemble.json").is_file() else None)
-                model_path = str(train_or_reuse_ensemble(config, rows, models_dir, say,
-                                                         settings, store))
-            query = {"initial": config.initial_data or "fast-v1", "store_preset":
-                     config.preset, "protocol_fingerprint": fingerprint,
-                     "status": "completed", "dynamically_stable": True}
-        mdoc = model_document(model_manifest(model_path), query,
-                              path=str(Path(model_path).resolve()))
-        rec.write_model_document(store, mdoc)
-        manifest = model_manifest(model_path)
-        variant = manifest.get("variant")
-        if get_variant(variant).takes_site_dos and not uses_mlip_dos(variant):
-            raise ValueError(f"{model_path} is a {manifest.get('variant')} model; active "
-                             f"learning runs with {DEFAULT_VARIANT} or mpd models only (a DFPT "
-                             "site phonon DOS per candidate is more than the flow makes alone)")
-        doc.model_id = mdoc.model_id
-        doc.training_set_hash = mdoc.training_set_hash
-        doc.training_ids = [str(i) for i in manifest["training_set"].get("ids", [])]
-        doc.n_training = int(manifest["training_set"].get("n", len(doc.training_ids)))
-        doc.metrics["model_path"] = str(model_path)
-        doc.status = "trained"
-        rec.write_round(store, doc)
-    say(f"round {number}: model {doc.model_id} ({doc.n_training} training rows)")
+    if model_path and (Path(model_path) / "ensemble.json").is_file():
+        return str(model_path)
+    if doc.round == 1:
+        model_path = _round_one_model(config, models_dir, say)
+        query: dict[str, Any] = {"source": "given" if config.model
+                                 else "shipped or initial data"}
+    else:
+        model_path, query = retrain(config, store, doc.round, models_dir, say)
+    manifest = model_manifest(model_path)
+    variant = manifest.get("variant")
+    if get_variant(variant).takes_site_dos and not uses_mlip_dos(variant):
+        raise ValueError(f"{model_path} is a {variant} model; active learning runs with "
+                         f"{DEFAULT_VARIANT} or mpd models only (a DFPT site phonon DOS per "
+                         "candidate is more than the flow makes alone)")
+    mdoc = model_document(manifest, query, path=str(Path(model_path).resolve()))
+    rec.write_model_document(store, mdoc)
+    doc.model_id = mdoc.model_id
+    doc.training_set_hash = mdoc.training_set_hash
+    doc.training_ids = [str(i) for i in manifest["training_set"].get("ids", [])]
+    doc.n_training = int(manifest["training_set"].get("n", len(doc.training_ids)))
+    doc.metrics["model_path"] = str(model_path)
+    doc.status = "trained"
+    return str(model_path)
 
-    # 2. screen -----------------------------------------------------------------------
-    if not doc.acquisitions:
-        screened = phases.screen_phase(
-            config.candidates, store, model_path, screening_maker(config),
-            model_id=str(doc.model_id), protocol_fingerprint=doc.protocol_fingerprint,
-            preset=config.preset, round_number=number,
-            campaign=config.campaign, say=say, label=f"round {number}: ", verbose=verbose)
-        checked, summary, incumbent = screened.checked, screened.summary, screened.incumbent_K
-        if not checked.accepted:
-            raise ValueError("no candidate left to screen (all rejected or already computed): "
-                             + "; ".join(f"{r.id}: {r.reason}" for r in checked.rejected[:10]))
-        ranked = summary["ranked"]
-        doc.n_screened = int(summary["n_screened"])
-        doc.n_rejected = len(checked.rejected)
-        doc.candidates = [r["candidate_id"] for r in ranked]
-        doc.acquisitions = [{k: r.get(k) for k in (
-            "candidate_id", "formula", "rank", "score", "acquisition", "lambda_mean",
-            "lambda_std", "omega_log_K_mean", "omega_log_K_std", "tc_K_mean", "tc_K_std",
-            "prob_tc_above", "structure", "source", "prescreen")}
-            for r in select_for_dfpt(ranked, config.top_k, StabilityPrescreen(
-                config.prescreen, config.prescreen_potential, config.prescreen_threshold_meV),
-                store, {"round": number, "campaign": config.campaign,
-                        "model_id": doc.model_id},
-                lambda m: say(f"round {number}: {m}"),
-                VerificationCheck(pseudo_family(config), config.max_atoms))]
-        doc.metrics["unverifiable"] = [r["candidate_id"] for r in ranked
-                                       if r.get("unverifiable")]
-        doc.metrics["prescreen_skipped"] = [
-            r["candidate_id"] for r in ranked
-            if r.get("prescreen") and not r["prescreen"]["passed"]]
-        doc.submitted = [a["candidate_id"] for a in doc.acquisitions]
-        doc.metrics["incumbent_K"] = incumbent
-        doc.metrics["rejections"] = checked.reasons()
-        doc.status = "verifying"
+
+def retrain(config: ActiveLearningConfig, store: Any, number: int, models_dir: Path,
+            say: Say) -> tuple[str, dict[str, Any]]:
+    """A later round's ensemble folder and its training query.
+
+    Trained (or reused) on :func:`round_training_rows` with the previous model's training
+    settings, or the previous round's model kept when fewer than :data:`MIN_TRAINING_ROWS`
+    α²F rows are there.
+    """
+    previous = (_load_round(store, config.campaign, number - 1) or {}).get(
+        "metrics", {}).get("model_path")
+    previous_manifest = model_manifest(previous) if previous and (
+        Path(previous) / "ensemble.json").is_file() else None
+    rows = round_training_rows(config, store, previous_manifest, say)
+    fingerprint = verification_identity(config).fingerprint()
+    query = {"initial": config.initial_data or "fast-v1", "store_preset": config.preset,
+             "protocol_fingerprint": fingerprint, "status": "completed",
+             "dynamically_stable": True}
+    n_spectra = sum(1 for r in rows if r.has_spectrum)
+    if n_spectra < MIN_TRAINING_ROWS and previous:
+        say(f"round {number}: only {n_spectra} rows of protocol {fingerprint} (fewer "
+            f"than {MIN_TRAINING_ROWS}); keeping the previous round's model")
+        return str(previous), query
+    return str(train_or_reuse_ensemble(config, rows, models_dir, say,
+                                       training_settings(previous_manifest), store)), query
+
+
+def round_training_rows(config: ActiveLearningConfig, store: Any,
+                        previous_manifest: dict[str, Any] | None, say: Say) -> list[Any]:
+    """What a later round's ensemble trains on (the training-data phase).
+
+    The initial data and the store's verified task documents, of the verification protocol
+    only (:func:`training_records`).
+
+    ``previous_manifest`` is the model the round follows (None: none), for rows that model
+    was trained on beyond these.
+    """
+    return training_records(config, store, say)
+
+
+def screen_verify_phase(config: ActiveLearningConfig, store: Any, doc: ActiveLearningRound,
+                        model_path: str, submit: Submit | None, say: Say,
+                        verbose: bool) -> list[dict[str, Any]]:
+    """Screen with the round's model and verify its top-k (:func:`screen_and_verify`).
+
+    The round, with its acquisitions, is written once, before any DFPT runs: a resumed
+    round verifies the same candidates and does not screen again.
+    """
+    number = doc.round
+
+    def record(screened: Any, acquired: list[dict[str, Any]]) -> None:
+        acquisitions_of(doc, screened, acquired)
         rec.write_round(store, doc)
         say(f"round {number}: acquired " + ", ".join(
             f"{a['formula']} ({a['candidate_id']}, Tc {a['tc_K_mean']:.2f} ± "
             f"{a['tc_K_std']:.2f} K)" for a in doc.acquisitions))
 
-    # 3. verify -----------------------------------------------------------------------
-    verify = verifier or phases.local_verifier(elph_maker(config), store, say, verbose)
+    request = ScreenRequest(config.candidates, model_path, screening_maker(config),
+                            config.top_k, verification(config), verify=True,
+                            round_number=number, campaign=config.campaign,
+                            incumbent_of_preset=True)
     done = {v["candidate_id"]: v for v in doc.verification if v["status"] != "pending"}
+    result = screen_and_verify(request, store, submit=submit, say=say, verbose=verbose,
+                               label=f"round {number}: ",
+                               acquired=doc.acquisitions or None, done=done,
+                               on_acquired=record)
+    return result.verification
 
-    def record_progress(rows: list[dict[str, Any]]) -> None:
-        doc.verification = rows + [phases.verification_row(a, None) for a in
-                                   doc.acquisitions[len(rows):]]
-        doc.verified = [r["candidate_id"] for r in rows if r["status"] != "pending"]
-        rec.write_round(store, doc)
 
-    rows = phases.verify_phase(doc.acquisitions, verify, store,
-                               {"round": doc.round, "campaign": doc.campaign,
-                                "model_id": doc.model_id}, done=done,
-                               after_each=record_progress)
+def acquisitions_of(doc: ActiveLearningRound, screened: Any,
+                    acquired: list[dict[str, Any]]) -> None:
+    """Put a screening's counts, rejections and acquired candidates into the round."""
+    ranked = screened.ranked
+    doc.n_screened = int(screened.summary["n_screened"])
+    doc.n_rejected = len(screened.checked.rejected)
+    doc.candidates = [r["candidate_id"] for r in ranked]
+    doc.acquisitions = [{k: r.get(k) for k in ACQUISITION_FIELDS} for r in acquired]
+    doc.submitted = [a["candidate_id"] for a in doc.acquisitions]
+    doc.metrics["unverifiable"] = [r["candidate_id"] for r in ranked if r.get("unverifiable")]
+    doc.metrics["prescreen_skipped"] = [r["candidate_id"] for r in ranked
+                                        if r.get("prescreen") and not r["prescreen"]["passed"]]
+    doc.metrics["incumbent_K"] = screened.incumbent_K
+    doc.metrics["rejections"] = screened.checked.reasons()
+    doc.status = "verifying"
+
+
+def ingest_phase(config: ActiveLearningConfig, store: Any, doc: ActiveLearningRound,
+                 rows: list[dict[str, Any]], say: Say) -> None:
+    """The verification rows and metrics into the round, written once.
+
+    ``completed``, or ``waiting`` for submitted calculations; the verified task documents
+    are in the store, so the next round trains on them.
+    """
+    number = doc.round
     doc.verification = rows
     doc.verified = [r["candidate_id"] for r in rows if r["status"] != "pending"]
-
-    # 4. ingest + metrics -------------------------------------------------------------
     metrics = round_metrics(rows, _previous_best(store, config.campaign, number),
                             config.threshold_K)
     doc.metrics.update(metrics)
@@ -529,7 +577,6 @@ def run_round(config: ActiveLearningConfig, store: Any, number: int, *,
         say(f"round {number}: {metrics['n_verified']} verified, {metrics['hits_tc5']} with "
             f"Tc > {config.threshold_K:g} K, best Tc so far "
             f"{_fmt(metrics['best_tc_K'])} K, MAE(Tc) on new {_fmt(metrics['mae_tc_K_new'])} K")
-    return doc.model_dump(mode="json")
 
 
 def _fmt(x: float | None) -> str:
@@ -552,16 +599,19 @@ def _round_one_model(config: ActiveLearningConfig, models_dir: Path, say: Say) -
 
 
 def run_active_learning(config: ActiveLearningConfig, store: Any, *,
-                        store_spec: str | None = None, verifier: Verifier | None = None,
+                        store_spec: str | None = None, submit: Submit | None = None,
                         say: Say | None = None, verbose: bool = False,
                         ) -> list[dict[str, Any]]:
     """Run rounds 1 … ``config.rounds`` (finished ones are skipped); returns their documents.
 
-    Stops early (returning what exists) when a round waits for submitted calculations.
-    First says, when it is so, that DFPT verifies with another protocol than the one
-    of the initial data (:func:`protocol_notice`).
+    Stops early (returning what exists) when a round waits for submitted calculations
+    (``submit(flow)`` hands the DFPT flows to workers; None: they run here).  First checks
+    the pseudopotential family and says, when it is so, that DFPT verifies with another
+    protocol than the one of the initial data (:func:`protocol_notice`).
     """
     from stores.datasets import protocol_groups
+
+    verification(config).family()
 
     groups = protocol_groups(initial_records(config))
     fingerprint, rows = next(iter(groups.items()))
@@ -570,7 +620,7 @@ def run_active_learning(config: ActiveLearningConfig, store: Any, *,
         say(f"protocol: {notice}")
     out = []
     for number in range(1, int(config.rounds) + 1):
-        doc = run_round(config, store, number, store_spec=store_spec, verifier=verifier,
+        doc = run_round(config, store, number, store_spec=store_spec, submit=submit,
                         say=say, verbose=verbose)
         out.append(doc)
         if doc["status"] != "completed":

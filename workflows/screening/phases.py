@@ -239,3 +239,26 @@ def local_verifier(maker: Any, store: Any, say: Say, verbose: bool = False) -> V
                                None, str(exc))
 
     return verify
+
+
+def submitting_verifier(maker: Any, store: Any, submit: Callable[[Any], str],
+                        say: Say) -> Verifier:
+    """Report a stored result, else hand the DFPT flow to ``submit`` (it is then pending).
+
+    ``submit(flow) -> line`` adds the flow to the workers' queue (FireWorks: a flow already
+    there is not added again) and says what it did.
+    """
+    from stores.queries import find_elph_by_hash
+    from workflows.qe.local import ElphOutcome
+
+    def verify(candidate_id: str, structure: Structure) -> Any:
+        input_set = maker.input_set(structure)
+        key = maker.calculation_key(input_set)
+        formula = input_set.structure.composition.reduced_formula
+        stored = find_elph_by_hash(store, key)
+        if stored is not None:
+            return ElphOutcome(candidate_id, formula, key, True, stored)
+        say(f"{candidate_id} ({formula}): {submit(maker.make(structure, source_id=candidate_id))}")
+        return None
+
+    return verify
