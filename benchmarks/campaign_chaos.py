@@ -169,6 +169,10 @@ def by_cell(docs: list[dict]) -> dict[str, list[dict]]:
     return cells
 
 
+FLOW_JOBS = 4
+"""Jobs of a cell's flow: scf, ph, q2r_matdyn, task document."""
+
+
 def report(args: argparse.Namespace, ref: dict[str, list[dict]],
            ref2: dict[str, list[dict]], result: dict,
            docs: dict[str, list[dict]], n_jobs: dict[str, int], stray: list[int],
@@ -196,6 +200,8 @@ def report(args: argparse.Namespace, ref: dict[str, list[dict]],
         "| 0 |",
         f"| cells lost (no task document) | {len(lost)} | 0 |",
         f"| cells duplicated (> 1 task document) | {len(duplicated)} | 0 |",
+        f"| job outputs stored again (job documents beyond {FLOW_JOBS} per cell) | "
+        f"{sum(max(0, n - FLOW_JOBS) for n in n_jobs.values())} | 0 |",
         f"| stray QE processes at the end | {len(stray)} | 0 |",
         f"| stale claims at the end | {len(stale)} | 0 |",
         f"| last start's exit status | {result['final_rc']} | 0 |",

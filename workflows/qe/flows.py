@@ -22,6 +22,7 @@ from workflows.qe.jobs import (
     matdyn_job,
     ph_fanout_job,
     ph_job,
+    pin_uuid,
     relax_job,
     scf_job,
     task_document_job,
@@ -158,20 +159,22 @@ class ElphFlowMaker(Maker):
         generator = self.input_set_generator.pinned()  # the jobs may run elsewhere, later
         prepared: Structure | OutputReference = input_set.structure
         jobs: list[Job] = []
-        if self.relax:
-            relax = relax_job(prepared, generator, workdir, self.relax)
+        if self.relax:  # uuids per calculation and step: a resumed flow stores no copies
+            relax = pin_uuid(relax_job(prepared, generator, workdir, self.relax), key)
             jobs.append(relax)
             prepared = relax.output
-        scf = scf_job(prepared, generator, workdir)
+        scf = pin_uuid(scf_job(prepared, generator, workdir), key)
         ph_maker = ph_fanout_job if self.fan_out_q else ph_job
-        ph = ph_maker(scf.output, prepared, generator, workdir)
-        matdyn = matdyn_job(ph.output, prepared, generator, workdir, self.keep_scratch)
-        doc = task_document_job(prepared, generator, workdir, scf.output, ph.output,
-                                matdyn.output, source_id, key,
-                                reference_sigma_Ry=self.reference_sigma_Ry,
-                                mu_star=self.mu_star,
-                                stability_threshold_meV=self.stability_threshold_meV,
-                                job_uuids={j.name: j.uuid for j in [*jobs, scf, ph, matdyn]})
+        ph = pin_uuid(ph_maker(scf.output, prepared, generator, workdir), key)
+        matdyn = pin_uuid(matdyn_job(ph.output, prepared, generator, workdir,
+                                     self.keep_scratch), key)
+        doc = pin_uuid(task_document_job(prepared, generator, workdir, scf.output, ph.output,
+                                         matdyn.output, source_id, key,
+                                         reference_sigma_Ry=self.reference_sigma_Ry,
+                                         mu_star=self.mu_star,
+                                         stability_threshold_meV=self.stability_threshold_meV,
+                                         job_uuids={j.name: j.uuid
+                                                    for j in [*jobs, scf, ph, matdyn]}), key)
         jobs += [scf, ph, matdyn, doc]
         formula = input_set.structure.composition.reduced_formula
         for j in jobs:

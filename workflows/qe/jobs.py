@@ -14,10 +14,11 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
-from jobflow import Flow, Response, job
+from jobflow import CURRENT_JOB, Flow, Job, Response, job
 from pymatgen.core import Structure
 
 from stores.constants import DEFAULT_REFERENCE_SIGMA_RY
@@ -32,6 +33,23 @@ from workflows.qe.sets import ElphInputGenerator, ElphInputSet
 from workflows.qe.steps import read_marker, remove_scratch, run_step, write_marker
 
 logger = logging.getLogger(__name__)
+
+
+STEP_UUIDS = uuid.UUID("5f0c51c4-8a2b-4c1e-9d3e-6b7e0a1f2c3d")
+"""Namespace of the jobs' uuids (:func:`pin_uuid`)."""
+
+
+def pin_uuid(j: Job, parent: str) -> Job:
+    """Give ``j`` the uuid of its step, the same in every run.
+
+    The uuid is derived from ``parent`` (a calculation key, or the uuid of the job that
+    created ``j``) and the step's name (the job's).  A resumed flow runs its finished jobs
+    again (their QE steps skipped by the markers); with the uuids of the first run their
+    outputs replace the stored ones instead of adding copies.  Call it before another job
+    takes ``j.output``.
+    """
+    j.set_uuid(str(uuid.uuid5(STEP_UUIDS, f"{parent}/{j.name}")))
+    return j
 
 
 def _paths(input_set: ElphInputSet, workdir: Path) -> tuple[Path, str]:
@@ -216,11 +234,16 @@ def ph_fanout_job(scf: dict[str, Any], structure: Structure, generator: ElphInpu
     res = run_step("ph", init, "ph_init", wd)
     fildyn = str(input_set.ph.get("fildyn"))
     nq = _irreducible_q_count(wd / f"{fildyn}0")
+    parent = getattr(CURRENT_JOB.job, "uuid", None)  # None: called outside a flow
     q_jobs = [ph_q_job(iq, structure, generator, workdir) for iq in range(1, nq + 1)]
     for j in q_jobs:
         j.name = f"ph_q{j.function_args[0]}"
+        if parent:
+            pin_uuid(j, parent)
     merge = ph_merge_job([j.output for j in q_jobs], nq, structure, generator, workdir,
                          res["wall_time_s"])
+    if parent:
+        pin_uuid(merge, parent)
     return Response(replace=Flow([*q_jobs, merge], output=merge.output, name="ph fan-out"))
 
 

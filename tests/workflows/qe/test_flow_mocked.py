@@ -148,3 +148,36 @@ def test_jobs_carry_the_flow_generator_as_json_to_another_worker(fake_qe, tmp_pa
     assert fake_qe.calls == ["scf_dense", "scf", "ph", "q2r", "matdyn_crystal"]
     assert doc.input_hash == key and doc.status == "completed"
     assert doc.parameters == expected.parameters  # every job built the submitted inputs
+
+
+def test_a_resumed_flow_stores_each_job_output_once(fake_qe, tmp_path, al_pseudo_dir,
+                                                    monkeypatch):
+    """Stopped in q2r (as a kill stops it), resumed: the finished scf and ph jobs run again
+    (their QE steps skipped by the markers) but their outputs replace the stored ones: four
+    job documents for the calculation, not six (benchmarks/campaign_chaos.py counted up to
+    12 after many kills)."""
+    from pathlib import Path
+
+    store = load_job_store(tmp_path / "store")
+    store.connect()
+    maker = ElphFlowMaker.from_preset(overrides=COARSE, pseudo_family=str(al_pseudo_dir),
+                                      scratch_dir=str(tmp_path / "scratch"))
+
+    def stopped_in_q2r(code, input_file, *args, **kwargs):
+        if Path(input_file).stem == "q2r":
+            raise KeyboardInterrupt
+        return fake_qe(code, input_file, *args, **kwargs)
+
+    monkeypatch.setattr(qe_run, "run_qe", stopped_in_q2r)
+    with pytest.raises(KeyboardInterrupt):
+        run_elph([("al", _al())], maker, store)
+    key = maker.calculation_key(maker.input_set(_al()))
+    assert store.count({"metadata.input_hash": key}) == 2          # scf and ph were stored
+    monkeypatch.setattr(qe_run, "run_qe", fake_qe)
+    (outcome,) = run_elph([("al", _al())], maker, store)
+    assert outcome.document["status"] == "completed"
+    assert fake_qe.calls == ["scf_dense", "scf", "ph", "q2r", "matdyn_crystal"]  # none twice
+    stored = list(store.query({"metadata.input_hash": key}))
+    assert sorted(d["name"] for d in stored) == ["elph_task_document", "ph", "q2r_matdyn",
+                                                 "scf"]
+    assert set(outcome.document["job_uuids"].values()) <= {d["uuid"] for d in stored}
