@@ -159,22 +159,23 @@ class ElphFlowMaker(Maker):
         generator = self.input_set_generator.pinned()  # the jobs may run elsewhere, later
         prepared: Structure | OutputReference = input_set.structure
         jobs: list[Job] = []
-        if self.relax:  # uuids per calculation and step: a resumed flow stores no copies
-            relax = pin_uuid(relax_job(prepared, generator, workdir, self.relax), key)
+        run = f"{key}@{workdir}"  # a flow resumes in its calculation directory: job uuids
+        if self.relax:            # per directory and step, so a resumed flow adds no copies
+            relax = pin_uuid(relax_job(prepared, generator, workdir, self.relax), run)
             jobs.append(relax)
             prepared = relax.output
-        scf = pin_uuid(scf_job(prepared, generator, workdir), key)
+        scf = pin_uuid(scf_job(prepared, generator, workdir), run)
         ph_maker = ph_fanout_job if self.fan_out_q else ph_job
-        ph = pin_uuid(ph_maker(scf.output, prepared, generator, workdir), key)
+        ph = pin_uuid(ph_maker(scf.output, prepared, generator, workdir), run)
         matdyn = pin_uuid(matdyn_job(ph.output, prepared, generator, workdir,
-                                     self.keep_scratch), key)
+                                     self.keep_scratch), run)
         doc = pin_uuid(task_document_job(prepared, generator, workdir, scf.output, ph.output,
                                          matdyn.output, source_id, key,
                                          reference_sigma_Ry=self.reference_sigma_Ry,
                                          mu_star=self.mu_star,
                                          stability_threshold_meV=self.stability_threshold_meV,
                                          job_uuids={j.name: j.uuid
-                                                    for j in [*jobs, scf, ph, matdyn]}), key)
+                                                    for j in [*jobs, scf, ph, matdyn]}), run)
         jobs += [scf, ph, matdyn, doc]
         formula = input_set.structure.composition.reduced_formula
         for j in jobs:

@@ -42,11 +42,12 @@ STEP_UUIDS = uuid.UUID("5f0c51c4-8a2b-4c1e-9d3e-6b7e0a1f2c3d")
 def pin_uuid(j: Job, parent: str) -> Job:
     """Give ``j`` the uuid of its step, the same in every run.
 
-    The uuid is derived from ``parent`` (a calculation key, or the uuid of the job that
-    created ``j``) and the step's name (the job's).  A resumed flow runs its finished jobs
-    again (their QE steps skipped by the markers); with the uuids of the first run their
-    outputs replace the stored ones instead of adding copies.  Call it before another job
-    takes ``j.output``.
+    The uuid is derived from ``parent`` (the calculation key and directory, or the uuid of
+    the job that created ``j``) and the step's name (the job's).  A flow resumed in its
+    calculation directory runs its finished jobs again (their QE steps skipped by the
+    markers); with the uuids of the first run their outputs replace the stored ones instead
+    of adding copies.  A run of the same inputs in another directory is another run, with
+    its own uuids.  Call it before another job takes ``j.output``.
     """
     j.set_uuid(str(uuid.uuid5(STEP_UUIDS, f"{parent}/{j.name}")))
     return j
