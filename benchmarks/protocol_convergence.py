@@ -251,7 +251,10 @@ def table(rows: list[dict[str, Any]]) -> str:
     def f(v: Any, fmt: str) -> str:
         return "-" if v is None else format(v, fmt)
 
+    missing = [r for r in rows if r["lambda"] is None and r["status"] is None]
     for r in rows:
+        if r in missing:
+            continue
         grid = "x".join(str(v) for v in r["q_grid"])
         kgrid = "x".join(str(v) for v in r["k_grid"])
         dense = "x".join(str(v) for v in r["k_grid_dense"])
@@ -265,6 +268,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{f(r['lambda_q_sum'], '.3f'):>6} {f(r['omega_log_K'], '.0f'):>8} "
             f"{f(r['tc_K'], '.1f'):>6} {stable:>6} {f(r['min_frequency_meV'], '.2f'):>8} "
             f"{f(r['wall_min'], '.1f'):>8}")
+    lines.append(f"{len(rows) - len(missing)} of {len(rows)} points computed; not yet: "
+                 + (", ".join(f"{r['formula']} {r['point']}" for r in missing) or "none"))
     lines.append(f"λ at the el-ph broadening 0.02 Ry (headline) and {SIGMA_CHECK_RY} Ry; λ_qsum: "
                  "λ summed over the computed q points (no interpolation)")
     lines.append(f"* reference (densest q, base k, σ {SMEARING_BASE_RY} Ry); Tc Allen–Dynes, "
