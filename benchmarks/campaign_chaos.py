@@ -20,7 +20,8 @@ It prints what a campaign promises after any kill:
 - *repeated QE steps*: a step that had finished (its ``.bete/<step>.json`` marker existed
   before a start) and ran again in that start (the start's ``<step>: running`` log line);
 - *q points computed again*: a ph.x resumed at an earlier irreducible q point than a previous
-  resume of the same cell (finished q points thrown away);
+  resume of the same cell (finished q points thrown away); a ph.x of the cell started again
+  without a resume counts as resumed at q point 1;
 - *lost*: a cell without a final task document after the last start;
 - *duplicated*: a cell with more than one task document;
 - *stray QE processes*: QE (or mpirun) still working in the scratch folder at the end;
@@ -56,8 +57,8 @@ TINY = {"k_grid": [2, 2, 2], "k_grid_dense": [4, 4, 4], "q_grid": [2, 2, 2],
 FCC = [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]]
 LATTICE_A = (4.00, 4.02, 4.04)
 STEP_RUN = re.compile(r"workflows\.qe\.steps: (\w+): running \w+ in (\S+) \(attempt")
-RESUME = re.compile(r"ph: resuming the interrupted run at irreducible q point (\d+)\n.*?"
-                    r"ph: running ph in (\S+) ")
+PH_LAUNCH = re.compile(r"(?:ph: resuming the interrupted run at irreducible q point (\d+)\n.*?)?"
+                       r"ph: running ph in (\S+) \(attempt 1\)")
 
 
 def make_cells(folder: Path) -> Path:
@@ -140,12 +141,16 @@ def chaos(cmd: list[str], base: Path, kills: int, rng: random.Random, min_delay:
         text = log.read_text()
         repeated += [f"start {starts}: {Path(d).name} {step}" for d, step in
                      started_steps(text) if (d, step) in before]
-        for q, directory in RESUME.findall(text):
+        for q, directory in PH_LAUNCH.findall(text):
             cell = Path(directory).name
-            if int(q) < resumed_at.get(cell, 0):
-                backwards.append(f"start {starts}: {cell} ph resumed at q {q} after "
+            if not q and cell not in resumed_at:
+                resumed_at[cell] = 1  # the cell's first ph.x
+                continue
+            iq = int(q) if q else 1   # ph.x run again from the start, without a resume
+            if iq < resumed_at[cell]:
+                backwards.append(f"start {starts}: {cell} ph resumed at q {iq} after "
                                  f"{resumed_at[cell]}")
-            resumed_at[cell] = max(resumed_at.get(cell, 0), int(q))
+            resumed_at[cell] = max(resumed_at[cell], iq)
         if final:
             return {"events": events, "starts": starts, "repeated": repeated,
                     "backwards": backwards, "final_rc": proc.returncode, "final_log": text}

@@ -12,7 +12,6 @@ small dictionaries; only the last job returns the task document, whose arrays go
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import uuid
 from pathlib import Path
@@ -29,6 +28,7 @@ from workflows.qe.documents import early_document, elph_document
 from workflows.qe.errors import QEError
 from workflows.qe.matdyn_parsers import parse_a2f_dos_files, parse_phonon_dos
 from workflows.qe.parsers import parse_pw_output
+from workflows.qe.ph_files import first_q_not_on_disk, q_list_count
 from workflows.qe.sets import ElphInputGenerator, ElphInputSet
 from workflows.qe.steps import read_marker, remove_scratch, run_step, write_marker
 
@@ -126,19 +126,6 @@ def _ph_recover(wd: Path, step: str, input_set: ElphInputSet) -> bool:
         outdir.glob("_ph*"))
 
 
-_Q_POINT = "Calculation of q ="
-
-
-def _q_finished(wd: Path, input_set: ElphInputSet, iq: int) -> bool:
-    """Whether q point ``iq`` left its dynamical matrix and el-ph files (all non-empty)."""
-    files = [wd / f"{input_set.ph.get('fildyn')}{iq}"]
-    if input_set.ph.get("electron_phonon"):
-        nsigma = int(input_set.ph.get("el_ph_nsigma") or 10)
-        files += [wd / "elph_dir" / f"elph.inp_lambda.{iq}"]
-        files += [wd / "elph_dir" / f"a2Fq2r.{50 + i}.{iq}" for i in range(1, nsigma + 1)]
-    return all(f.is_file() and f.stat().st_size > 0 for f in files)
-
-
 def ph_resume_q(wd: Path, step: str, input_set: ElphInputSet) -> int | None:
     """First irreducible q point an interrupted ph.x run has not finished (None: no restart).
 
@@ -146,15 +133,19 @@ def ph_resume_q(wd: Path, step: str, input_set: ElphInputSet) -> int | None:
     ``max_seconds`` stop inside a q point the recovered run gives the right
     phonon frequencies but wrong el-ph matrix elements for the q points after it
     (λ off by a few %), and after a run killed by a signal it cannot read its
-    state at all.  A q point whose dynamical matrix and ``elph_dir`` files were
-    written, and after which ph.x went on to the next one, is final, so the
-    restart runs ph.x afresh (``recover=.false.``) from the first other q point
+    state at all.  A q point whose dynamical matrix and ``elph_dir`` files are
+    on disk, each written to its last line (:mod:`workflows.qe.ph_files`), is final,
+    so the restart runs ph.x afresh (``recover=.false.``) from the first other q point
     (``start_q``), as the per-q fan-out does.
+
+    Only those files decide: ``<step>.in`` is written again with the flow's inputs at every
+    start, ``<step>.out`` by every ph.x launch and the ``_ph*`` state is removed before it,
+    so none of them says where a run killed at any moment had got to.
 
     Parameters
     ----------
     wd
-        Calculation directory (holds ``<step>.in``/``<step>.out`` of the last attempt).
+        Calculation directory (holds ``<step>.out`` of the last attempt).
     step
         Step name (``ph``).
     input_set
@@ -163,27 +154,19 @@ def ph_resume_q(wd: Path, step: str, input_set: ElphInputSet) -> int | None:
     Returns
     -------
     int or None
-        None when there is nothing to resume (first attempt, or finished).
+        None when there is nothing to resume (first attempt, or finished); the q count + 1
+        when every q point is on disk (ph.x finished, its job did not record it).
     """
-    if not _ph_recover(wd, step, input_set):
+    if read_marker(wd, step) is not None or not (wd / f"{step}.out").is_file():
         return None
-    fildyn0 = wd / f"{input_set.ph.get('fildyn')}0"
-    text = (wd / f"{step}.out").read_text(errors="replace")
-    started = text.count(_Q_POINT)
-    previous = wd / f"{step}.in"
-    first = 1
-    if previous.is_file():
-        found = re.search(r"^\s*start_q\s*=\s*(\d+)", previous.read_text(), re.MULTILINE)
-        first = int(found.group(1)) if found else 1
-    # the q point the stopped run was in may be cut; one stopped before its first q point
-    # was in none, and every q point before its start_q was final when it began
-    last_started = first + started - 1 if started else first
-    if not fildyn0.is_file():
-        return first if started == 0 else 1
-    nq = _irreducible_q_count(fildyn0)
-    resume = next((iq for iq in range(1, nq + 1) if not _q_finished(wd, input_set, iq)),
-                  nq + 1)
-    return max(1, min(resume, last_started))
+    return first_q_not_on_disk(wd, str(input_set.ph.get("fildyn")), _ph_nsigma(input_set))[0]
+
+
+def _ph_nsigma(input_set: ElphInputSet) -> int | None:
+    """Broadenings of the el-ph files ph.x writes per q point (None: no el-ph)."""
+    if not input_set.ph.get("electron_phonon"):
+        return None
+    return int(input_set.ph.get("el_ph_nsigma") or 10)
 
 
 @job(name="ph")
@@ -200,6 +183,13 @@ def ph_job(scf: dict[str, Any], structure: Structure, generator: ElphInputGenera
     input_set = generator.get_input_set(structure)
     start_q = ph_resume_q(wd, "ph", input_set)
     if start_q is not None:
+        nq = q_list_count(wd / f"{input_set.ph.get('fildyn')}0")
+        if nq is not None and start_q > nq:
+            logger.info("ph: every irreducible q point is on disk (the stopped run had "
+                        "finished), not rerun")
+            write_marker(wd, "ph", {"wall_time_s": 0.0, "attempts": 0, "fixes": [],
+                                    "finished_by": "an earlier, stopped run"})
+            return {"wall_times_s": {"ph": 0.0}, "fixes": [], "resumed_at_q": start_q}
         outdir = wd / str(input_set.ph.get("outdir", "./tmp"))
         for stale in outdir.glob("_ph*"):
             shutil.rmtree(stale, ignore_errors=True)
@@ -211,11 +201,10 @@ def ph_job(scf: dict[str, Any], structure: Structure, generator: ElphInputGenera
 
 
 def _irreducible_q_count(dyn0: Path) -> int:
-    lines = dyn0.read_text().split("\n")
-    try:
-        return int(lines[1].split()[0])
-    except (IndexError, ValueError) as exc:
-        raise QEError("ph.x", f"cannot read the q-point count from {dyn0}") from exc
+    nq = q_list_count(dyn0)
+    if nq is None:
+        raise QEError("ph.x", f"cannot read the q-point count from {dyn0}")
+    return nq
 
 
 @job(name="ph_init")
