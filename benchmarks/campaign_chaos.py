@@ -11,9 +11,11 @@ a coarse matdyn mesh: well under a minute of QE each) go through ``bete campaign
 2. *chaos*: the same command into another store, started again and again; each start is
    killed with SIGKILL a random time (seeded, ``--min-delay`` to ``--max-delay`` s) after it
    launched its first QE step — the Python process only, so its QE processes run on as
-   strays, as after ``kill -9`` or an OOM kill — until ``--kills`` kills have landed or a
-   start finishes the campaign; then one last start runs to the end.  A kill lands in a QE
-   step, or in the Python work between steps (parsing, document writes, claims).
+   strays, as after ``kill -9`` or an OOM kill (with ``--kill-qe`` its QE processes too, as
+   when a node goes down: ph.x then resumes inside its q points) — until ``--kills`` kills
+   have landed or a start finishes the campaign; then one last start runs to the end.  A
+   kill lands in a QE step, or in the Python work between steps (parsing, document writes,
+   claims).
 
 It prints what a campaign promises after any kill:
 
@@ -108,8 +110,11 @@ def run_to_end(cmd: list[str], log: Path, timeout_s: float) -> subprocess.Comple
 
 
 def chaos(cmd: list[str], base: Path, kills: int, rng: random.Random, min_delay: float,
-          max_delay: float, timeout_s: float) -> dict:
-    """Start, kill after a random delay, repeat until ``kills`` kills; then run to the end."""
+          max_delay: float, timeout_s: float, kill_qe: bool = False) -> dict:
+    """Start, kill after a random delay, repeat until ``kills`` kills; then run to the end.
+
+    ``kill_qe``: kill the start's QE processes too, at the same moment (a node going down).
+    """
     scratch = base / "scratch"
     base.mkdir(parents=True, exist_ok=True)
     events, repeated, starts = [], [], 0
@@ -136,6 +141,11 @@ def chaos(cmd: list[str], base: Path, kills: int, rng: random.Random, min_delay:
                 except subprocess.TimeoutExpired:
                     where = _where(scratch, log.read_text())
                     os.kill(proc.pid, signal.SIGKILL)
+                    for pid in stray_qe_processes(scratch) if kill_qe else []:
+                        try:
+                            os.kill(pid, signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
                     proc.wait()
                     events.append({"start": starts, "after_s": round(delay, 1), "in": where})
         text = log.read_text()
@@ -191,7 +201,7 @@ def report(args: argparse.Namespace, ref: dict[str, list[dict]],
         "",
         f"`nice -n 10 python benchmarks/campaign_chaos.py --kills {args.kills} --seed "
         f"{args.seed} --min-delay {args.min_delay:g} --max-delay {args.max_delay:g} "
-        f"--pseudos {args.pseudos}`",
+        f"--pseudos {args.pseudos}{' --kill-qe' if args.kill_qe else ''}`",
         "",
         f"Cells: fcc Al at a = {', '.join(f'{a:g}' for a in LATTICE_A)} Å, `--override "
         f"'{json.dumps(TINY)}'`. First uninterrupted run: {walls['reference']:.0f} s; "
@@ -272,6 +282,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="working folder (default: a new folder under /tmp)")
     parser.add_argument("--timeout", type=float, default=1800.0,
                         help="limit of an uninterrupted start, s (default 1800)")
+    parser.add_argument("--kill-qe", action="store_true",
+                        help="kill the QE processes too, not only the Python process (a node "
+                        "going down: ph.x then resumes inside its q points)")
     parser.add_argument("--out", type=Path, help="also write the table (markdown) here")
     args = parser.parse_args(argv)
     import tempfile
@@ -296,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.time()
     print(f"chaos in {work / 'chaos'} ...", file=sys.stderr, flush=True)
     result = chaos(command(cells, work / "chaos", args.pseudos), work / "chaos", args.kills,
-                   random.Random(args.seed), args.min_delay, args.max_delay, args.timeout)
+                   random.Random(args.seed), args.min_delay, args.max_delay, args.timeout,
+                   args.kill_qe)
     walls["chaos"] = time.time() - t0
     time.sleep(1.0)
     docs = by_cell(elph_documents(work / "chaos" / "store"))
