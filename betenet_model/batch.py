@@ -36,6 +36,9 @@ class GraphSample:
         ``(E, (lmax+1)**2)`` cached :func:`betenet_model.edge_embedding` attributes.
     edge_basis : torch.Tensor or None
         ``(E, num_basis)`` cached radial basis.
+    phonon_dos : torch.Tensor or None
+        ``(n_bins,)`` phonon DOS of the crystal on the output grid, per atom (∫ = 3), the
+        ``F(ω)`` of the ``dos`` head.
     """
 
     node_features: torch.Tensor
@@ -46,6 +49,7 @@ class GraphSample:
     edge_vec: torch.Tensor
     edge_attr: torch.Tensor | None = None
     edge_basis: torch.Tensor | None = None
+    phonon_dos: torch.Tensor | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -83,6 +87,8 @@ class GraphBatch:
         ``(K, F)`` the distinct rows of ``node_attrs`` (computed by the network if None).
     attr_index : torch.Tensor or None
         ``(N,)`` long, row of ``attr_unique`` of each node.
+    phonon_dos : torch.Tensor or None
+        ``(B, n_bins)`` per-crystal phonon DOS on the output grid (when every crystal has one).
     """
 
     node_features: torch.Tensor
@@ -98,6 +104,7 @@ class GraphBatch:
     edge_basis_index: torch.Tensor | None = None
     attr_unique: torch.Tensor | None = None
     attr_index: torch.Tensor | None = None
+    phonon_dos: torch.Tensor | None = None
 
     def to(self, device=None, dtype: torch.dtype | None = None) -> GraphBatch:
         """Copy to ``device``; floating tensors to ``dtype`` (integer tensors keep theirs)."""
@@ -117,6 +124,8 @@ def make_sample(
     config: NetworkConfig | None = None,
     dtype: torch.dtype = torch.float64,
     node_features: str = "onehot_mass",
+    atom_features=None,
+    phonon_dos=None,
 ) -> GraphSample:
     """Node inputs and cached edge embeddings of one crystal.
 
@@ -132,8 +141,12 @@ def make_sample(
         Supplies cutoff, lmax, num_basis of the cached edge embeddings; ``None``: defaults.
     dtype : torch.dtype
         Floating dtype of the sample (embeddings are computed in float64 first).
-    node_features : {"onehot_mass", "descriptors"}
+    node_features : str
         Species encoding (:func:`betenet_model.node_inputs`).
+    atom_features : array_like, optional
+        ``(n, 128)`` standardised per-atom features of a foundation mode.
+    phonon_dos : array_like, optional
+        ``(n_bins,)`` phonon DOS on the output grid (``dos`` head).
 
     Returns
     -------
@@ -144,7 +157,8 @@ def make_sample(
         raise ValueError(
             f"The graph was built with cutoff {graph.cutoff} Å but the network uses {cfg.cutoff} Å."
         )
-    feats, attrs = node_inputs(graph.atomic_numbers, site_dos, variant, node_features)
+    feats, attrs = node_inputs(graph.atomic_numbers, site_dos, variant, node_features,
+                               atom_features)
     if config is not None and feats.shape[1] != cfg.input_dim:
         raise ValueError(f"The {variant} {node_features} inputs have width {feats.shape[1]} but "
                          f"the network expects input_dim = {cfg.input_dim}.")
@@ -159,6 +173,8 @@ def make_sample(
         edge_vec=vec.to(dtype),
         edge_attr=attr.to(dtype),
         edge_basis=basis.to(dtype),
+        phonon_dos=None if phonon_dos is None else torch.as_tensor(
+            np.asarray(phonon_dos, dtype=np.float64)).to(dtype),
     )
 
 
@@ -194,6 +210,7 @@ def collate(
     attrs = [s.edge_attr for s in samples if s.edge_attr is not None]
     bases = [s.edge_basis for s in samples if s.edge_basis is not None]
     cached = len(attrs) == len(bases) == len(samples)
+    dos = [s.phonon_dos for s in samples if s.phonon_dos is not None]
     batch = GraphBatch(
         node_features=torch.cat([s.node_features for s in samples]),
         node_attrs=torch.cat([s.node_attrs for s in samples]),
@@ -205,6 +222,7 @@ def collate(
         n_graphs=len(samples),
         edge_attr=torch.cat(attrs) if cached else None,
         edge_basis=torch.cat(bases) if cached else None,
+        phonon_dos=torch.stack(dos) if len(dos) == len(samples) else None,
     )
     if cached and length_resolution is not None and batch.edge_basis is not None:
         key = torch.round(batch.edge_vec.double().norm(dim=1) / float(length_resolution)).long()

@@ -35,6 +35,10 @@ class CrystalSample:
     tc_K : float, optional
         A Tc label (K) for a row without a spectrum: training then supervises the
         Allen–Dynes Tc of the predicted α²F (:mod:`betenet_model.tc`).
+    atom_features : ndarray, shape (n, D), optional
+        Per-atom features of a universal potential (foundation node-feature modes), raw.
+    phonon_dos : ndarray, shape (n_bins,), optional
+        Phonon DOS on the model grid, per atom (∫ dω = 3): the ``F(ω)`` of the ``dos`` head.
     """
 
     id: str
@@ -44,6 +48,8 @@ class CrystalSample:
     target: np.ndarray | None = field(default=None, repr=False)
     site_dos: np.ndarray | None = field(default=None, repr=False)
     tc_K: float | None = None
+    atom_features: np.ndarray | None = field(default=None, repr=False)
+    phonon_dos: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.lattice = np.asarray(self.lattice, dtype=np.float64)
@@ -56,6 +62,13 @@ class CrystalSample:
             if self.site_dos.shape[0] != self.atomic_numbers.shape[0]:
                 raise ValueError(f"sample {self.id}: site DOS has {self.site_dos.shape[0]} rows "
                                  f"but the structure has {self.atomic_numbers.shape[0]} sites")
+        if self.atom_features is not None:
+            self.atom_features = np.asarray(self.atom_features, dtype=np.float64)
+            if self.atom_features.shape[0] != self.atomic_numbers.shape[0]:
+                raise ValueError(f"sample {self.id}: {self.atom_features.shape[0]} rows of atom "
+                                 f"features for {self.atomic_numbers.shape[0]} sites")
+        if self.phonon_dos is not None:
+            self.phonon_dos = np.asarray(self.phonon_dos, dtype=np.float64)
 
 
 def targets_array(samples: Sequence[CrystalSample]) -> np.ndarray:
@@ -124,4 +137,9 @@ def dataset_hash(samples: Sequence[CrystalSample]) -> str:
                 h.update(np.round(np.asarray(arr, dtype=np.float64), 8).astype("<f8").tobytes())
         if s.tc_K is not None and s.target is None:     # only Tc-only rows: old hashes stay
             h.update(f"tc{float(s.tc_K):.8g}".encode())
+        for name in ("atom_features", "phonon_dos"):    # only when present: old hashes stay
+            arr = getattr(s, name)
+            if arr is not None:
+                h.update(name.encode())
+                h.update(np.round(np.asarray(arr, dtype=np.float64), 6).astype("<f8").tobytes())
     return h.hexdigest()

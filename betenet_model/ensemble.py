@@ -42,10 +42,18 @@ from betenet_model.dataset import (
     supervision_arrays,
 )
 from betenet_model.elements import descriptor_table_hash
-from betenet_model.features import check_node_features, input_dim
+from betenet_model.features import FOUNDATION_FEATURES, check_node_features, input_dim
 from betenet_model.graph import build_graph
 from betenet_model.network import BeteNet, NetworkConfig
-from betenet_model.training import TrainConfig, TrainingInterrupted, train_model, versions
+from betenet_model.targets import ModelGrid, model_grid
+from betenet_model.tc import allen_dynes_tc, spectral_moments
+from betenet_model.training import (
+    TrainConfig,
+    TrainingInterrupted,
+    model_outputs,
+    train_model,
+    versions,
+)
 from betenet_model.variants import DEFAULT_VARIANT, get_variant
 
 logger = logging.getLogger(__name__)
@@ -74,7 +82,8 @@ def build_model(config: NetworkConfig) -> BeteNet:
 def build_inputs(samples: Sequence[CrystalSample], config: NetworkConfig,
                  variant: str = DEFAULT_VARIANT,
                  dtype: torch.dtype = torch.float32, device: str = "cpu",
-                 node_features: str = "onehot_mass") -> GraphBatch:
+                 node_features: str = "onehot_mass",
+                 feature_scaling: Mapping[str, Sequence[float]] | None = None) -> GraphBatch:
     """Graphs, node inputs and cached edge embeddings of ``samples``, collated into one batch.
 
     Parameters
@@ -87,17 +96,55 @@ def build_inputs(samples: Sequence[CrystalSample], config: NetworkConfig,
         A name of :data:`betenet_model.variants.VARIANTS`.
     dtype, device
         Floating dtype and device of the batch.
-    node_features : {"onehot_mass", "descriptors"}
-        Species encoding of the node inputs.
+    node_features : str
+        Species encoding of the node inputs (a foundation mode takes ``atom_features``).
+    feature_scaling : dict, optional
+        ``{"mean": [...], "std": [...]}`` standardising the atom features of a foundation
+        mode (:func:`feature_scaling`; saved in the manifest).
+
+    Raises
+    ------
+    ValueError
+        A foundation mode without ``feature_scaling`` or a sample without atom features, or a
+        ``dos`` head and a sample without ``phonon_dos`` on the grid.
     """
     takes_dos = get_variant(variant).takes_site_dos
+    foundation = check_node_features(node_features) in FOUNDATION_FEATURES
+    if foundation and feature_scaling is None:
+        raise ValueError(f"the {node_features} node features need their feature_scaling")
+    needs_phonon_dos = config.head == "dos"
     graph_samples = []
     for s in samples:
+        extra = None
+        if foundation:
+            if s.atom_features is None:
+                raise ValueError(f"{s.id}: the {node_features} node features need the atom "
+                                 "features of the structure")
+            extra = ((s.atom_features - np.asarray(feature_scaling["mean"]))  # type: ignore
+                     / np.asarray(feature_scaling["std"]))  # type: ignore[index]
+        if needs_phonon_dos and (s.phonon_dos is None or len(s.phonon_dos) != config.out_dim):
+            raise ValueError(f"{s.id}: the dos head needs the phonon DOS of the structure on "
+                             f"the {config.out_dim}-bin grid")
         graph = build_graph(s.lattice, s.positions, s.atomic_numbers, cutoff=config.cutoff)
         graph_samples.append(make_sample(graph, s.site_dos if takes_dos else None,
                                          variant, config=config, dtype=dtype,
-                                         node_features=node_features))
+                                         node_features=node_features, atom_features=extra,
+                                         phonon_dos=s.phonon_dos if needs_phonon_dos else None))
     return collate(graph_samples, device=device, dtype=dtype)
+
+
+def feature_scaling(samples: Sequence[CrystalSample]) -> dict[str, list[float]] | None:
+    """Mean and standard deviation of every atom-feature column over all atoms of ``samples``.
+
+    None when no sample has atom features; a constant column gets std 1.
+    """
+    rows = [s.atom_features for s in samples if s.atom_features is not None]
+    if not rows:
+        return None
+    stacked = np.concatenate(rows)
+    std = stacked.std(axis=0)
+    std[std < 1e-8] = 1.0
+    return {"mean": stacked.mean(axis=0).tolist(), "std": std.tolist()}
 
 
 # --------------------------------------------------------------------------- configuration
@@ -126,6 +173,9 @@ class EnsembleConfig:
         ``"onehot_mass"`` (the paper's species encoding) or ``"descriptors"`` (element
         descriptors, :mod:`betenet_model.elements`); must match ``network.input_dim``.
         A manifest without this key was trained with ``"onehot_mass"``.
+    smoothing_window : int
+        Savitzky–Golay window (points of 0.1 meV) that puts spectra on the model grid
+        (:class:`betenet_model.targets.ModelGrid`; 101 = the paper's, left out of the manifest).
     """
 
     network: NetworkConfig
@@ -136,8 +186,10 @@ class EnsembleConfig:
     bootstrap: bool = True
     keep_checkpoints: bool = False
     node_features: str = "onehot_mass"
+    smoothing_window: int = 101
 
     def __post_init__(self) -> None:
+        ModelGrid(self.network.out_dim, int(self.smoothing_window))   # valid grid or error
         if int(self.members) < 1:
             raise ValueError(f"an ensemble needs at least one member, got {self.members}")
         self.variant = get_variant(self.variant).name
@@ -148,13 +200,21 @@ class EnsembleConfig:
                              f"needs NetworkConfig.input_dim = {expected}, "
                              f"got {self.network.input_dim}")
 
+    @property
+    def grid(self) -> ModelGrid:
+        """The output grid and its resampling."""
+        return ModelGrid(self.network.out_dim, int(self.smoothing_window))
+
     def as_dict(self) -> dict[str, Any]:
-        """JSON form."""
-        return {"network": network_config_to_dict(self.network), "variant": self.variant,
-                "training": self.training.as_dict(), "members": int(self.members),
-                "seed": int(self.seed), "bootstrap": bool(self.bootstrap),
-                "keep_checkpoints": bool(self.keep_checkpoints),
-                "node_features": self.node_features}
+        """JSON form (``smoothing_window`` only when not the paper's)."""
+        out = {"network": network_config_to_dict(self.network), "variant": self.variant,
+               "training": self.training.as_dict(), "members": int(self.members),
+               "seed": int(self.seed), "bootstrap": bool(self.bootstrap),
+               "keep_checkpoints": bool(self.keep_checkpoints),
+               "node_features": self.node_features}
+        if int(self.smoothing_window) != 101:
+            out["smoothing_window"] = int(self.smoothing_window)
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EnsembleConfig:
@@ -165,7 +225,8 @@ class EnsembleConfig:
                    members=int(data["members"]), seed=int(data["seed"]),
                    bootstrap=bool(data.get("bootstrap", True)),
                    keep_checkpoints=bool(data.get("keep_checkpoints", False)),
-                   node_features=str(data.get("node_features", "onehot_mass")))
+                   node_features=str(data.get("node_features", "onehot_mass")),
+                   smoothing_window=int(data.get("smoothing_window", 101)))
 
 
 def member_seeds(seed: int, member_index: int) -> tuple[np.random.Generator, int]:
@@ -216,6 +277,9 @@ def make_manifest(dataset: Sequence[CrystalSample], config: EnsembleConfig,
             "elements_Z": elements_seen(dataset),
         },
         "baseline_spectrum": targets[spectrum_rows].mean(axis=0).tolist(),
+        "grid_meV": model_grid(config.network.out_dim).tolist(),
+        "grid": config.grid.describe(),
+        **({"feature_scaling": scaling} if (scaling := feature_scaling(dataset)) else {}),
         "created": _utcnow(),
         "metadata": dict(metadata or {}),
     }
@@ -340,13 +404,15 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
     tc_all = (torch.as_tensor(tc_array, dtype=dtype) if np.isnan(target_array[:, 0]).any()
               else None)           # None: every row has a spectrum, the plain α²F MSE
     train_samples = [dataset[i] for i in train_rows]
+    scaling = feature_scaling(dataset)
     train_inputs = build_inputs(train_samples, config.network, config.variant, dtype=dtype,
-                                device=tcfg.device, node_features=config.node_features)
+                                device=tcfg.device, node_features=config.node_features,
+                                feature_scaling=scaling)
     val_inputs = val_targets = None
     if len(val_rows):
         val_inputs = build_inputs([dataset[i] for i in val_rows], config.network,
                                   config.variant, dtype=dtype, device=tcfg.device,
-                                  node_features=config.node_features)
+                                  node_features=config.node_features, feature_scaling=scaling)
         val_targets = targets[torch.as_tensor(val_rows)]
     train_tc = None if tc_all is None else tc_all[torch.as_tensor(train_rows)]
     val_tc = None if tc_all is None or not val_rows else tc_all[torch.as_tensor(val_rows)]
@@ -355,6 +421,11 @@ def train_member(member_index: int, dataset: Sequence[CrystalSample], config: En
         model = build_model(config.network)
     if config.network.head == "anchored":
         model.set_anchor(torch.as_tensor(_in_bag_mean_spectrum(target_array, counts)))
+    elif config.network.head == "dos":
+        model.set_anchor(torch.as_tensor(_in_bag_coupling(dataset, target_array, counts)))
+    if config.network.tc_head:
+        model.set_tc_anchor(_in_bag_mean_log_tc(target_array, tc_array, counts,
+                                                tcfg.mu_star))
     cb = None if callback is None else (
         lambda epoch, tl, vl, stage: callback(member_index, epoch, tl, vl, stage))
     result = train_model(
@@ -390,6 +461,42 @@ def _in_bag_mean_spectrum(targets: np.ndarray, counts: np.ndarray) -> np.ndarray
     if weights.sum() == 0:
         raise ValueError("the anchored head needs at least one in-bag row with a spectrum")
     return (targets[has_spectrum] * weights[has_spectrum, None]).sum(axis=0) / weights.sum()
+
+
+def _in_bag_coupling(dataset: Sequence[CrystalSample], targets: np.ndarray,
+                     counts: np.ndarray) -> np.ndarray:
+    """The ``dos`` head's starting coupling, one constant α² on every bin.
+
+    It gives the in-bag spectrum rows their mean λ: ``Σ w λ(α²F) / Σ w λ(F)``
+    (bootstrap-weighted).
+    """
+    grid = torch.as_tensor(model_grid(targets.shape[1]), dtype=torch.float64)
+    rows = [i for i in range(len(dataset))
+            if counts[i] and not np.isnan(targets[i, 0]) and dataset[i].phonon_dos is not None]
+    if not rows:
+        raise ValueError("the dos head needs at least one in-bag row with a spectrum and a "
+                         "phonon DOS")
+    w = torch.as_tensor(counts[rows], dtype=torch.float64)
+    lam_true = spectral_moments(grid, torch.as_tensor(targets[rows]))[0]
+    lam_dos = spectral_moments(grid, torch.as_tensor(
+        np.stack([dataset[i].phonon_dos for i in rows])))[0]   # type: ignore[misc]
+    value = float((w * lam_true).sum() / (w * lam_dos).sum().clamp(min=1e-12))
+    return np.full(targets.shape[1], value)
+
+
+def _in_bag_mean_log_tc(targets: np.ndarray, tc: np.ndarray, counts: np.ndarray,
+                        mu_star: float) -> float:
+    """Mean ln(1 + Tc/K) of the in-bag rows (the Tc head's offset).
+
+    Tc labels and the Allen–Dynes Tc of target spectra, bootstrap-weighted.
+    """
+    grid = torch.as_tensor(model_grid(targets.shape[1]), dtype=torch.float64)
+    values = np.where(np.isnan(targets[:, 0]), tc, np.nan)
+    spec = ~np.isnan(targets[:, 0])
+    if spec.any():
+        values[spec] = allen_dynes_tc(grid, torch.as_tensor(targets[spec]), mu_star).numpy()
+    keep = ~np.isnan(values) & (counts > 0)
+    return float(np.sum(counts[keep] * np.log1p(values[keep])) / np.sum(counts[keep]))
 
 
 def _member_job(member_index: int, dataset: Sequence[CrystalSample], config: EnsembleConfig,
@@ -470,7 +577,7 @@ class Ensemble:
 
     def __init__(self, models: Sequence[torch.nn.Module], manifest: Mapping[str, Any],
                  device: str = "cpu", member_info: Sequence[Mapping[str, Any]] | None = None,
-                 ) -> None:
+                 folder: str | Path | None = None) -> None:
         if not models:
             raise ValueError("an ensemble needs at least one trained member")
         self.models = list(models)
@@ -479,6 +586,8 @@ class Ensemble:
         self.member_info = [dict(m) for m in member_info] if member_info else []
         """Per-member records (bootstrap and out-of-bag ids, schedule result) when known."""
         self.config = EnsembleConfig.from_dict(self.manifest["config"])
+        self.folder = None if folder is None else Path(folder)
+        """The folder it was loaded from (None: built in memory)."""
         for m in self.models:
             m.eval()
 
@@ -508,6 +617,39 @@ class Ensemble:
     def baseline_spectrum(self) -> np.ndarray:
         """Mean training spectrum on the model grid, shape (n_bins,)."""
         return np.asarray(self.manifest["baseline_spectrum"], dtype=float)
+
+    @property
+    def grid(self) -> ModelGrid:
+        """Output grid and resampling (older manifests: the paper's)."""
+        return self.config.grid
+
+    @property
+    def grid_meV(self) -> np.ndarray:
+        """Bin centres of the predicted spectra (meV).
+
+        The manifest's ``grid_meV``, else the grid of ``network.out_dim`` (51 bins, the
+        paper's, for ensembles written before).
+        """
+        if "grid_meV" in self.manifest:
+            return np.asarray(self.manifest["grid_meV"], dtype=float)
+        return model_grid(self.config.network.out_dim)
+
+    @property
+    def foundation_potential(self) -> str | None:
+        """The universal potential whose atom features the node inputs take (None: none)."""
+        from betenet_model.features import foundation_potential
+
+        return foundation_potential(self.config.node_features)
+
+    @property
+    def needs_phonon_dos(self) -> bool:
+        """Whether every structure needs its phonon DOS (the ``dos`` head)."""
+        return self.config.network.head == "dos"
+
+    @property
+    def has_tc_head(self) -> bool:
+        """Whether the members predict ln(1 + Tc) directly as well."""
+        return bool(self.config.network.tc_head)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -550,7 +692,7 @@ class Ensemble:
             info = folder / name.replace(".pt", ".json")
             infos.append(ckpt.read_json(info) if info.is_file() else {})
         return cls(models, manifest, device=device,
-                   member_info=infos if all(infos) else None)
+                   member_info=infos if all(infos) else None, folder=folder)
 
     def save(self, directory: str | Path) -> None:
         """Write the manifest and one ``state_dict`` file per member."""
@@ -579,17 +721,30 @@ class Ensemble:
         ndarray, shape (M, n, n_bins)
             Non-negative α²F on the model grid.
         """
-        out = []
+        return self.predict(samples, batch_size)[0]
+
+    def predict(self, samples: Sequence[CrystalSample], batch_size: int = 64,
+                ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Spectra ``(M, n, n_bins)`` and each member's direct Tc.
+
+        The Tc is in K, ``(M, n)``, clipped at 0; None without a Tc head.
+        """
+        out, tcs = [], []
         for start in range(0, len(samples), batch_size):
             chunk = samples[start:start + batch_size]
             inputs = build_inputs(chunk, self.config.network, self.variant, dtype=self.dtype,
-                                  device=self.device, node_features=self.config.node_features)
+                                  device=self.device, node_features=self.config.node_features,
+                                  feature_scaling=self.manifest.get("feature_scaling"))
             with torch.no_grad():
-                out.append(np.stack([m(inputs).detach().cpu().double().numpy()
-                                     for m in self.models]))
+                pairs = [model_outputs(m, inputs) for m in self.models]
+            out.append(np.stack([p.detach().cpu().double().numpy() for p, _ in pairs]))
+            if self.has_tc_head:
+                tcs.append(np.stack([np.expm1(t.detach().cpu().double().numpy()).clip(0)
+                                     for _, t in pairs]))   # type: ignore[union-attr]
         if not out:
-            return np.zeros((len(self), 0, len(self.baseline_spectrum)))
-        return np.concatenate(out, axis=1)
+            return (np.zeros((len(self), 0, len(self.baseline_spectrum))),
+                    np.zeros((len(self), 0)) if self.has_tc_head else None)
+        return np.concatenate(out, axis=1), (np.concatenate(tcs, axis=1) if tcs else None)
 
 
 __all__ = [
@@ -599,6 +754,7 @@ __all__ = [
     "bootstrap_counts",
     "build_inputs",
     "build_model",
+    "feature_scaling",
     "finalize_manifest",
     "member_seeds",
     "train_ensemble",

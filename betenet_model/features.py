@@ -25,6 +25,12 @@ Node-feature modes (``node_features``)
     electronegativity, radii, valence electrons, mass, ...) in place of the one-hot blocks;
     CPD/FPD append the site DOS to the features and zeros to the attributes as above. Chemically
     similar elements get nearby inputs, so an unseen element is embedded next to its relatives.
+A foundation mode (``"sevennet_l3i5"`` ...; :data:`FOUNDATION_FEATURES`)
+    features = [element descriptors | per-atom features of that universal potential's last
+    interaction layer (``atom_features``, width 128, computed by
+    :mod:`workflows.mlip.features`, standardised by the caller)]; attributes = [element
+    descriptors | zeros], so the attribute products stay per species. The per-atom block
+    describes each atom's environment as the potential learned it from ~10⁶ DFT structures.
 
 Masses are the IUPAC 2016 standard atomic weights (most stable isotope mass for elements
 without one), the table ASE uses — the one the reference implementation used.
@@ -41,10 +47,12 @@ __all__ = [
     "ATOMIC_MASSES",
     "NUM_SPECIES",
     "DOS_BINS",
+    "FOUNDATION_FEATURES",
     "NODE_FEATURES",
     "VARIANTS",
     "atomic_masses",
     "check_node_features",
+    "foundation_potential",
     "input_dim",
     "node_inputs",
 ]
@@ -53,8 +61,12 @@ __all__ = [
 NUM_SPECIES = 118
 #: Length of the site-projected DOS block (the 51-bin target grid).
 DOS_BINS = 51
-#: Node-feature modes: the paper's one-hot × mass, or standardised element descriptors.
-NODE_FEATURES = ("onehot_mass", "descriptors")
+#: Foundation-feature modes: name → width of the per-atom block (the last interaction layer of
+#: the universal potential of that name, with ``-`` for ``_``: ``sevennet_l3i5`` → sevennet-l3i5).
+FOUNDATION_FEATURES = {"sevennet_0": 128, "sevennet_l3i5": 128, "sevennet_mf_0": 128}
+#: Node-feature modes: the paper's one-hot × mass, standardised element descriptors, or
+#: descriptors + the per-atom features of a universal potential.
+NODE_FEATURES = ("onehot_mass", "descriptors", *FOUNDATION_FEATURES)
 
 # IUPAC 2016 standard atomic weights (amu) for Z = 1..118 (as in ase.data.atomic_masses_iupac2016).
 _MASSES_Z1_TO_Z118 = (
@@ -206,10 +218,12 @@ def atomic_masses(atomic_numbers) -> np.ndarray:
 def input_dim(variant: str = DEFAULT_VARIANT, node_features: str = "onehot_mass") -> int:
     """Width of the node features/attributes.
 
-    118 (CSO) or 169 (CPD, FPD) for ``"onehot_mass"``; D or D + 51 for ``"descriptors"``.
+    118 (CSO) or 169 (CPD, FPD) for ``"onehot_mass"``; D or D + 51 for ``"descriptors"``;
+    D + 128 (+ 51) for a foundation mode.
     """
-    species = NUM_SPECIES if check_node_features(node_features) == "onehot_mass" else len(
-        descriptor_names())
+    mode = check_node_features(node_features)
+    species = NUM_SPECIES if mode == "onehot_mass" else len(descriptor_names())
+    species += FOUNDATION_FEATURES.get(mode, 0)
     return species + DOS_BINS if get_variant(variant).takes_site_dos else species
 
 
@@ -222,9 +236,18 @@ def check_node_features(node_features: str) -> str:
     return mode
 
 
+def foundation_potential(node_features: str) -> str | None:
+    """The universal potential a foundation mode takes its atom features from.
+
+    Its registry name (e.g. ``sevennet-l3i5``), or None for the one-hot and descriptor modes.
+    """
+    mode = check_node_features(node_features)
+    return mode.replace("_", "-") if mode in FOUNDATION_FEATURES else None
+
+
 def node_inputs(
     atomic_numbers, site_dos=None, variant: str = DEFAULT_VARIANT,
-    node_features: str = "onehot_mass",
+    node_features: str = "onehot_mass", atom_features=None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Node features and attributes of one structure.
 
@@ -237,8 +260,12 @@ def node_inputs(
         CPD/FPD, must be omitted for CSO.
     variant : str
         A name of :data:`betenet_model.variants.VARIANTS` (any case).
-    node_features : {"onehot_mass", "descriptors"}
-        Species block: one-hot × mass / one-hot (the paper), or element descriptors for both.
+    node_features : str
+        Species block: one-hot × mass / one-hot (the paper), element descriptors for both, or
+        a foundation mode (descriptors, then ``atom_features`` on the features only).
+    atom_features : array_like, optional
+        ``(n, 128)`` per-atom features of the mode's potential (foundation modes only; already
+        standardised).
 
     Returns
     -------
@@ -255,7 +282,21 @@ def node_inputs(
     mode = check_node_features(node_features)
     z = _check_z(atomic_numbers)
     n = z.size
-    if mode == "descriptors":
+    width = FOUNDATION_FEATURES.get(mode)
+    if width is not None:
+        if atom_features is None:
+            raise ValueError(f"The {mode} node features need the per-atom features of "
+                             f"{foundation_potential(mode)}, shape ({n}, {width}).")
+        extra = np.asarray(atom_features, dtype=np.float64)
+        if extra.shape != (n, width) or not np.all(np.isfinite(extra)):
+            raise ValueError(f"atom_features must be finite with shape ({n}, {width}), got "
+                             f"{extra.shape}.")
+        species = element_descriptors(z)
+        feats = np.concatenate([species, extra], axis=1)
+        onehot = np.concatenate([species, np.zeros_like(extra)], axis=1)
+    elif atom_features is not None:
+        raise ValueError(f"The {mode} node features take no atom_features.")
+    elif mode == "descriptors":
         onehot = element_descriptors(z)
         feats = onehot.copy()
     else:

@@ -16,7 +16,17 @@ Architecture (identical in function to e3nn's ``gate_points_2101`` network the p
   output and ``b = ln 8``: a crystal the network cannot tell apart from the training set gets the
   training mean, never a spectrum spread over bins no training record has weight in (and a bin
   where the anchor is zero stays zero: a floor there put weight at ω → 0, where α²F/ω dominates
-  λ and ω_log).
+  λ and ω_log); ``dos`` shapes α²F by the crystal's own phonons, ``α²F(ω) = α²(ω)·F(ω)`` with
+  ``F`` the phonon DOS carried by the batch (``GraphBatch.phonon_dos``, per atom, e.g. from a
+  universal potential) and a smooth, bounded, positive coupling function
+  ``α²(ω) = A(ω)·exp(b·tanh(Σ_k c_k φ_k(ω)/b))``: ``A`` the coupling fitted on the training
+  rows (:meth:`BeteNet.set_anchor`), ``φ_k`` ``coupling_basis`` Gaussians evenly spaced in
+  √ω over the grid (finer at low ω, where λ and ω_log are decided) and ``c`` the atom mean of
+  the last convolution; a hydride gets weight where its hydrogen modes are;
+* optional ``tc_head``: one more output channel; with ``x`` its atom mean plus a fixed offset
+  (``tc_anchor``, the mean training value), ``ln(1 + Tc/K) = B·tanh(x/B)``, B = ln(1 + 150),
+  trained directly on Tc labels (sharing the trunk). The bound keeps a crystal unlike any
+  training one from an exponential blow-up (an unbounded head put B2CN at 1100 K).
 
 Speed: the three node-attribute tensor products (``sc``, ``lin1``, ``lin2``; > 95 % of the
 parameters) are bilinear in the embedded attributes ``z``, which take one value per species. They
@@ -81,9 +91,13 @@ class NetworkConfig:
         Normaliser of the neighbour sum (divides by its square root); the reference uses 17
         (bete-net: 16.8 edges per atom with self-edges at 4 Å).
     head : str
-        Output head: ``"relu-mean"`` (the paper's) or ``"anchored"`` (see the module docstring).
-        Left out of :meth:`to_dict` at its default, so configurations written before the option
-        existed keep their form (and digests).
+        Output head: ``"relu-mean"`` (the paper's), ``"anchored"`` or ``"dos"`` (see the module
+        docstring). Left out of :meth:`to_dict` at its default, so configurations written before
+        the option existed keep their form (and digests); so are the two below.
+    coupling_basis : int
+        Smooth basis functions of the ``dos`` head's coupling function α²(ω).
+    tc_head : bool
+        A direct ln(1 + Tc) output beside the spectrum (:meth:`BeteNet.predict`).
     """
 
     input_dim: int = 118
@@ -98,11 +112,14 @@ class NetworkConfig:
     radial_neurons: int = 100
     num_neighbors: float = 17.0
     head: str = "relu-mean"
+    coupling_basis: int = 10
+    tc_head: bool = False
 
     def __post_init__(self) -> None:
         if self.head not in HEADS:
             raise ValueError(f"NetworkConfig.head must be one of {HEADS}, got {self.head!r}.")
-        for name in ("input_dim", "embed_dim", "mul", "out_dim", "num_basis", "radial_neurons"):
+        for name in ("input_dim", "embed_dim", "mul", "out_dim", "num_basis", "radial_neurons",
+                     "coupling_basis"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(
                     f"NetworkConfig.{name} must be a positive integer, got {getattr(self, name)}."
@@ -113,11 +130,19 @@ class NetworkConfig:
             raise ValueError("NetworkConfig.cutoff and num_neighbors must be positive.")
 
     def to_dict(self) -> dict:
-        """Plain-JSON dict of the hyper-parameters (``head`` only when not the default)."""
+        """Plain-JSON dict of the hyper-parameters (options added later only when not default)."""
         data = asdict(self)
-        if data["head"] == HEADS[0]:
-            del data["head"]
+        for name, default in _LATER_DEFAULTS.items():
+            if data[name] == default:
+                del data[name]
+        if self.head != "dos":
+            data.pop("coupling_basis", None)
         return data
+
+    @property
+    def outputs(self) -> int:
+        """Width of the last convolution: spectrum bins (or coupling coefficients) [+ 1 Tc]."""
+        return (self.coupling_basis if self.head == "dos" else self.out_dim) + int(self.tc_head)
 
     @classmethod
     def from_dict(cls, data: dict) -> NetworkConfig:
@@ -143,8 +168,24 @@ class NetworkConfig:
         return cls(input_dim=input_dim(variant, node_features), **overrides)
 
 
-HEADS = ("relu-mean", "anchored")
+HEADS = ("relu-mean", "anchored", "dos")
 ANCHOR_LOG_BOUND = math.log(8.0)
+TC_HEAD_MAX_K = 150.0
+"""The Tc head's output stays below this (above every DFT Tc the models are trained on)."""
+_LATER_DEFAULTS = {"head": "relu-mean", "coupling_basis": 10, "tc_head": False}
+"""Options added after the first manifests: left out of ``to_dict`` at these values."""
+
+
+def coupling_basis(grid_meV: torch.Tensor, n: int) -> torch.Tensor:
+    """``(n, G)`` Gaussians evenly spaced in √ω from 0 to the top of the grid (width = spacing).
+
+    √ω spacing puts more of them at low frequency (10 on a 250 meV grid: centres 0, 3, 12,
+    28, 49, 77, 111, 151, 198, 250 meV), where α²F/ω sets λ and ω_log.
+    """
+    u = torch.sqrt(grid_meV.clamp(min=0))
+    centres = torch.linspace(0.0, float(u[-1]), n, dtype=u.dtype)
+    width = float(u[-1]) / max(n - 1, 1)
+    return torch.exp(-0.5 * ((u[None, :] - centres[:, None]) / width) ** 2)
 
 
 def smooth_cutoff(x: torch.Tensor) -> torch.Tensor:
@@ -789,7 +830,8 @@ class BeteNet(torch.nn.Module):
     torch.Size([1, 51])
     """
 
-    anchor: torch.Tensor   # buffer of the ``anchored`` head only
+    anchor: torch.Tensor   # buffer of the ``anchored`` and ``dos`` heads only
+    tc_anchor: torch.Tensor  # buffer of the Tc head only
 
     def __init__(self, config: NetworkConfig | None = None) -> None:
         super().__init__()
@@ -829,9 +871,17 @@ class BeteNet(torch.nn.Module):
             conv = Convolution(irreps, gate.irreps_in, *conv_args)
             self.layers.append(GatedConvolution(conv, gate))
             irreps = gate.irreps_out
-        self.layers.append(Convolution(irreps, o3.Irreps(f"{cfg.out_dim}x0e"), *conv_args))
-        if cfg.head == "anchored":
+        self.layers.append(Convolution(irreps, o3.Irreps(f"{cfg.outputs}x0e"), *conv_args))
+        if cfg.head in ("anchored", "dos"):
             self.register_buffer("anchor", torch.zeros(cfg.out_dim))
+        if cfg.head == "dos":
+            from .targets import model_grid
+
+            grid = torch.as_tensor(model_grid(cfg.out_dim), dtype=torch.float32)
+            self.register_buffer("basis", coupling_basis(grid, cfg.coupling_basis),
+                                 persistent=False)
+        if cfg.tc_head:
+            self.register_buffer("tc_anchor", torch.zeros(()))
         #: reuse per-species tables across no-grad forwards while the weights are unchanged
         self.cache_species_tables = True
         self._species_cache: dict = {}
@@ -909,14 +959,24 @@ class BeteNet(torch.nn.Module):
         return x.view(groups.chunks * groups.size, -1), z_unique, groups
 
     def set_anchor(self, spectrum: torch.Tensor) -> None:
-        """Fix the ``anchored`` head's ``A(ω)`` (``(out_dim,)``, e.g. the mean training α²F)."""
-        if self.config.head != "anchored":
-            raise ValueError("set_anchor needs head 'anchored', this network has "
+        """Fix ``A(ω)``, shape ``(out_dim,)``.
+
+        The ``anchored`` head's spectrum (e.g. the mean training α²F) or the ``dos`` head's
+        coupling function (α²F / F fitted on training rows).
+        """
+        if self.config.head not in ("anchored", "dos"):
+            raise ValueError("set_anchor needs head 'anchored' or 'dos', this network has "
                              f"{self.config.head!r}")
         spectrum = torch.as_tensor(spectrum, dtype=self.anchor.dtype, device=self.anchor.device)
         if spectrum.shape != self.anchor.shape or not bool(torch.isfinite(spectrum).all()):
             raise ValueError(f"anchor must be a finite ({self.config.out_dim},) spectrum")
         self.anchor.copy_(spectrum.clamp(min=0))
+
+    def set_tc_anchor(self, log_tc: float) -> None:
+        """Fix the Tc head's offset (e.g. the mean training ln(1 + Tc/K))."""
+        if not self.config.tc_head:
+            raise ValueError("set_tc_anchor needs a network with tc_head")
+        self.tc_anchor.fill_(float(log_tc))
 
     def forward_atoms(self, batch) -> torch.Tensor:
         """Per-atom outputs, ``(N, out_dim)``: after the ReLU (``relu-mean``), raw (``anchored``).
@@ -948,7 +1008,11 @@ class BeteNet(torch.nn.Module):
         for layer in self.layers:
             x = layer(x, z_unique, groups, src, dst, edge_attr, edge_basis, basis_index, tables)
         x = x.index_select(0, groups.slot)
-        return torch.relu(x) if self.config.head == "relu-mean" else x
+        if self.config.head != "relu-mean":
+            return x
+        if not self.config.tc_head:
+            return torch.relu(x)
+        return torch.cat([torch.relu(x[:, :-1]), x[:, -1:]], dim=1)
 
     def forward(self, batch) -> torch.Tensor:
         """Predict α²F for every crystal of a batch.
@@ -962,17 +1026,37 @@ class BeteNet(torch.nn.Module):
         -------
         torch.Tensor
             ``(n_graphs, out_dim)``: the mean over each crystal's atoms of the per-atom ReLU output
-            (``relu-mean``), or the anchor times the bounded factor of that mean (``anchored``).
+            (``relu-mean``), the anchor times the bounded factor of that mean (``anchored``), or
+            the bounded coupling function times the batch's phonon DOS (``dos``).
+        """
+        return self.predict(batch)[0]
+
+    def predict(self, batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The spectra ``(n_graphs, out_dim)`` and the direct ln(1 + Tc/K).
+
+        The latter has shape ``(n_graphs,)`` with ``tc_head``, else it is None.
         """
         per_atom = self.forward_atoms(batch)
         n = int(batch.n_graphs)
         total = per_atom.new_zeros(n, per_atom.shape[1]).index_add_(0, batch.node_graph, per_atom)
         counts = torch.bincount(batch.node_graph, minlength=n).clamp(min=1).to(per_atom.dtype)
         mean = total / counts.unsqueeze(1)
-        if self.config.head == "relu-mean":
-            return mean
+        log_tc = None
+        if self.config.tc_head:
+            bound = math.log1p(TC_HEAD_MAX_K)
+            log_tc = bound * torch.tanh((mean[:, -1] + self.tc_anchor) / bound)
+            mean = mean[:, :-1]
         b = ANCHOR_LOG_BOUND
-        return self.anchor * torch.exp(b * torch.tanh(mean / b))
+        if self.config.head == "relu-mean":
+            return mean, log_tc
+        if self.config.head == "anchored":
+            return self.anchor * torch.exp(b * torch.tanh(mean / b)), log_tc
+        dos = getattr(batch, "phonon_dos", None)
+        if dos is None:
+            raise ValueError("the dos head needs the phonon DOS of every crystal "
+                             "(GraphBatch.phonon_dos)")
+        shape = mean @ self.basis.to(mean.dtype)
+        return self.anchor * torch.exp(b * torch.tanh(shape / b)) * dos, log_tc
 
 
 def load_reference_state_dict(net: BeteNet, state_dict: dict) -> None:

@@ -63,6 +63,10 @@ class TrainConfig:
     moment_loss_weight : float
         Weight of a loss on λ and ln ω_log of the predicted against the target spectrum, for
         rows with a spectrum (0, the paper: α²F MSE only; see :func:`supervised_loss`).
+    tc_head_weight : float
+        Weight of the loss of a network's direct ln(1 + Tc) head (``NetworkConfig.tc_head``)
+        on every row: the Tc label of a Tc-only row, the Allen–Dynes Tc of the target spectrum
+        of a spectrum row.
     """
 
     lr: float = 5e-3
@@ -80,6 +84,7 @@ class TrainConfig:
     tc_loss_weight: float = 0.01
     mu_star: float = DEFAULT_MU_STAR
     moment_loss_weight: float = 0.0
+    tc_head_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -96,9 +101,10 @@ class TrainConfig:
         if not (self.tc_loss_weight >= 0 and math.isfinite(self.tc_loss_weight)):
             raise ValueError(f"tc_loss_weight must be a finite number >= 0, "
                              f"got {self.tc_loss_weight}")
-        if not (self.moment_loss_weight >= 0 and math.isfinite(self.moment_loss_weight)):
-            raise ValueError(f"moment_loss_weight must be a finite number >= 0, "
-                             f"got {self.moment_loss_weight}")
+        for name in ("moment_loss_weight", "tc_head_weight"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value}")
         if not 0 <= self.mu_star < 1:
             raise ValueError(f"mu_star must be in [0, 1), got {self.mu_star}")
         if self.checkpoint_every < 0:
@@ -112,8 +118,15 @@ class TrainConfig:
         return getattr(torch, self.dtype)
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dictionary."""
-        return asdict(self)
+        """Plain JSON-able dictionary.
+
+        ``tc_head_weight`` only when used, so the configurations of earlier ensembles keep
+        their form and model-id digests.
+        """
+        data = asdict(self)
+        if data["tc_head_weight"] == 0.0:
+            del data["tc_head_weight"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:

@@ -35,7 +35,7 @@ from typing import Any
 
 import torch
 
-from .targets import GRID_MEV
+from .targets import model_grid
 from .tc import DEFAULT_MU_STAR, allen_dynes_tc, log_tc_loss, moment_loss
 from .train_config import TrainConfig
 
@@ -297,16 +297,21 @@ def weighted_mse(pred: torch.Tensor, target: torch.Tensor,
 def supervised_loss(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor | None = None,
                     weights: torch.Tensor | None = None, tc_loss_weight: float = 0.01,
                     mu_star: float = DEFAULT_MU_STAR,
-                    moment_loss_weight: float = 0.0) -> torch.Tensor:
+                    moment_loss_weight: float = 0.0, log_tc_pred: torch.Tensor | None = None,
+                    tc_head_weight: float = 0.0) -> torch.Tensor:
     """Mixed supervision: α²F MSE where a spectrum exists, a Tc loss where only Tc does.
 
     ``L = MSE_α²F(spectrum rows) + moment_loss_weight · L_mom(spectrum rows)
     + tc_loss_weight · L_Tc(Tc-only rows)``, each term a multiplicity-weighted mean over its
     own rows (0 when a term has no row), with ``L_Tc`` = :func:`betenet_model.tc.log_tc_loss`
-    of the Allen–Dynes Tc of the predicted spectrum on :data:`betenet_model.GRID_MEV`
-    (μ* = ``mu_star``) and ``L_mom`` = :func:`betenet_model.tc.moment_loss` (λ and ln ω_log of
-    prediction and target on that grid). Without ``tc`` and with ``moment_loss_weight`` 0 this
-    is exactly :func:`weighted_mse`.
+    of the Allen–Dynes Tc of the predicted spectrum on the model grid
+    (:func:`betenet_model.targets.model_grid` of ``n_bins``; μ* = ``mu_star``) and ``L_mom`` =
+    :func:`betenet_model.tc.moment_loss` (λ and ln ω_log of prediction and target on that
+    grid). With a direct head (``log_tc_pred``, ln(1 + Tc/K) per row) ``+ tc_head_weight ·``
+    the weighted mean over all rows of ``(log_tc_pred − ln(1 + Tc))²``, Tc being the label of
+    a Tc-only row and the Allen–Dynes Tc of the target spectrum of a spectrum row. Without
+    ``tc``, ``log_tc_pred`` and with ``moment_loss_weight`` 0 this is exactly
+    :func:`weighted_mse`.
 
     Parameters
     ----------
@@ -319,12 +324,12 @@ def supervised_loss(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor |
         Row multiplicities.
     tc_loss_weight, mu_star : float
     """
-    if tc is None and moment_loss_weight == 0:
+    if tc is None and moment_loss_weight == 0 and log_tc_pred is None:
         return weighted_mse(pred, target, weights)
     w = pred.new_ones(pred.shape[0]) if weights is None else weights
     spectrum_rows = ~torch.isnan(target[:, 0])
     tc_rows = ~spectrum_rows & (torch.zeros_like(spectrum_rows) if tc is None else ~torch.isnan(tc))
-    grid = torch.as_tensor(GRID_MEV, dtype=pred.dtype, device=pred.device)
+    grid = torch.as_tensor(model_grid(pred.shape[-1]), dtype=pred.dtype, device=pred.device)
     loss = pred.new_zeros(())
     if bool(spectrum_rows.any()):
         loss = loss + weighted_mse(pred[spectrum_rows], target[spectrum_rows], w[spectrum_rows])
@@ -334,7 +339,24 @@ def supervised_loss(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor |
     if tc is not None and bool(tc_rows.any()) and tc_loss_weight > 0:
         tc_pred = allen_dynes_tc(grid, pred[tc_rows], mu_star)
         loss = loss + tc_loss_weight * log_tc_loss(tc_pred, tc[tc_rows], w[tc_rows])
+    if log_tc_pred is not None and tc_head_weight > 0:
+        true = torch.full_like(log_tc_pred, float("nan"))
+        if bool(spectrum_rows.any()):
+            true[spectrum_rows] = torch.log1p(allen_dynes_tc(grid, target[spectrum_rows],
+                                                             mu_star))
+        if bool(tc_rows.any()):
+            true[tc_rows] = torch.log1p(tc[tc_rows])  # type: ignore[index]
+        rows = ~torch.isnan(true)
+        err = (log_tc_pred[rows] - true[rows]) ** 2
+        loss = loss + tc_head_weight * (w[rows] * err).sum() / w[rows].sum()
     return loss
+
+
+def model_outputs(model: torch.nn.Module, inputs: Any,
+                  ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Spectra and the direct ln(1 + Tc) (None without a Tc head) of a model's forward pass."""
+    predict = getattr(model, "predict", None)
+    return predict(inputs) if predict is not None else (model(inputs), None)
 
 
 def versions() -> dict[str, str]:
@@ -455,10 +477,11 @@ def train_model(
     train_tc = None if train_tc is None else train_tc.to(device=device, dtype=dtype)
     val_tc = None if val_tc is None else val_tc.to(device=device, dtype=dtype)
 
-    def loss_of(pred: torch.Tensor, target: torch.Tensor, tc: torch.Tensor | None,
+    def loss_of(inputs: Any, target: torch.Tensor, tc: torch.Tensor | None,
                 w: torch.Tensor | None) -> torch.Tensor:
+        pred, log_tc = model_outputs(model, inputs)
         return supervised_loss(pred, target, tc, w, config.tc_loss_weight, config.mu_star,
-                               config.moment_loss_weight)
+                               config.moment_loss_weight, log_tc, config.tc_head_weight)
     optimizer = make_optimizer(model, config)
     schedule = make_schedule(config)
     best_state = _state_copy(model)
@@ -511,12 +534,12 @@ def train_model(
     while not done and epoch < config.max_epochs:
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_of(model(train_inputs), train_targets, train_tc, weights)
+        loss = loss_of(train_inputs, train_targets, train_tc, weights)
         loss.backward()
         optimizer.step()
         model.eval()
         with torch.no_grad():
-            val = float(loss_of(model(val_inputs), val_targets, val_tc, None))
+            val = float(loss_of(val_inputs, val_targets, val_tc, None))
         epoch += 1
         history_train.append(float(loss.detach()))
         history_val.append(val)
