@@ -352,3 +352,32 @@ class MLIPPhononDocument(BaseModel):
     wall_s: float = Field(description="Wall time of the calculation (s), model load excluded.")
     warnings: list[str] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+MLIP_FEATURES_DOC_TYPE: Literal["mlip_features"] = "mlip_features"
+
+
+class MLIPFeatureDocument(BaseModel):
+    """Per-atom features of one structure from a universal potential's last interaction layer.
+
+    Stored beside the structure's :class:`MLIPPhononDocument` in the same store and keyed the
+    same way (sha256 of the structure, the potential name and package version, and the
+    settings, here the layer), so a structure is evaluated once per potential and reused by
+    every model that takes these features (:mod:`workflows.mlip.features`).
+    """
+
+    doc_type: Literal["mlip_features"] = MLIP_FEATURES_DOC_TYPE
+    schema_version: str = "1.0"
+    key: str = Field(description="sha256 of structure + potential + version + settings.")
+    formula: str = Field(description="Reduced formula.")
+    nsites: int = Field(description="Sites of the cell (one feature row each, in site order).")
+    structure_hash: str = Field(description="sha256 of the cell (lattice, species, positions).")
+    source_id: str | None = Field(None, description="File name or database id it was read as.")
+    potential: str = Field(description="Registry name, e.g. sevennet-l3i5.")
+    potential_package: str = Field(description="Distribution holding the weights.")
+    potential_version: str = Field(description="Its installed version.")
+    settings: dict[str, Any] = Field(description="The layer the features are taken from.")
+    atom_features: list[list[float]] = Field(
+        description="(nsites, D) invariant scalars of every site after that layer.")
+    wall_s: float = Field(description="Wall time of the evaluation (s), model load excluded.")
+    created_at: datetime = Field(default_factory=utcnow)

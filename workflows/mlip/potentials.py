@@ -59,9 +59,13 @@ class Potential:
 
 POTENTIALS: dict[str, Potential] = {
     "sevennet-0": Potential("sevennet-0", "SevenNet", {"model": "7net-0"}, "sevenn"),
+    "sevennet-l3i5": Potential("sevennet-l3i5", "SevenNet", {"model": "7net-l3i5"}, "sevenn"),
+    "sevennet-mf-0": Potential("sevennet-mf-0", "SevenNet", {"model": "7net-mf-0",
+                                                             "modal": "PBE"}, "sevenn"),
     "chgnet": Potential("chgnet", "CHGNet", {}, "chgnet"),
 }
-"""Registry: user name → potential.  SevenNet-0 is the default."""
+"""Registry: user name → potential.  SevenNet-0 is the default; the sevenn wheel also ships
+SevenNet-l3i5 (l_max 3, 5 blocks) and the multi-fidelity SevenNet-MF-0 (its PBE head)."""
 
 DEFAULT_POTENTIAL = "sevennet-0"
 
