@@ -1,6 +1,6 @@
 """Spectra onto the model grid, with a warning when weight falls off it.
 
-:func:`grid_values` wraps :func:`betenet_model.targets.resample_to_grid` (the one resampling)
+:func:`grid_values` wraps :meth:`betenet_model.targets.ModelGrid.resample` (the one resampling)
 for the data code (:mod:`workflows.ml.data`) and the MLIP phonon documents
 (:mod:`workflows.mlip.flows`), which both put spectra and site DOS on
 :data:`betenet_model.targets.GRID_MEV`.
@@ -13,7 +13,7 @@ import logging
 import numpy as np
 from numpy.typing import ArrayLike
 
-from betenet_model.targets import resample_to_grid
+from betenet_model.targets import PAPER_GRID, ModelGrid
 
 logger = logging.getLogger(__name__)
 
@@ -22,9 +22,10 @@ ABOVE_GRID_WARN_FRACTION = 0.01
 
 
 def grid_values(frequencies_meV: ArrayLike, values: ArrayLike, what: str = "spectrum",
-                ident: str = "") -> np.ndarray:
-    """Resample onto the model grid; log a warning when weight lies above the grid."""
-    res = resample_to_grid(frequencies_meV, values)
+                ident: str = "", grid: ModelGrid = PAPER_GRID) -> np.ndarray:
+    """Resample onto a model grid (default the paper's); log a warning when weight lies above
+    the grid."""
+    res = grid.resample(frequencies_meV, values)
     frac = np.atleast_1d(res.fraction_above_grid)
     if np.any(frac > ABOVE_GRID_WARN_FRACTION):
         logger.warning("%s %s: %.1f%% of the weight lies above the model grid and is not "

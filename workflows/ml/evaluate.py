@@ -11,7 +11,7 @@ resampled to the model grid: no model on that grid can do better on average.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,22 @@ from betenet_model.ensemble import Ensemble
 from stores.datasets import TrainingRecord
 from workflows.common.physics import DEFAULT_MU_STAR, HIT_TC_K
 from workflows.ml.data import record_sample, record_truth
-from workflows.ml.predict import PROPERTIES, spectrum_properties, unknown_elements
+from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs, report_dropped
+from workflows.ml.predict import (
+    PROPERTIES,
+    member_properties,
+    member_std,
+    sigma_scale,
+    spectrum_properties,
+    unknown_elements,
+)
 
 _TRUTH_KEYS = {"lambda": "lambda_", "omega_log_K": "omega_log_K", "omega_2_K": "omega_2_K",
                "tc_K": "tc_allen_dynes_K"}
 _SHORT = {"lambda": "lambda", "omega_log_K": "omega_log_K", "omega_2_K": "omega_2_K",
           "tc_K": "tc_K"}
+CALIBRATION_COVERAGE = 0.6827
+"""Share of out-of-bag truths the calibrated 1σ should hold (a normal 1σ band)."""
 
 
 def average_precision(labels: Sequence[bool] | np.ndarray,
@@ -62,8 +72,28 @@ def _regression(true: np.ndarray, pred: np.ndarray) -> dict[str, float | None]:
     }
 
 
+def samples_with_inputs(ensemble: Ensemble, records: Sequence[TrainingRecord],
+                        mlip_store: Any = None, stored_only: bool = False,
+                        say: Callable[[str], None] | None = None,
+                        ) -> tuple[list[TrainingRecord], list[Any]]:
+    """The records that have every input ``ensemble`` takes and their samples on its grid.
+
+    Rows whose atom features or phonon DOS cannot be had are left out with one line to ``say``.
+    """
+    needs = MLIPNeeds.of_ensemble(ensemble)
+    rows = mlip_inputs([(r.id, r.structure) for r in records], needs, mlip_store, stored_only,
+                       say)
+    report_dropped([r.id for r in records], rows, "evaluation", say or (lambda _m: None))
+    keep = [k for k, row in enumerate(rows) if "error" not in row]
+    kept = [records[k] for k in keep]
+    return kept, [record_sample(records[k], ensemble.variant, ensemble.grid, rows[k])
+                  for k in keep]
+
+
 def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
                      mu_star: float = DEFAULT_MU_STAR, hit_tc_K: float = HIT_TC_K,
+                     mlip_store: Any = None, stored_only: bool = False,
+                     say: Callable[[str], None] | None = None,
                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Metrics and per-row results of ``ensemble`` on ``records``.
 
@@ -80,6 +110,9 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
         μ* of every Tc.
     hit_tc_K : float
         A hit is a true Tc above this (K).
+    mlip_store, stored_only, say
+        Where the atom features / phonon DOS an ensemble may take come from
+        (:func:`samples_with_inputs`); rows without them are left out (``n_left_out``).
 
     Returns
     -------
@@ -87,22 +120,23 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
         ``n``, ``n_spectrum``, ``n_tc_only``; ``mae_tc_K``/``rmse_tc_K``/``r2_tc_K`` and
         ``baseline_*_tc_K`` (the mean training spectrum's Tc for every row);
         ``average_precision_tc5`` (None without a hit), ``random_average_precision_tc5``
-        (the hit fraction), ``n_hits``, ``coverage_1sigma_tc_K``; where spectra exist also
-        ``mae_*``/``rmse_*``/``r2_*`` and ``baseline_*`` for lambda, omega_log_K, omega_2_K,
-        ``grid_floor_mae_*``, ``mse_spectrum``, ``baseline_mse_spectrum``,
-        ``coverage_1sigma_lambda``; ``members``, ``mu_star``, ``variant``,
-        ``rows_with_unknown_elements``.
+        (the hit fraction), ``n_hits``, ``coverage_1sigma_tc_K`` (share of rows whose truth
+        lies within the calibrated 1σ, ``sigma_calibrated`` says whether the ensemble has a
+        calibration); where spectra exist also ``mae_*``/``rmse_*``/``r2_*`` and
+        ``baseline_*`` for lambda, omega_log_K, omega_2_K, ``grid_floor_mae_*``,
+        ``mse_spectrum``, ``baseline_mse_spectrum``, ``coverage_1sigma_lambda``; with a Tc
+        head ``mae_tc_head_K`` and ``average_precision_tc5_head`` (its direct Tc); ``members``,
+        ``mu_star``, ``variant``, ``rows_with_unknown_elements``.
     rows : list of dict
-        Per record: truth, prediction mean ± σ, baseline (None where unknown).
+        Per record: truth, prediction mean ± σ (calibrated), baseline (None where unknown).
     """
+    n_given = len(records)
+    records, samples = samples_with_inputs(ensemble, records, mlip_store, stored_only, say)
     if not records:
         raise ValueError("nothing to evaluate: no usable record")
-    samples = [record_sample(r, ensemble.variant) for r in records]
-    spectra = ensemble.predict_spectra(samples)                 # (M, n, 51)
-    members = spectrum_properties(spectra, mu_star)              # (M, n)
+    members, spectra = member_properties(ensemble, samples, mu_star)       # (M, n)
     mean = {k: v.mean(axis=0) for k, v in members.items()}
-    std = {k: (v.std(axis=0, ddof=1) if v.shape[0] > 1 else np.zeros(v.shape[1]))
-           for k, v in members.items()}
+    std = {k: member_std(v) * sigma_scale(ensemble, k) for k, v in members.items()}
     has = np.array([r.has_spectrum for r in records])
     spec_idx = np.nonzero(has)[0]
     truths = {int(j): record_truth(records[int(j)], mu_star) for j in spec_idx}
@@ -116,7 +150,11 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
 
     metrics: dict[str, Any] = {"n": len(records), "n_spectrum": int(has.sum()),
                                "n_tc_only": int((~has).sum()), "members": len(ensemble),
-                               "mu_star": mu_star, "variant": ensemble.variant}
+                               "mu_star": mu_star, "variant": ensemble.variant,
+                               "n_left_out": n_given - len(records),
+                               "sigma_calibrated": bool(
+                                   (ensemble.manifest.get("calibration") or {}).get(
+                                       "sigma_scale"))}
     for k in PROPERTIES:
         rows_k = np.arange(len(records)) if k == "tc_K" else spec_idx
         if rows_k.size == 0:
@@ -126,6 +164,8 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
             metrics[f"{stat}_{name}"] = value
         for stat, value in _regression(true[k][rows_k], base[k][rows_k]).items():
             metrics[f"baseline_{stat}_{name}"] = value
+    if "tc_head_K" in mean:
+        metrics["mae_tc_head_K"] = float(np.mean(np.abs(mean["tc_head_K"] - true["tc_K"])))
     if spec_idx.size:
         targets = np.stack([np.asarray(samples[j].target) for j in spec_idx])
         floor = spectrum_properties(targets, mu_star)
@@ -140,6 +180,8 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
     hits = true["tc_K"] > hit_tc_K
     metrics["n_hits"] = int(hits.sum())
     metrics["average_precision_tc5"] = average_precision(hits, mean["tc_K"])
+    if "tc_head_K" in mean:
+        metrics["average_precision_tc5_head"] = average_precision(hits, mean["tc_head_K"])
     metrics["random_average_precision_tc5"] = float(hits.mean())
     metrics["coverage_1sigma_tc_K"] = float(np.mean(np.abs(true["tc_K"] - mean["tc_K"])
                                                     <= std["tc_K"]))
@@ -153,6 +195,9 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
             row[f"{k}_pred"] = float(mean[k][j])
             row[f"{k}_std"] = float(std[k][j])
             row[f"{k}_baseline"] = float(base[k][j])
+        if "tc_head_K" in mean:
+            row["tc_head_K_pred"] = float(mean["tc_head_K"][j])
+            row["tc_head_K_std"] = float(std["tc_head_K"][j])
         row["unknown_elements"] = ",".join(unknown)
         rows.append(row)
     metrics["rows_with_unknown_elements"] = sum(1 for r in rows if r["unknown_elements"])
@@ -162,8 +207,93 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
     return metrics, rows
 
 
+def out_of_bag_predictions(ensemble: Ensemble, records: Sequence[TrainingRecord],
+                           mu_star: float = DEFAULT_MU_STAR, mlip_store: Any = None,
+                           stored_only: bool = False,
+                           say: Callable[[str], None] | None = None,
+                           samples: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    """Each training row predicted only by the members that left it out (spectrum and Tc rows).
+
+    ``samples``: the model samples of ``records`` (one each, inputs included) when already at
+    hand; otherwise they are made here.
+
+    Returns one dict per row some member left out: ``id``, ``has_spectrum``, ``n_members``
+    (members that left it out), and for every quantity it has a truth for (λ, ω_log, ω₂ only
+    on spectrum rows) ``true``, ``pred`` (mean of those members) and ``spread`` (their
+    standard deviation, None with one member), under ``{key: {...}}``.
+    """
+    if not ensemble.member_info:
+        raise ValueError("the ensemble has no member records (member_XXX.json); "
+                         "out-of-bag scores need them")
+    oob_sets = [set(m.get("out_of_bag_ids", [])) for m in ensemble.member_info]
+    left_out = [any(r.id in s for s in oob_sets) for r in records]
+    if samples is not None:
+        chosen = [r for r, keep in zip(records, left_out, strict=True) if keep]
+        samples = [x for x, keep in zip(samples, left_out, strict=True) if keep]
+    else:
+        chosen = [r for r, keep in zip(records, left_out, strict=True) if keep]
+        if chosen:
+            chosen, samples = samples_with_inputs(ensemble, chosen, mlip_store, stored_only,
+                                                  say)
+    if not chosen:
+        return []
+    members, _ = member_properties(ensemble, samples, mu_star)              # (M, n)
+    out = []
+    for i, rec in enumerate(chosen):
+        use = [m for m, s in enumerate(oob_sets) if rec.id in s]
+        truth = record_truth(rec, mu_star) if rec.has_spectrum else None
+        row: dict[str, Any] = {"id": rec.id, "has_spectrum": rec.has_spectrum,
+                               "n_members": len(use)}
+        for k in members:
+            if truth is not None:
+                t = getattr(truth, _TRUTH_KEYS["tc_K" if k == "tc_head_K" else k])
+            elif k in ("tc_K", "tc_head_K"):
+                t = float(rec.tc_K)   # type: ignore[arg-type]
+            else:
+                continue
+            v = members[k][use, i]
+            row[k] = {"true": float(t), "pred": float(v.mean()),
+                      "spread": float(v.std(ddof=1)) if len(use) > 1 else None}
+        out.append(row)
+    return out
+
+
+def fit_sigma_scale(oob_rows: Sequence[dict[str, Any]], keys: Sequence[str] = PROPERTIES,
+                    coverage: float = CALIBRATION_COVERAGE) -> dict[str, Any]:
+    """Factors s per quantity so that ``|true − pred| ≤ s · spread`` on ``coverage`` of rows.
+
+    The empirical quantile of |error| / spread over the out-of-bag rows; rows predicted by a
+    single member have no spread and are skipped.
+
+    Returns ``{"sigma_scale": {key: s}, "n_rows": {key: n}, "coverage": target,
+    "raw_coverage": {key: share within 1 unscaled spread}}``.
+    """
+    scales: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    raw: dict[str, float] = {}
+    for k in keys:
+        pairs = [(abs(r[k]["true"] - r[k]["pred"]), r[k]["spread"]) for r in oob_rows
+                 if k in r and r[k]["spread"] is not None]
+        if len(pairs) < 5:
+            continue
+        err = np.array([e for e, _ in pairs])
+        spread = np.array([s for _, s in pairs])
+        ratio = np.divide(err, spread, out=np.where(err > 0, np.inf, 0.0), where=spread > 0)
+        finite = np.isfinite(ratio)
+        if finite.mean() < coverage:        # too many rows with no spread at all
+            continue
+        scales[k] = float(np.quantile(ratio, coverage))
+        counts[k] = len(pairs)
+        raw[k] = float(np.mean(err <= spread))
+    return {"sigma_scale": scales, "n_rows": counts, "coverage": coverage,
+            "raw_coverage": raw}
+
+
 def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
-                       mu_star: float = DEFAULT_MU_STAR) -> dict[str, Any]:
+                       mu_star: float = DEFAULT_MU_STAR, mlip_store: Any = None,
+                       stored_only: bool = False,
+                       say: Callable[[str], None] | None = None,
+                       samples: Sequence[Any] | None = None) -> dict[str, Any]:
     """Errors of each training row predicted only by the members that did not see it.
 
     A bootstrap ensemble's honest in-sample score: row *j* is predicted by the
@@ -177,51 +307,61 @@ def out_of_bag_metrics(ensemble: Ensemble, records: Sequence[TrainingRecord],
     records : sequence of TrainingRecord
         The training rows (matched to the out-of-bag ids by ``id``).
     mu_star : float
+    mlip_store, stored_only, say
+        As for :func:`evaluate_records`.
+    samples : sequence, optional
+        The samples of ``records`` when already made (see :func:`out_of_bag_predictions`).
 
     Returns
     -------
     dict
-        ``n_oob`` rows scored, ``oob_mae_*`` for lambda, omega_log_K, omega_2_K, tc_K,
-        ``oob_bias_*`` (mean of predicted − true: a systematic shift),
+        ``n_oob`` spectrum rows scored, ``oob_mae_*`` for lambda, omega_log_K, omega_2_K,
+        tc_K, ``oob_bias_*`` (mean of predicted − true: a systematic shift),
         ``oob_baseline_mae_*`` for the mean training spectrum on the same rows (that mean
         includes the scored row itself), and ``oob_inbag_baseline_mae_*``: each row scored by
         the mean in-bag spectrum of the members that left it out (bootstrap-weighted; what those
         members saw, and the spectrum an ``anchored`` head starts from). The in-bag keys are
-        None when ``records`` lack some member's in-bag spectrum rows.
+        None when ``records`` lack some member's in-bag spectrum rows. Also
+        ``oob_coverage_1sigma_*``: the share of rows whose truth lies within the calibrated
+        1σ of the members that left them out (λ, ω's on spectrum rows; Tc on every row, with
+        ``oob_n_tc`` rows and ``oob_mae_tc_K_all_rows``).
     """
-    if not ensemble.member_info:
-        raise ValueError("the ensemble has no member records (member_XXX.json); "
-                         "out-of-bag scores need them")
-    oob_sets = [set(m.get("out_of_bag_ids", [])) for m in ensemble.member_info]
-    rows = [(j, r) for j, r in enumerate(records)
-            if r.has_spectrum and any(r.id in s for s in oob_sets)]
+    oob = out_of_bag_predictions(ensemble, records, mu_star, mlip_store, stored_only, say,
+                                 samples)
+    rows = [r for r in oob if r["has_spectrum"]]
     if not rows:
         raise ValueError("no record with a spectrum is out-of-bag for any member "
                          "(ids do not match?)")
-    samples = [record_sample(r, ensemble.variant) for _, r in rows]
-    members = spectrum_properties(ensemble.predict_spectra(samples), mu_star)   # (M, n)
     base = spectrum_properties(ensemble.baseline_spectrum[None, :], mu_star)
     inbag = _in_bag_mean_spectra(ensemble, records)
     inbag_props = None if inbag is None else spectrum_properties(inbag, mu_star)  # (M,)
+    oob_sets = [set(m.get("out_of_bag_ids", [])) for m in ensemble.member_info]
     out: dict[str, Any] = {"n_oob": len(rows)}
-    errors: dict[str, list[float]] = {k: [] for k in PROPERTIES}
-    base_errors: dict[str, list[float]] = {k: [] for k in PROPERTIES}
-    inbag_errors: dict[str, list[float]] = {k: [] for k in PROPERTIES}
-    for i, (_, rec) in enumerate(rows):
-        use = [m for m, s in enumerate(oob_sets) if rec.id in s]
-        truth = record_truth(rec, mu_star)
-        for k in PROPERTIES:
-            t = getattr(truth, _TRUTH_KEYS[k])
-            errors[k].append(float(members[k][use, i].mean()) - t)
-            base_errors[k].append(abs(float(base[k][0]) - t))
-            if inbag_props is not None:
-                inbag_errors[k].append(abs(float(inbag_props[k][use].mean()) - t))
     for k in PROPERTIES:
-        out[f"oob_mae_{_SHORT[k]}"] = float(np.mean(np.abs(errors[k])))
-        out[f"oob_bias_{_SHORT[k]}"] = float(np.mean(errors[k]))
-        out[f"oob_baseline_mae_{_SHORT[k]}"] = float(np.mean(base_errors[k]))
-        out[f"oob_inbag_baseline_mae_{_SHORT[k]}"] = (
-            float(np.mean(inbag_errors[k])) if inbag_props is not None else None)
+        err = np.array([r[k]["pred"] - r[k]["true"] for r in rows])
+        truth = np.array([r[k]["true"] for r in rows])
+        out[f"oob_mae_{_SHORT[k]}"] = float(np.mean(np.abs(err)))
+        out[f"oob_bias_{_SHORT[k]}"] = float(np.mean(err))
+        out[f"oob_baseline_mae_{_SHORT[k]}"] = float(np.mean(np.abs(float(base[k][0]) - truth)))
+        if inbag_props is not None:
+            vals = [float(inbag_props[k][[m for m, s in enumerate(oob_sets) if r["id"] in s]]
+                          .mean()) for r in rows]
+            out[f"oob_inbag_baseline_mae_{_SHORT[k]}"] = float(np.mean(np.abs(
+                np.array(vals) - truth)))
+        else:
+            out[f"oob_inbag_baseline_mae_{_SHORT[k]}"] = None
+    if "tc_head_K" in rows[0]:
+        out["oob_mae_tc_head_K"] = float(np.mean([abs(r["tc_head_K"]["pred"]
+                                                      - r["tc_head_K"]["true"]) for r in rows]))
+    for k in PROPERTIES:
+        scored = [r for r in (oob if k == "tc_K" else rows) if r[k]["spread"] is not None]
+        if scored:
+            s = sigma_scale(ensemble, k)
+            out[f"oob_coverage_1sigma_{_SHORT[k]}"] = float(np.mean(
+                [abs(r[k]["true"] - r[k]["pred"]) <= s * r[k]["spread"] for r in scored]))
+    out["oob_n_tc"] = len(oob)
+    out["oob_mae_tc_K_all_rows"] = float(np.mean([abs(r["tc_K"]["true"] - r["tc_K"]["pred"])
+                                                  for r in oob]))
     return out
 
 
@@ -241,7 +381,8 @@ def _in_bag_mean_spectra(ensemble: Ensemble,
             return None
         for i in ids:
             if i not in targets:
-                targets[i] = np.asarray(record_sample(by_id[i], ensemble.variant).target)
+                targets[i] = np.asarray(record_sample(by_id[i], ensemble.variant,
+                                                         ensemble.grid).target)
         w = np.array([info["bootstrap_ids"][i] for i in ids], dtype=float)
         out.append(w @ np.stack([targets[i] for i in ids]) / w.sum())
     return np.stack(out)
@@ -280,3 +421,30 @@ def parity_plot(rows: Sequence[dict[str, Any]], path: str | Path,
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def calibrate(ensemble: Ensemble, records: Sequence[TrainingRecord],
+              samples: Sequence[Any] | None = None, mu_star: float = DEFAULT_MU_STAR,
+              mlip_store: Any = None) -> dict[str, Any] | None:
+    """Fit the σ scale of every quantity on the out-of-bag rows and write it to the manifest.
+
+    ``ensemble.json`` gets ``calibration`` (:func:`fit_sigma_scale`, plus ``mu_star`` and the
+    number of out-of-bag rows); :func:`workflows.ml.predict.sigma_scale` reads it. Returns it,
+    or None (nothing written) when no row has out-of-bag predictions of two members.
+    """
+    from betenet_model import checkpoint as ckpt
+
+    oob = out_of_bag_predictions(ensemble, records, mu_star, mlip_store, samples=samples)
+    keys = [*PROPERTIES, *(["tc_head_K"] if ensemble.has_tc_head else [])]
+    fit = fit_sigma_scale(oob, keys)
+    if not fit["sigma_scale"]:
+        return None
+    calibration = {**fit, "mu_star": mu_star, "n_oob_rows": len(oob),
+                   "method": "quantile of |out-of-bag error| / out-of-bag member spread"}
+    ensemble.manifest["calibration"] = calibration
+    if ensemble.folder is not None:
+        path = ensemble.folder / ckpt.MANIFEST
+        manifest = ckpt.read_json(path)
+        manifest["calibration"] = calibration
+        ckpt.write_json(path, manifest)
+    return calibration

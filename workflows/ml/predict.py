@@ -21,14 +21,16 @@ import numpy as np
 from pymatgen.core import Element, Structure
 
 from betenet_model.ensemble import Ensemble
-from betenet_model.targets import GRID_MEV
+from betenet_model.targets import model_grid
 from workflows.common.physics import DEFAULT_MU_STAR, superconductivity
 from workflows.ml.data import structure_sample
+from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs
 
 logger = logging.getLogger(__name__)
 
 PROPERTIES = ("lambda", "omega_log_K", "omega_2_K", "tc_K")
-"""Per-member quantities; ``tc_K`` is Allen–Dynes with f1·f2."""
+"""Per-member quantities; ``tc_K`` is Allen–Dynes with f1·f2 of the member's spectrum (an
+ensemble with a Tc head reports the head's value beside it as ``tc_head_K``)."""
 
 
 def default_model_dir() -> Path:
@@ -50,7 +52,7 @@ def spectrum_properties(spectra: np.ndarray, mu_star: float = DEFAULT_MU_STAR,
     Parameters
     ----------
     spectra : ndarray, shape (..., n_bins)
-        α²F on :data:`GRID_MEV`.
+        α²F on the model grid of ``n_bins`` (:func:`betenet_model.targets.model_grid`).
     mu_star : float
         Coulomb pseudopotential.
 
@@ -61,14 +63,41 @@ def spectrum_properties(spectra: np.ndarray, mu_star: float = DEFAULT_MU_STAR,
     """
     arr = np.asarray(spectra, dtype=float)
     flat = arr.reshape(-1, arr.shape[-1])
+    grid = model_grid(arr.shape[-1])
     out = {k: np.empty(flat.shape[0]) for k in PROPERTIES}
     for i, spec in enumerate(flat):
-        sc = superconductivity(GRID_MEV, spec, mu_star=mu_star)
+        sc = superconductivity(grid, spec, mu_star=mu_star)
         out["lambda"][i] = sc.lambda_
         out["omega_log_K"][i] = sc.omega_log_K
         out["omega_2_K"][i] = sc.omega_2_K
         out["tc_K"][i] = sc.tc_allen_dynes_K
     return {k: v.reshape(arr.shape[:-1]) for k, v in out.items()}
+
+
+def member_properties(ensemble: Ensemble, samples: Sequence[Any],
+                      mu_star: float = DEFAULT_MU_STAR,
+                      ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Every member's λ, ω_log, ω₂, Tc ``(M, n)`` for ``samples``, and their spectra ``(M, n, G)``.
+
+    ``tc_K`` is the Allen–Dynes Tc of the member's spectrum, consistent with its λ and ω_log;
+    with a Tc head, ``tc_head_K`` is the head's direct Tc as well.
+    """
+    spectra, head_tc = ensemble.predict(samples)
+    props = spectrum_properties(spectra, mu_star)
+    if head_tc is not None:
+        props["tc_head_K"] = head_tc
+    return props, spectra
+
+
+def sigma_scale(ensemble: Ensemble, key: str) -> float:
+    """Calibration factor of the member spread of ``key`` (1 when the manifest has none)."""
+    scales = (ensemble.manifest.get("calibration") or {}).get("sigma_scale") or {}
+    return float(scales.get(key, 1.0))
+
+
+def member_std(values: np.ndarray) -> np.ndarray:
+    """Standard deviation over members (axis 0; ddof 1, 0 for a single member)."""
+    return values.std(axis=0, ddof=1) if values.shape[0] > 1 else np.zeros(values.shape[1:])
 
 
 @dataclass
@@ -79,12 +108,14 @@ class Prediction:
     ----------
     id, formula : str
     mean, std : dict
-        Mean and standard deviation over the members of λ, ω_log (K), ω₂ (K), Tc (K).
+        Mean over the members of λ, ω_log (K), ω₂ (K), Tc (K), and the uncertainty: the
+        standard deviation over the members times the ensemble's calibration factor
+        (``ensemble.json`` → ``calibration``; 1 when it has none).
     members : dict
         Per-member values, each an array of shape (M,).
-    a2f_mean, a2f_std : ndarray, shape (51,)
+    a2f_mean, a2f_std : ndarray, shape (G,)
         Mean spectrum and per-bin standard deviation on :attr:`grid_meV`.
-    grid_meV : ndarray, shape (51,)
+    grid_meV : ndarray, shape (G,)
     unknown_elements : list of str
         Elements absent from the training set.
     warnings : list of str
@@ -100,6 +131,7 @@ class Prediction:
     grid_meV: np.ndarray = field(repr=False)
     unknown_elements: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    calibrated: bool = False
 
     def row(self, spectra: bool = False) -> dict[str, Any]:
         """Flat dictionary for tables and JSON."""
@@ -107,6 +139,10 @@ class Prediction:
         for key in PROPERTIES:
             out[key] = self.mean[key]
             out[f"{key}_std"] = self.std[key]
+        if "tc_head_K" in self.mean:
+            out["tc_head_K"] = self.mean["tc_head_K"]
+            out["tc_head_K_std"] = self.std["tc_head_K"]
+        out["sigma_calibrated"] = self.calibrated
         out["warnings"] = "; ".join(self.warnings) if self.warnings else ""
         if spectra:
             out["grid_meV"] = self.grid_meV.tolist()
@@ -129,6 +165,8 @@ def predict_structures(
     ids: Sequence[str] | None = None,
     site_dos: Sequence[tuple[np.ndarray, np.ndarray] | None] | None = None,
     mu_star: float = DEFAULT_MU_STAR,
+    mlip_store: Any = None,
+    inputs: Sequence[dict[str, Any]] | None = None,
 ) -> list[Prediction]:
     """Ensemble predictions for structures.
 
@@ -143,10 +181,20 @@ def predict_structures(
         Site-projected phonon DOS per structure; required by cpd/fpd ensembles.
     mu_star : float
         μ* of the Allen–Dynes Tc.
+    mlip_store : JobStore, optional
+        For an ensemble that takes atom features of a universal potential or the phonon DOS
+        (``dos`` head): where they are reused from and stored (None: computed, not stored).
+    inputs : sequence of dict, optional
+        Those inputs already at hand (:func:`workflows.ml.mlip_inputs.mlip_inputs` rows).
 
     Returns
     -------
     list of Prediction
+
+    Raises
+    ------
+    ValueError
+        A structure whose MLIP inputs cannot be had (the reason, per structure).
     """
     ids = list(ids) if ids is not None else [s.composition.reduced_formula for s in structures]
     if len(ids) != len(structures):
@@ -154,12 +202,21 @@ def predict_structures(
     dos_list = list(site_dos) if site_dos is not None else [None] * len(structures)
     if len(dos_list) != len(structures):
         raise ValueError(f"{len(dos_list)} site DOS entries for {len(structures)} structures")
+    needs = MLIPNeeds.of_ensemble(ensemble)
+    if inputs is None:
+        inputs = mlip_inputs(list(zip(ids, structures, strict=True)), needs, mlip_store)
+    failed = [f"{i}: {row['error']}" for i, row in zip(ids, inputs, strict=True)
+              if "error" in row]
+    if failed:
+        raise ValueError(f"no {needs.describe()} for " + "; ".join(failed[:5]))
     samples = []
-    for structure, ident, dos in zip(structures, ids, dos_list, strict=True):
+    for structure, ident, dos, extra in zip(structures, ids, dos_list, inputs, strict=True):
         freq, values = dos if dos is not None else (None, None)
-        samples.append(structure_sample(structure, ident, freq, values, ensemble.variant))
-    spectra = ensemble.predict_spectra(samples)                      # (M, n, 51)
-    props = spectrum_properties(spectra, mu_star)                     # each (M, n)
+        samples.append(structure_sample(structure, ident, freq, values, ensemble.variant,
+                                        inputs=extra))
+    props, spectra = member_properties(ensemble, samples, mu_star)    # (M, n), (M, n, G)
+    scale = {k: sigma_scale(ensemble, k) for k in props}
+    calibrated = bool((ensemble.manifest.get("calibration") or {}).get("sigma_scale"))
     out = []
     for j, (structure, ident) in enumerate(zip(structures, ids, strict=True)):
         unknown = unknown_elements(structure, ensemble)
@@ -169,18 +226,20 @@ def predict_structures(
                    f"{structure.composition.reduced_formula} is an extrapolation")
             warnings.append(msg)
             logger.warning("%s: %s", ident, msg)
-        members = {k: props[k][:, j].copy() for k in PROPERTIES}
+        members = {k: props[k][:, j].copy() for k in props}
         out.append(Prediction(
             id=str(ident),
             formula=structure.composition.reduced_formula,
             mean={k: float(v.mean()) for k, v in members.items()},
-            std={k: float(v.std(ddof=1)) if v.size > 1 else 0.0 for k, v in members.items()},
+            std={k: scale[k] * (float(v.std(ddof=1)) if v.size > 1 else 0.0)
+                 for k, v in members.items()},
             members=members,
             a2f_mean=spectra[:, j].mean(axis=0),
             a2f_std=spectra[:, j].std(axis=0, ddof=1) if len(spectra) > 1
             else np.zeros(spectra.shape[-1]),
-            grid_meV=np.asarray(GRID_MEV, dtype=float),
+            grid_meV=ensemble.grid_meV,
             unknown_elements=unknown,
             warnings=warnings,
+            calibrated=calibrated,
         ))
     return out

@@ -8,7 +8,7 @@ and hands over to :func:`betenet_model.ensemble.train_ensemble`.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -18,6 +18,7 @@ from betenet_model.training import TrainConfig
 from betenet_model.variants import DEFAULT_VARIANT
 from stores.datasets import TrainingRecord
 from workflows.ml.data import check_variant, records_to_samples
+from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs, report_dropped
 
 
 def network_config(variant: str = DEFAULT_VARIANT, options: Mapping[str, Any] | None = None,
@@ -61,6 +62,11 @@ def train_from_records(
     callback: MemberCallback | None = None,
     metadata: Mapping[str, Any] | None = None,
     node_features: str = "onehot_mass",
+    smoothing_window: int = 101,
+    mlip_store: Any = None,
+    stored_only: bool = False,
+    say: Callable[[str], None] | None = None,
+    calibrate_sigma: bool = True,
 ) -> Ensemble:
     """Train an ensemble on ``records`` and write it to ``out_dir``.
 
@@ -83,15 +89,47 @@ def train_from_records(
         Per-epoch progress ``callback(member, epoch, train_loss, val_loss, stage)``.
     metadata : dict, optional
         Stored in ``ensemble.json`` (data source, command line ...).
-    node_features : {"onehot_mass", "descriptors"}
-        The paper's one-hot × mass species encoding, or element descriptors
-        (:mod:`betenet_model.elements`; an element unseen in training is not blank).
+    node_features : str
+        The paper's one-hot × mass species encoding, element descriptors
+        (:mod:`betenet_model.elements`; an element unseen in training is not blank), or a
+        foundation mode (descriptors + a universal potential's atom features).
+    smoothing_window : int
+        Savitzky–Golay window (points of 0.1 meV) putting the α²F targets on the grid
+        (:class:`betenet_model.targets.ModelGrid`; 101 = the paper's 10 meV).
+    mlip_store : JobStore, optional
+        Where the atom features and phonon DOS a foundation mode or the ``dos`` head need are
+        reused from and stored (:func:`workflows.ml.mlip_inputs.mlip_inputs`); rows whose
+        inputs cannot be had are left out with a line to ``say``.
+    stored_only : bool
+        Take only stored MLIP documents (rows without one are left out).
+    calibrate_sigma : bool
+        Fit the σ scale on the out-of-bag rows and save it in the manifest
+        (:func:`workflows.ml.evaluate.calibrate`; needs a bootstrap ensemble of ≥ 2 members).
     """
     if not records:
         raise ValueError("no training records")
-    samples = records_to_samples(records, variant)
-    config = EnsembleConfig(network=network_config(variant, network_options, node_features),
-                            variant=check_variant(variant), training=training or TrainConfig(),
-                            members=members, seed=seed, node_features=node_features)
-    meta = {"formulas": [r.formula for r in records], **dict(metadata or {})}
-    return train_ensemble(samples, config, out_dir, jobs=jobs, callback=callback, metadata=meta)
+    net = network_config(variant, network_options, node_features)
+    config = EnsembleConfig(network=net, variant=check_variant(variant),
+                            training=training or TrainConfig(), members=members, seed=seed,
+                            node_features=node_features, smoothing_window=smoothing_window)
+    needs = MLIPNeeds.of_config(config)
+    inputs = None
+    if needs:
+        (say or (lambda _m: None))(f"training needs {needs.describe()} of {len(records)} rows "
+                                   "(stored documents reused, missing ones computed)")
+        rows = mlip_inputs([(r.id, r.structure) for r in records], needs, mlip_store,
+                           stored_only, say)
+        report_dropped([r.id for r in records], rows, "training", say or (lambda _m: None))
+        keep = [k for k, row in enumerate(rows) if "error" not in row]
+        records, inputs = [records[k] for k in keep], [rows[k] for k in keep]
+        if not records:
+            raise ValueError(f"no training row has {needs.describe()}")
+    samples = records_to_samples(records, variant, config.grid, inputs)
+    ensemble = train_ensemble(samples, config, out_dir, jobs=jobs, callback=callback,
+                              metadata={"formulas": [r.formula for r in records],
+                                        **dict(metadata or {})})
+    if calibrate_sigma and config.members > 1 and config.bootstrap:
+        from workflows.ml.evaluate import calibrate
+
+        calibrate(ensemble, records, samples, config.training.mu_star)
+    return ensemble
