@@ -15,7 +15,7 @@ import logging
 import math
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from pymatgen.io.vasp import Poscar
@@ -27,6 +27,35 @@ logger = logging.getLogger(__name__)
 RECORDS_FILE = "records.jsonl"
 MAX_LISTED = 10
 """Dropped lines named one by one in the report (the rest are counted)."""
+PACKAGED_NAME = "jarvis-tc"
+"""``--data`` value of the packaged copy (:func:`packaged_jarvis_tc_dir`)."""
+
+
+def packaged_jarvis_tc_dir() -> Path:
+    """Folder of the jarvis-tc rows shipped with the project (package data).
+
+    The 496 rows of the shared ``datasets/jarvis-tc``, unchanged; its README says where they
+    come from.
+
+    The default ensemble trained on 397 of them; ``bete al run`` keeps those Tc-only rows in
+    later rounds, so they must not depend on a folder outside the project.
+    """
+    from importlib import resources
+
+    return Path(str(resources.files("stores") / "data" / PACKAGED_NAME))
+
+
+def rows_by_id(ids: Collection[str], folder: str | os.PathLike[str] | None = None,
+               ) -> tuple[list[TrainingRecord], list[str]]:
+    """The rows of ``ids`` in a jarvis-tc folder, in file order, and the ids not found there.
+
+    ``folder`` None: the packaged copy.
+    """
+    wanted = set(ids)
+    rows = [r for r in load_jarvis_tc(folder or packaged_jarvis_tc_dir(), report=lambda _m: None)
+            if r.id in wanted]
+    found = {r.id for r in rows}
+    return rows, sorted(wanted - found)
 
 
 def is_jarvis_tc_dir(path: str | os.PathLike[str]) -> bool:

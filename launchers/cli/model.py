@@ -58,6 +58,7 @@ from stores.constants import DEFAULT_MU_STAR
 from workflows.ml.budgets import BUDGETS
 
 PACKAGED_DATA = "fast-v1"
+PACKAGED_JARVIS = "jarvis-tc"
 
 
 # --------------------------------------------------------------------------- configs
@@ -98,6 +99,7 @@ class TrainCommand:
     network: dict[str, Any] = field(default_factory=dict)
     store: str | None = None
     node_features: str = "onehot_mass"
+    smoothing_window: int = 101
     budget: str = "paper"
     output: str = "bars"
     """``bars`` (a progress bar per member), ``lines`` (one line every ``progress_every``
@@ -153,6 +155,7 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
         select_protocol,
         split_by_index_files,
     )
+    from stores.jarvis_tc import packaged_jarvis_tc_dir
 
     records: list[Any] = []
     dos_source = get_variant(variant).site_dos
@@ -161,6 +164,9 @@ def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
             if source == PACKAGED_DATA and not Path(source).exists():
                 progress(f"data: packaged fast-v1 records ({packaged_fast_v1_dir()})")
                 rows = load_fast_v1(None, drop_unstable=not opts.keep_unstable, report=progress)
+            elif source == PACKAGED_JARVIS and not Path(source).exists():
+                progress(f"data: packaged jarvis-tc rows ({packaged_jarvis_tc_dir()})")
+                rows = load_records(packaged_jarvis_tc_dir(), report=progress)
             else:
                 rows = load_records(source, structures_dir=opts.structures,
                                     preset=opts.preset, drop_unstable=not opts.keep_unstable,
@@ -245,6 +251,8 @@ def canonical_command(cfg: TrainCommand) -> str:
         parts += ["--data", more]
     parts += ["--variant", cfg.variant,
              "--node-features", cfg.node_features, "--members", str(cfg.members),
+             *(["--smoothing-window", str(cfg.smoothing_window)]
+               if cfg.smoothing_window != 101 else []),
              "--out", cfg.out, "--seed", str(cfg.seed),
              "--schedule", cfg.training.schedule.replace("_", "-")]
     for name in TRAIN_CONFIG_OPTIONS:
@@ -301,16 +309,20 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
                               parallel=cfg.jobs > 1)
     elif cfg.output == "lines":
         callback = EpochPrinter(cfg.members, cfg.progress_every)
+    mlip_store = _mlip_store_for(cfg.node_features, cfg.network, cfg.data.phonon_store)
     try:
         ensemble = train_from_records(
             records, cfg.out, variant=variant, members=cfg.members, seed=cfg.seed,
             training=tcfg, network_options=cfg.network, jobs=cfg.jobs,
-            callback=callback, metadata=metadata, node_features=cfg.node_features)
+            callback=callback, metadata=metadata, node_features=cfg.node_features,
+            smoothing_window=cfg.smoothing_window, mlip_store=mlip_store, say=progress)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
     finally:
         if isinstance(callback, MemberBars):
             callback.close()
+        if mlip_store is not None:
+            mlip_store.close()
     m = ensemble.manifest.get("metrics", {})
     progress(f"done in {time.perf_counter() - start:.1f} s: {len(ensemble)} member(s), "
              f"mean out-of-bag MSE {rounded(m.get('oob_mse_mean'))}, written to {cfg.out}")
@@ -319,6 +331,21 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
         progress(f"model id {model_id} (in the store; `bete predict --model store:{model_id}` "
                  "uses it, as do screen and evaluate)")
     return ensemble.manifest
+
+
+def _mlip_store_for(node_features: str, network: dict[str, Any],
+                    store_spec: str | None) -> Any:
+    """The connected MLIP document store when a model takes atom features or a phonon DOS.
+
+    ``--phonon-store``, default the settings' store; None when the model needs neither.
+    """
+    from betenet_model.features import foundation_potential
+
+    try:
+        needs = foundation_potential(node_features) or network.get("head") == "dos"
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+    return open_store(store_spec, write=True) if needs else None
 
 
 def put_model(model_dir: str, store_spec: str | None) -> str:
@@ -397,12 +424,34 @@ def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
     label = model_label(cfg.model, ensemble)
     progress(f"model: {label}")
     dos = _mlip_dos_of(structures, ids, cfg.phonon_store) if mpd else None
+    mlip_store = _mlip_store_of(ensemble, cfg.phonon_store)
     try:
         preds = predict_structures(structures, ensemble, ids=ids, mu_star=cfg.mu_star,
-                                   site_dos=dos)
+                                   site_dos=dos, mlip_store=mlip_store)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    finally:
+        if mlip_store is not None:
+            mlip_store.close()
+    if preds and preds[0].calibrated:
+        progress("± is the calibrated 1σ (member spread × the scale fitted out of bag, "
+                 "ensemble.json → calibration)")
     return [{**p.row(spectra=cfg.spectra), "model": label} for p in preds]
+
+
+def _mlip_store_of(ensemble: Any, store_spec: str | None) -> Any:
+    """The connected MLIP document store of an ensemble that takes MLIP inputs, else None.
+
+    Atom features and phonon DOS are computed once per structure and kept there.
+    """
+    from workflows.ml.mlip_inputs import MLIPNeeds
+
+    needs = MLIPNeeds.of_ensemble(ensemble)
+    if not needs:
+        return None
+    progress(f"model inputs: {needs.describe()} (stored documents reused, missing ones "
+             "computed and stored)")
+    return open_store(store_spec, write=True)
 
 
 def _mlip_dos_of(structures: list[Any], ids: list[str], store_spec: str | None) -> list[Any]:
@@ -479,12 +528,18 @@ def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
                             "them anyway")
         progress(f"warning: {what}" + ("; see the oob_* metrics for out-of-bag scores"
                                        if cfg.out_of_bag else ""))
+    mlip_store = _mlip_store_of(ensemble, cfg.data.phonon_store)
     try:
-        metrics, rows = evaluate_records(ensemble, records, mu_star=cfg.mu_star)
+        metrics, rows = evaluate_records(ensemble, records, mu_star=cfg.mu_star,
+                                         mlip_store=mlip_store, say=progress)
         if cfg.out_of_bag:
-            metrics.update(out_of_bag_metrics(ensemble, records, mu_star=cfg.mu_star))
+            metrics.update(out_of_bag_metrics(ensemble, records, mu_star=cfg.mu_star,
+                                              mlip_store=mlip_store, say=progress))
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    finally:
+        if mlip_store is not None:
+            mlip_store.close()
     if cfg.parity:
         parity_plot(rows, cfg.parity, title=f"{ensemble.variant} ensemble, n = {len(rows)}")
         progress(f"parity plot written to {cfg.parity}")
@@ -540,8 +595,8 @@ def run(cfg: TrainCommand | PredictCommand | EvaluateCommand | ModelListCommand)
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="SOURCE", action="append",
                    help="fast-v1 JSON folder, jarvis-tc folder (records.jsonl: Tc-only rows), "
-                        "database.json, store directory/YAML, or 'fast-v1' (the packaged "
-                        "records); repeat to combine sources")
+                        "database.json, store directory/YAML, 'fast-v1' or 'jarvis-tc' (the "
+                        "packaged records); repeat to combine sources")
     p.add_argument("--structures", metavar="DIR",
                    help="CIF folder for database.json (structures/bete-net)")
     add_preset_argument(p, "store: preset of the task documents (default fast)")
@@ -617,6 +672,8 @@ TRAIN_CONFIG_OPTIONS = {
     "mu_star": "μ* of the Allen–Dynes Tc in that term",
     "moment_loss_weight": "weight of a loss on λ and ln ω_log of predicted vs true α²F "
                           "(+ weight × mean [(Δλ)² + (Δ ln ω_log)²]; 0 = α²F MSE only)",
+    "tc_head_weight": "weight of the loss of the direct ln(1+Tc) head (--network "
+                      "tc_head=true) on every row: Tc labels, Allen–Dynes Tc of α²F rows",
     "device": "torch device for training, e.g. cuda (weights are saved for the CPU)",
 }
 
@@ -651,7 +708,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         data=_data_options(args), out=args.out, variant=args.variant, members=args.members,
         seed=args.seed, jobs=args.jobs, training=training,
         progress_every=args.progress_every, network=network, store=args.store,
-        node_features=args.node_features, budget=args.budget, output=output)
+        node_features=args.node_features, smoothing_window=args.smoothing_window,
+        budget=args.budget, output=output)
     run(cfg)
     return 0
 
@@ -710,8 +768,9 @@ STORE_HELP = ("store of a --model store:MODEL_ID: directory, mongodb:// URI or Y
               "(default: settings)")
 
 
-PHONON_STORE_HELP = ("store of the MLIP phonon documents an mpd model reads (reused; missing "
-                     "ones are computed with SevenNet-0 and added; default: settings)")
+PHONON_STORE_HELP = ("store of the MLIP documents a model reads: phonon DOS (mpd, the dos head) "
+                     "and atom features (sevennet-* node features); reused, missing ones are "
+                     "computed and added (default: settings)")
 
 
 def register(subparsers: Any) -> None:
@@ -725,11 +784,17 @@ def register(subparsers: Any) -> None:
                    help=f"model inputs: {variants_help()}")
     p.add_argument("--node-features", choices=NODE_FEATURES, type=node_features_name,
                    default=NODE_FEATURES[0],
-                   help="species encoding (onehot-mass is accepted for onehot_mass): the "
-                        "paper's one-hot × mass (default) or standardised "
+                   help="species encoding (- is read as _): the paper's one-hot × mass "
+                        "(default); standardised "
                         "element descriptors (group, row, block, electronegativity, radii, "
                         "valence electrons, mass, ...), which give elements unseen in training "
-                        "a meaningful input")
+                        "a meaningful input; or descriptors + the per-atom features of a "
+                        "universal potential's last interaction layer (sevennet-l3i5, ...; "
+                        "computed once per structure and kept in --phonon-store)")
+    p.add_argument("--smoothing-window", type=int, default=101, metavar="POINTS",
+                   help="Savitzky–Golay window (points of 0.1 meV) putting spectra on the "
+                        "model grid: 101 (10 meV, the paper's, default) or e.g. 31 (3 meV; "
+                        "moves fast-v1 λ by 0.01 instead of 0.06)")
     p.add_argument("--members", type=int, default=5, help="ensemble size (5)")
     p.add_argument("--out", required=True, metavar="DIR", help="ensemble folder")
     p.add_argument("--seed", type=int, default=0,

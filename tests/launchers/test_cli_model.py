@@ -343,3 +343,46 @@ def test_mpd_input_comes_from_the_phonon_store_and_names_the_failing_structure(t
     assert dos.shape == (1, freq.shape[0]) and dos.sum() > 0
     with pytest.raises(UserError, match="cs: no MLIP phonon DOS for the mpd model: .*zero forces"):
         _mlip_dos_of([al, lone], ["al", "cs"], store)
+
+
+def test_foundation_features_tc_head_and_calibrated_sigma_from_the_cli(tmp_path, capsys):
+    """`bete train --node-features sevennet-l3i5` with the Tc head and the long grid on the
+    packaged fast-v1 and jarvis-tc rows; predict and evaluate report the calibrated σ."""
+    from stores.jarvis_tc import packaged_jarvis_tc_dir
+
+    jarvis = tmp_path / "jarvis"
+    jarvis.mkdir()
+    lines = (packaged_jarvis_tc_dir() / "records.jsonl").read_text().splitlines()
+    (jarvis / "records.jsonl").write_text("\n".join(lines[:12]) + "\n")
+    out, store = tmp_path / "m", str(tmp_path / "mlip")
+    rc = main(["train", "--data", "fast-v1", "--data", str(jarvis), "--members", "4",
+               "--max-epochs", "3", "--out", str(out), "--node-features", "sevennet-l3i5",
+               "--smoothing-window", "31", "--network", "out_dim=126", "--network",
+               "tc_head=true", "--network", "head=anchored", "--tc-head-weight", "0.3",
+               "--phonon-store", store, "--quiet", *TINY])
+    err = capsys.readouterr().err
+    assert rc == 0, err
+    assert "sevennet-l3i5 atom features" in err
+    manifest = json.loads((out / "ensemble.json").read_text())
+    assert manifest["node_features"] == "sevennet_l3i5" and len(manifest["grid_meV"]) == 126
+    assert manifest["grid"]["savgol_window_points"] == 31
+    assert "--smoothing-window 31" in manifest["metadata"]["command"]
+    assert "--tc-head-weight 0.3" in manifest["metadata"]["command"]
+    assert manifest["calibration"]["sigma_scale"]["tc_K"] > 0
+    # predict: the features come from the store now (no model evaluation needed)
+    nb = tmp_path / "Nb.cif"
+    Structure(Lattice.cubic(3.30), ["Nb", "Nb"], [[0, 0, 0], [0.5, 0.5, 0.5]]).to(
+        filename=str(nb))
+    assert main(["predict", str(nb), "--model", str(out), "--phonon-store", store,
+                 "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    row = json.loads(captured.out)[0]
+    assert row["sigma_calibrated"] is True and "tc_head_K" in row
+    assert "calibrated 1σ" in captured.err
+    # evaluate on the held-out side of the packaged jarvis-tc rows: coverage of that σ
+    assert main(["evaluate", "--model", str(out), "--data", "jarvis-tc", "--split", "test",
+                 "--test-fraction", "0.02", "--held-out", "--phonon-store", store,
+                 "--format", "json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["sigma_calibrated"] is True and 5 <= metrics["n"] <= 10
+    assert 0.0 <= metrics["coverage_1sigma_tc_K"] <= 1.0 and "mae_tc_head_K" in metrics
