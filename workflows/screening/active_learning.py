@@ -237,7 +237,7 @@ def training_records(config: ActiveLearningConfig, store: Any,
 
 
 FOLLOWED_TRAINING_KEYS = ("lr", "weight_decay", "moment_loss_weight", "tc_loss_weight",
-                          "mu_star")
+                          "mu_star", "tc_head_weight")
 """Training options a retrained ensemble takes from the model it follows."""
 
 
@@ -256,12 +256,37 @@ def training_settings(manifest: dict[str, Any] | None) -> dict[str, Any]:
                 "network": {}, "training": {}}
     config = manifest.get("config") or {}
     network = {k: v for k, v in (config.get("network") or {}).items()
-               if k not in ("input_dim", "out_dim")}       # follow from variant and features
+               if k != "input_dim"}          # follows from variant and features
     training = config.get("training") or {}
-    return {"variant": manifest.get("variant") or DEFAULT_VARIANT,
-            "node_features": manifest.get("node_features") or "onehot_mass",
-            "network": network,
-            "training": {k: training[k] for k in FOLLOWED_TRAINING_KEYS if k in training}}
+    settings = {"variant": manifest.get("variant") or DEFAULT_VARIANT,
+                "node_features": manifest.get("node_features") or "onehot_mass",
+                "network": network,
+                "training": {k: training[k] for k in FOLLOWED_TRAINING_KEYS if k in training}}
+    if config.get("smoothing_window", 101) != 101:
+        settings["smoothing_window"] = int(config["smoothing_window"])
+    return settings
+
+
+def tc_only_rows(manifest: dict[str, Any] | None, say: Say | None = None) -> list[Any]:
+    """The Tc-only (jarvis-tc) rows a model was trained on, from the packaged jarvis-tc copy.
+
+    A retrained ensemble keeps them, so round 2 does not learn from fewer rows than the model
+    it follows (the shipped default saw 397 of them). Ids of the manifest that are neither
+    there nor spectrum rows are named (they cannot be kept).
+    """
+    from stores.jarvis_tc import rows_by_id
+
+    training = (manifest or {}).get("training_set") or {}
+    if not training.get("n_tc_only"):
+        return []
+    rows, missing = rows_by_id(training.get("ids") or [])
+    say = say or (lambda _m: None)
+    say(f"training rows: + {len(rows)} Tc-only jarvis-tc rows of the previous model (packaged "
+        "copy; a related protocol that teaches the ranking)")
+    if len(rows) < int(training["n_tc_only"]):
+        say(f"training rows: {int(training['n_tc_only']) - len(rows)} Tc-only rows of the "
+            "previous model are not in the packaged jarvis-tc data and cannot be kept")
+    return rows
 
 
 def describe_training_settings(settings: dict[str, Any]) -> str:
@@ -276,11 +301,14 @@ def describe_training_settings(settings: dict[str, Any]) -> str:
 
 
 def _train_options(config: ActiveLearningConfig, settings: dict[str, Any]) -> dict[str, Any]:
-    return {"members": int(config.members), "max_epochs": int(config.max_epochs),
+    opts = {"members": int(config.members), "max_epochs": int(config.max_epochs),
             "seed": int(config.seed), "schedule": config.schedule,
             "variant": settings["variant"], "node_features": settings["node_features"],
             "training": dict(sorted(settings["training"].items())),
             "network": dict(sorted({**settings["network"], **config.network}.items()))}
+    if "smoothing_window" in settings:          # keys of older settings stay as they were
+        opts["smoothing_window"] = settings["smoothing_window"]
+    return opts
 
 
 def train_or_reuse_ensemble(config: ActiveLearningConfig, records: Sequence[Any], models_dir: Path,
@@ -320,7 +348,9 @@ def train_or_reuse_ensemble(config: ActiveLearningConfig, records: Sequence[Any]
     train_from_records(records, out, variant=variant, members=opts["members"],
                        seed=opts["seed"], node_features=opts["node_features"],
                        training=training, network_options=opts["network"],
-                       metadata={"source": "bete al run", "campaign": config.campaign})
+                       metadata={"source": "bete al run", "campaign": config.campaign},
+                       smoothing_window=opts.get("smoothing_window", 101),
+                       mlip_store=store, say=say)
     return out
 
 
@@ -502,10 +532,10 @@ def round_training_rows(config: ActiveLearningConfig, store: Any,
     The initial data and the store's verified task documents, of the verification protocol
     only (:func:`training_records`).
 
-    ``previous_manifest`` is the model the round follows (None: none), for rows that model
-    was trained on beyond these.
+    ``previous_manifest`` is the model the round follows (None: none): its Tc-only rows are
+    kept (:func:`tc_only_rows`).
     """
-    return training_records(config, store, say)
+    return training_records(config, store, say) + tc_only_rows(previous_manifest, say)
 
 
 def screen_verify_phase(config: ActiveLearningConfig, store: Any, doc: ActiveLearningRound,

@@ -43,7 +43,8 @@ STORE_SOURCE = "store"
 
 REASONS = ("unreadable", "invalid", "disordered", "unsupported_element", "magnetic",
            "overlapping_atoms", "too_many_atoms", "missing_pseudopotential", "duplicate",
-           "already_computed", "needs_phonon_dos", "no_mlip_phonons", "reserved")
+           "already_computed", "needs_phonon_dos", "no_mlip_phonons", "no_mlip_inputs",
+           "reserved")
 """Rejection reasons (the ``reason`` of a :class:`Rejection`)."""
 REASON_FIXES = {
     "unreadable": "fix those files or leave them out",

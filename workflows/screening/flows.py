@@ -115,7 +115,7 @@ class ScreeningFlowMaker(Maker):
         jobs: list[Any] = []
         for start in range(0, len(entries), self.chunk_size):
             chunk = entries[start:start + self.chunk_size]
-            dos = ({c["id"]: {k: site_dos[c["id"]][k] for k in ("frequencies_meV", "site_dos")}
+            dos = ({c["id"]: {k: v for k, v in site_dos[c["id"]].items() if k in INPUT_KEYS}
                     for c in chunk if c["id"] in site_dos} if site_dos else None)
             j = predict_chunk_job(chunk, model_path, self.mu_star, dos)
             j.name = f"screen_predict {start // self.chunk_size + 1}"
@@ -131,6 +131,10 @@ class ScreeningFlowMaker(Maker):
                                "round": round_number, "campaign": campaign})
         return Flow(jobs, output=ranking.output,
                     name=f"{self.name} {len(entries)} candidates ({self.acquisition})")
+
+
+INPUT_KEYS = ("frequencies_meV", "site_dos", "atom_features", "phonon_dos")
+"""Per-candidate model inputs a screening flow carries to its prediction jobs."""
 
 
 def site_dos_from_store(candidates: Sequence[Candidate], store: Any,

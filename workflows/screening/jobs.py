@@ -46,8 +46,11 @@ def predict_chunk(candidates: Sequence[dict[str, Any]], model_dir: str | None,
         Ensemble folder (None: the shipped ensemble).
     mu_star : float
     site_dos : dict, optional
-        Candidate id → ``{"frequencies_meV": [...], "site_dos": [[...]]}`` (cpd/fpd).
+        Candidate id → ``{"frequencies_meV": [...], "site_dos": [[...]]}`` (cpd/fpd), and/or
+        ``"atom_features"``, ``"phonon_dos"`` (models that take them; computed here, not
+        stored, when missing).
     """
+    from workflows.ml.mlip_inputs import MLIPNeeds
     from workflows.ml.predict import load_ensemble, predict_structures
 
     if not candidates:
@@ -63,8 +66,14 @@ def predict_chunk(candidates: Sequence[dict[str, Any]], model_dir: str | None,
                 raise ValueError(f"{c['id']}: the {ensemble.variant} model needs its site "
                                  "phonon DOS")
             dos.append((np.asarray(entry["frequencies_meV"]), np.asarray(entry["site_dos"])))
+    inputs = None
+    if MLIPNeeds.of_ensemble(ensemble):   # atom features / phonon DOS the screening gathered
+        given = [(site_dos or {}).get(c["id"]) or {} for c in candidates]
+        if all("error" not in g and ("atom_features" in g or "phonon_dos" in g) for g in given):
+            inputs = [{k: np.asarray(g[k]) for k in ("atom_features", "phonon_dos") if k in g}
+                      for g in given]
     preds = predict_structures(structures, ensemble, ids=[c["id"] for c in candidates],
-                               site_dos=dos, mu_star=mu_star)
+                               site_dos=dos, mu_star=mu_star, inputs=inputs)
     rows = []
     for c, s, p in zip(candidates, structures, preds, strict=True):
         rows.append({

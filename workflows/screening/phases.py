@@ -15,11 +15,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pymatgen.core import Structure
 
 from betenet_model.variants import get_variant
 from stores import records as rec
 from workflows.ml.mlip_dos import candidate_site_dos, uses_mlip_dos
+from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs
 from workflows.screening.candidates import (
     CandidateSet,
     Rejection,
@@ -121,6 +123,23 @@ def screen_phase(sources: Sequence[str], store: Any, model_dir: str | None,
         checked.accepted = [c for c in checked.accepted if c.id in site_dos]
         for c in checked.accepted:  # predict on the computed cell (site order of the DOS)
             c.structure = Structure.from_dict(site_dos[c.id]["structure"])
+    needs = MLIPNeeds.of_manifest(model_manifest(model_dir))
+    if needs:  # atom features / phonon DOS of a universal potential, computed when missing
+        say(f"{label}model inputs: {needs.describe()} of {len(checked.accepted)} candidates "
+            "(stored documents reused, missing ones computed and stored)")
+        rows = mlip_inputs([(c.id, c.structure) for c in checked.accepted], needs, store,
+                           say=say)
+        checked.rejected += [Rejection(c.id, c.source, "no_mlip_inputs", row["error"],
+                                       c.formula)
+                             for c, row in zip(checked.accepted, rows, strict=True)
+                             if "error" in row]
+        site_dos = dict(site_dos or {})
+        for c, row in zip(checked.accepted, rows, strict=True):
+            if "error" not in row:
+                site_dos[c.id] = {**site_dos.get(c.id, {}),
+                                  **{k: np.asarray(v).tolist() for k, v in row.items()}}
+        checked.accepted = [c for c, row in zip(checked.accepted, rows, strict=True)
+                            if "error" not in row]
     say(f"{label}{len(checked.accepted)} candidates to screen, {len(checked.rejected)} "
         f"left out {checked.reasons() or ''}".rstrip())
     if not checked.accepted:

@@ -202,3 +202,33 @@ def test_later_rounds_follow_the_training_settings_of_the_previous_model(config,
     assert second["config"]["training"]["max_epochs"] == config.max_epochs
     line = next(m for m in said if m.startswith("model: training"))
     assert "descriptors" in line and "head=anchored" in line
+
+
+def test_later_rounds_keep_the_tc_only_rows_and_the_foundation_inputs(config, store, fake_dfpt,
+                                                                      tmp_path):
+    """Round 2 learns from the jarvis-tc rows round 1's model saw (packaged copy), with the
+    same foundation features, Tc head and grid; before, it lost the Tc-only rows."""
+    from stores.jarvis_tc import load_jarvis_tc, packaged_jarvis_tc_dir
+
+    jarvis = load_jarvis_tc(packaged_jarvis_tc_dir())[:6]
+    first = tmp_path / "l3i5"
+    train_from_records(load_fast_v1(None)[1:8] + jarvis, first, members=2, seed=1,
+                       node_features="sevennet_l3i5", smoothing_window=31,
+                       training=TrainConfig(max_epochs=3, schedule="early_stopping",
+                                            checkpoint_every=0, tc_head_weight=0.3),
+                       network_options={**TINY_NETWORK, "head": "anchored", "out_dim": 126,
+                                        "tc_head": True},
+                       mlip_store=store)
+    config.model = str(first)
+    said: list[str] = []
+    r1, r2 = run_active_learning(config, store, say=said.append)
+    second = model_manifest(r2["metrics"]["model_path"])
+    assert second["training_set"]["n_tc_only"] == 6
+    assert {r.id for r in jarvis} <= set(second["training_set"]["ids"])
+    assert second["node_features"] == "sevennet_l3i5"
+    assert second["config"]["network"]["tc_head"] is True
+    assert second["config"]["network"]["out_dim"] == 126 and len(second["grid_meV"]) == 126
+    assert second["config"]["smoothing_window"] == 31
+    assert second["config"]["training"]["tc_head_weight"] == pytest.approx(0.3)
+    assert any("6 Tc-only jarvis-tc rows" in m for m in said)
+    assert r2["n_screened"] >= 1                      # candidates got their atom features
