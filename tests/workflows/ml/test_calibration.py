@@ -103,3 +103,21 @@ def test_a_manifest_without_calibration_keeps_the_raw_spread(tmp_path):
     pred = predict_structures([records[1].structure], ens)[0]
     assert pred.std["tc_K"] == pytest.approx(pred.members["tc_K"].std(ddof=1))
     assert pred.row()["sigma_calibrated"] is False
+
+
+def test_the_first_default_ensemble_still_loads_and_predicts():
+    """fast-v1-jarvis-cso (no grid, feature scaling or calibration in its manifest)."""
+    from pymatgen.core import Lattice, Structure
+
+    from betenet_model.pretrained import pretrained_dir
+    from betenet_model.targets import GRID_MEV
+
+    ens = load_ensemble(pretrained_dir("fast-v1-jarvis-cso"))
+    assert "grid_meV" not in ens.manifest and "calibration" not in ens.manifest
+    np.testing.assert_allclose(ens.grid_meV, GRID_MEV)
+    assert not ens.has_tc_head and ens.foundation_potential is None
+    nb = Structure(Lattice.cubic(3.30), ["Nb", "Nb"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    pred = predict_structures([nb], ens)[0]
+    assert pred.a2f_mean.shape == (51,) and pred.row()["sigma_calibrated"] is False
+    assert pred.std["tc_K"] == pytest.approx(pred.members["tc_K"].std(ddof=1))
+    assert 0 < pred.mean["lambda"] < 3
