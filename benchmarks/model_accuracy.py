@@ -1,37 +1,42 @@
-"""Model accuracy against honest baselines: which variant earns its place.
+"""Model accuracy against honest baselines on four splits: which configuration earns its place.
 
-Rows: node encoding (paper one-hot × mass CSO, element-descriptor CSO), each trained on the
-fast-v1 α²F records alone and with the jarvis-tc Tc-only rows of the training split added
-(mixed supervision, ``--tc-loss-weight``). Columns:
+Rows (``--configs``, each retrained per split and model seed; ``--set KEY=VALUE`` overrides a
+field of every listed configuration, see :data:`CONFIGS`) beside baselines computed here:
 
-- fast-v1 out of bag: λ, ω_log, Tc MAE of each record predicted by the members that did not
-  see it, against the mean-training-spectrum baseline on the same rows (``n_oob`` rows);
-- held-out 20 % of jarvis-tc (split seed 0, the same for every row of the table): Tc MAE
-  against the mean-spectrum baseline, average precision for Tc > 5 K against random (the hit
-  fraction), and a scikit-learn gradient-boosted tree trained on the other 80 % on
-  composition descriptors (fraction-weighted mean/min/max/range of the element descriptors,
-  sites and volume per atom).
+- ``mean spectrum``: the mean α²F of the training records (on a 0.1 meV grid), for every row;
+- ``tree, composition``: scikit-learn ``HistGradientBoostingRegressor`` on composition
+  features (Z, mass, electronegativity, row, group, radius, is-transition-metal; fraction-
+  weighted mean, min, max), target ln(1 + Tc) (λ, ln ω_log on fast-v1);
+- ``tree, <potential> pooled``: the same tree on the mean, max and min over the atoms of the
+  potential's last-layer atom features (one per potential with stored feature documents);
+- ``tree, composition + MLIP moments``: composition + ω_log-like, ω̄, ω₂ and the lowest
+  frequency of the SevenNet-0 phonon DOS.
 
-Every cell is mean ± spread (standard deviation) over ``--seeds`` model seeds.
+Splits (``--splits``):
 
-With ``--phonon-store`` (a store of SevenNet-0 phonon documents, ``bete phonons``): the
-``mpd`` variant (descriptor species block + MLIP site DOS; rows read only stored documents,
-so it trains and is scored on the rows that have one), a second held-out column on the
-jarvis-tc test rows that have an MLIP document (every model scored on the same rows), the
-gradient-boosted tree with MLIP phonon moments (ω_log-like, ω̄, ω₂, lowest frequency) added,
-and the scaled-MLIP-DOS baseline on fast-v1 (α²F ≈ c·F_MLIP(ω), one amplitude c fitted on
-the other records, leave-one-out; next to the mean spectrum of the other records).
+- ``jarvis``: trained on every stable fast-v1 record + the training side (397 rows) of the
+  seeded jarvis-tc split (seed 0, fraction 0.2, as ``bete evaluate --split test``), scored on
+  the 99 test rows (Tc MAE, AP(Tc > 5 K)); the same run gives the fast-v1 **out-of-bag**
+  scores (each record predicted by the members that left it out; the mean spectrum and the
+  trees leave it out too: mean of the others, 5-fold out-of-fold trees);
+- ``chemsys``: fast-v1 split by chemical system (test ≥ 25 % of the records, split seed = the
+  model seed), the jarvis training rows added to training;
+- ``prospective``: trained on the records the first default ensemble saw (the stable
+  fast-v1 records at commit bbd968d, listed in its ``ensemble.json``) + jarvis training rows,
+  scored on the stable records added since.
 
-The budget is what a 2-core shared machine allows (defaults: 2 members of ``mul=8``,
-``embed_dim=32`` networks, at most 20 epochs each (tempered schedule, so stage-1 early
-stopping applies), 3 seeds: ~10 min with ``--jobs 2`` on two free cores, far longer on a
-loaded machine; ``--seeds 1`` for a first look); with the paper's
-budget (100 full-size members, tempered schedule to the end) the numbers will differ.
+Every cell is mean ± spread over the model seeds; coverage is the share of test truths within
+the calibrated 1σ. Rows are scored on the ids every compared model could take (a ``dos`` head
+needs a phonon DOS: bcc Cs has none), ``n`` says how many.
+
+MLIP inputs (atom features, phonon DOS) come only from documents already in ``--mlip-store``
+(``bete phonons`` / :func:`workflows.mlip.features.feature_documents` fill it).
 
 Usage::
 
-    python benchmarks/model_accuracy.py                       # the table
-    python benchmarks/model_accuracy.py --epochs 200 --members 5 --json out.json
+    python benchmarks/model_accuracy.py --configs default-recipe l3i5-tc --seeds 3 \\
+        --members 10 --epochs 60 --mlip-store STORE --json out.json
+    python benchmarks/model_accuracy.py --table-from out.json more.json --mlip-store STORE
 """
 
 from __future__ import annotations
@@ -53,93 +58,172 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 JARVIS = ROOT.parent / "shared" / "datasets" / "jarvis-tc"
-CONFIGS = {  # name: (variant, node features, with the jarvis-tc rows)
-    "cso-onehot": ("cso", "onehot_mass", False), "cso-onehot+tc": ("cso", "onehot_mass", True),
-    "cso-desc": ("cso", "descriptors", False), "cso-desc+tc": ("cso", "descriptors", True),
-    "mpd": ("mpd", "descriptors", False), "mpd+tc": ("mpd", "descriptors", True)}
+PREVIOUS_DEFAULT = ROOT / "betenet_model" / "pretrained" / "fast-v1-jarvis-cso"
+SPLITS = ("jarvis", "chemsys", "prospective")
+QUANTITIES = ("lambda", "omega_log_K", "tc_K")
+BASE = {"variant": "cso", "node_features": "descriptors", "head": "anchored", "out_dim": 51,
+        "tc_head": False, "tc_head_weight": 0.0, "tc_loss_weight": 0.001,
+        "moment_loss_weight": 0.01, "mul": 8, "embed_dim": 32, "jarvis_rows": True,
+        "smoothing_window": 101}
+G126 = {"out_dim": 126, "smoothing_window": 31}   # to 250 meV, 3 meV smoothing
+FOUNDATION = {"node_features": "sevennet_l3i5", "moment_loss_weight": 0.3,
+              "tc_loss_weight": 0.05, "tc_head": True, "tc_head_weight": 0.3, **G126}
+CONFIGS = {
+    # the recipe of the first default ensemble (fast-v1-jarvis-cso)
+    "default-recipe": {},
+    # SevenNet-l3i5 atom features, 250 meV grid, λ/ω_log loss 0.3, Tc loss 0.05, Tc head 0.3
+    "foundation": FOUNDATION,
+    "foundation-nohead": {**FOUNDATION, "tc_head": False, "tc_head_weight": 0.0},
+    "foundation-desc": {**FOUNDATION, "node_features": "descriptors"},
+    "foundation-s0": {**FOUNDATION, "node_features": "sevennet_0"},
+    "foundation-mf0": {**FOUNDATION, "node_features": "sevennet_mf_0"},
+    "foundation-dos": {**FOUNDATION, "head": "dos"},
+}
 
 
+# --------------------------------------------------------------------------- data
 def load_data(jarvis_dir):
-    """fast-v1 records, jarvis-tc train and test rows (split seed 0, 20 %)."""
+    """Stable fast-v1 records, jarvis-tc train and test rows (split seed 0, 20 %)."""
     from stores.datasets import load_fast_v1, load_records, split_records
 
     fast = load_fast_v1(None)
-    jarvis = load_records(jarvis_dir, report=print)
+    jarvis = load_records(jarvis_dir, report=lambda _m: None)
     train, test = split_records(jarvis, 0.2, seed=0)
     return fast, train, test
 
 
+def previous_default_ids():
+    """Ids of the fast-v1 records the first default ensemble was trained on."""
+    manifest = json.loads((PREVIOUS_DEFAULT / "ensemble.json").read_text())
+    return set(manifest["training_set"]["ids"])
+
+
+def fast_split(fast, split, seed):
+    """Training and test fast-v1 records of a split (``jarvis``: all, none)."""
+    from stores.datasets import grouped_split
+
+    if split == "jarvis":
+        return list(fast), []
+    if split == "chemsys":
+        return grouped_split(fast, "chemsys", 0.25, seed)
+    seen = previous_default_ids()
+    return [r for r in fast if r.id in seen], [r for r in fast if r.id not in seen]
+
+
+def open_store(spec):
+    from stores.config import load_job_store
+
+    store = load_job_store(spec, create=False, read_only=True)
+    store.connect()
+    return store
+
+
+# --------------------------------------------------------------------------- one model
 def run_one(task):
-    """Train one ensemble and score it; returns a dict of metrics."""
+    """Train one configuration on one split and seed; per-row predictions of its test rows."""
     import torch
 
     torch.set_num_threads(1)
     from betenet_model.training import TrainConfig
-    from workflows.ml.evaluate import evaluate_records, out_of_bag_metrics
+    from workflows.ml.evaluate import evaluate_records, out_of_bag_predictions
     from workflows.ml.train import train_from_records
 
-    name, seed, args = task
-    variant, node_features, with_tc = CONFIGS[name]
+    name, cfg, split, seed, args = task
     fast, jtrain, jtest = load_data(args["jarvis"])
-    if variant == "mpd":
-        fast, jtrain, jtest = (with_stored_dos(x, args["phonon_store"])
-                               for x in (fast, jtrain, jtest))
-    rows = fast + (jtrain if with_tc else [])
-    with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        ens = train_from_records(
-            rows, Path(tmp) / "ens", members=args["members"], seed=seed,
-            node_features=node_features, variant=variant,
-            training=TrainConfig(max_epochs=args["epochs"], checkpoint_every=0,
-                                 tc_loss_weight=args["tc_loss_weight"],
-                                 moment_loss_weight=args["moment_loss_weight"]),
-            network_options={"mul": args["mul"], "embed_dim": args["embed_dim"],
-                             "head": args["head"]})
-        wall = time.perf_counter() - start
-        oob = out_of_bag_metrics(ens, fast)
-        held, per_row = evaluate_records(ens, jtest)
-    return {"config": name, "node_features": node_features, "jarvis_rows": with_tc,
-            "seed": seed, "epochs": args["epochs"], "members": args["members"],
-            "tc_loss_weight": args["tc_loss_weight"], "head": args["head"],
-            "moment_loss_weight": args["moment_loss_weight"],
-            "n_train": len(rows),
-            "train_s": wall, **oob,
-            "jarvis_test_rows": [[r["id"], r["tc_K_true"], r["tc_K_pred"], r["tc_K_baseline"]]
-                                 for r in per_row],
-            **{f"jarvis_{k}": held[k] for k in ("n", "mae_tc_K", "baseline_mae_tc_K",
-                                                 "average_precision_tc5",
-                                                 "random_average_precision_tc5")}}
-
-
-def with_stored_dos(records, store_spec):
-    """Records with their stored MLIP site DOS (the others left out)."""
-    from stores.config import load_job_store
-    from workflows.ml.mlip_dos import with_mlip_site_dos
-
-    store = load_job_store(store_spec, create=False, read_only=True)
-    store.connect()
+    train_fast, test_fast = fast_split(fast, split, seed)
+    rows = train_fast + (jtrain if cfg["jarvis_rows"] else [])
+    store = open_store(args["mlip_store"]) if args["mlip_store"] else None
+    log = []
     try:
-        return with_mlip_site_dos(records, store, say=print, stored_only=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            start = time.perf_counter()
+            ens = train_from_records(
+                rows, Path(tmp) / "ens", members=args["members"], seed=seed,
+                node_features=cfg["node_features"], variant=cfg["variant"],
+                training=TrainConfig(max_epochs=args["epochs"], checkpoint_every=0,
+                                     tc_loss_weight=cfg["tc_loss_weight"],
+                                     moment_loss_weight=cfg["moment_loss_weight"],
+                                     tc_head_weight=cfg["tc_head_weight"]),
+                network_options={"mul": cfg["mul"], "embed_dim": cfg["embed_dim"],
+                                 "head": cfg["head"], "out_dim": cfg["out_dim"],
+                                 "tc_head": cfg["tc_head"]},
+                smoothing_window=cfg["smoothing_window"],
+                mlip_store=store, stored_only=True, say=log.append)
+            wall = time.perf_counter() - start
+            out = {"config": name, "settings": cfg, "split": split, "seed": seed,
+                   "members": args["members"], "epochs": args["epochs"], "train_s": wall,
+                   "n_train": len(ens.manifest["training_set"]["ids"]),
+                   "calibration": ens.manifest.get("calibration"), "log": log}
+            test = jtest if split == "jarvis" else test_fast
+            _, per_row = evaluate_records(ens, test, mlip_store=store, stored_only=True,
+                                          say=log.append)
+            out["test_rows"] = [{"id": r["id"], **{f"{k}_{x}": r[f"{k}_{x}"]
+                                                   for k in QUANTITIES
+                                                   for x in ("true", "pred", "std")},
+                                 "tc_head_K_pred": r.get("tc_head_K_pred"),
+                                 "tc_head_K_std": r.get("tc_head_K_std")}
+                                for r in per_row]
+            if split == "jarvis":
+                scale = (ens.manifest.get("calibration") or {}).get("sigma_scale", {})
+                oob = out_of_bag_predictions(ens, train_fast, mlip_store=store,
+                                             stored_only=True)
+                out["oob_rows"] = [
+                    {"id": r["id"], **{f"{k}_{x}": r[k][y] for k in QUANTITIES
+                                       for x, y in (("true", "true"), ("pred", "pred"))},
+                     **{f"{k}_std": (None if r[k]["spread"] is None
+                                     else scale.get(k, 1.0) * r[k]["spread"])
+                        for k in QUANTITIES},
+                     "tc_head_K_pred": (r.get("tc_head_K") or {}).get("pred"),
+                     "tc_head_K_std": (None if (r.get("tc_head_K") or {}).get("spread") is None
+                                       else scale.get("tc_head_K", 1.0)
+                                       * r["tc_head_K"]["spread"])}
+                    for r in oob]
+    finally:
+        if store is not None:
+            store.close()
+    return out
+
+
+# --------------------------------------------------------------------------- baselines
+def comp_features(structure):
+    """Fraction-weighted mean, min and max of seven element properties."""
+    from pymatgen.core import Element
+
+    comp = structure.composition.fractional_composition
+    rows = []
+    for el in comp.elements:
+        e = Element(el.symbol)
+        x = e.X if e.X == e.X else 1.5       # noble gases have no Pauling X
+        rows.append([e.Z, float(e.atomic_mass), x, e.row, e.group,
+                     float(e.atomic_radius or 1.5), float(e.is_transition_metal)])
+    d = np.array(rows, dtype=float)
+    frac = np.array([comp[el] for el in comp.elements])
+    return np.concatenate([(frac[:, None] * d).sum(axis=0), d.min(axis=0), d.max(axis=0)])
+
+
+def stored_docs(records, store_spec, potential=None):
+    """id → stored feature document of ``potential`` (or MLIP phonon document when None)."""
+    from stores.mlip_phonons import find_mlip_phonons
+    from stores.schemas import MLIP_FEATURES_DOC_TYPE, MLIP_PHONON_DOC_TYPE
+    from workflows.mlip.features import feature_key
+    from workflows.mlip.flows import MLIPPhononMaker
+
+    store = open_store(store_spec)
+    try:
+        if potential is None:
+            maker = MLIPPhononMaker()
+            keys = {r.id: maker.key(r.structure) for r in records}
+            found = find_mlip_phonons(store, set(keys.values()), MLIP_PHONON_DOC_TYPE)
+        else:
+            keys = {r.id: feature_key(r.structure, potential) for r in records}
+            found = find_mlip_phonons(store, set(keys.values()), MLIP_FEATURES_DOC_TYPE)
     finally:
         store.close()
-
-
-def mlip_documents(records, store_spec):
-    """id → stored MLIP phonon document (records without one are absent)."""
-    from stores.config import load_job_store
-    from workflows.ml.mlip_dos import stored_document
-
-    store = load_job_store(store_spec, create=False, read_only=True)
-    store.connect()
-    try:
-        docs = {r.id: stored_document(r.structure, store) for r in records}
-    finally:
-        store.close()
-    return {k: v for k, v in docs.items() if v is not None}
+    return {i: found[k] for i, k in keys.items() if k in found}
 
 
 def phonon_moments(doc):
-    """ω_log-like, ω̄, ω₂ of the total MLIP DOS (ω > 0) and the lowest frequency (meV)."""
+    """ω_log-like, ω̄, ω₂ of the total MLIP DOS (ω > 0.5 meV) and the lowest frequency (meV)."""
     w, g = np.asarray(doc["frequencies_meV"]), np.clip(np.asarray(doc["total_dos"]), 0, None)
     pos = w > 0.5
     w2 = float(np.sqrt(np.sum(g[pos] * w[pos] ** 2) / np.sum(g[pos])))
@@ -147,252 +231,297 @@ def phonon_moments(doc):
             doc["min_frequency_meV"]]
 
 
-def composition_features(records):
-    """Fraction-weighted mean, min, max, range of the element descriptors + cell size."""
-    from betenet_model.elements import element_descriptors
+def feature_sets(records, store_spec):
+    """name → {id: feature vector} for the tree baselines (only rows that have them)."""
+    sets = {"composition": {r.id: comp_features(r.structure) for r in records}}
+    if not store_spec:
+        return sets
+    from betenet_model.features import FOUNDATION_FEATURES
 
-    out = []
-    for r in records:
-        comp = r.structure.composition.fractional_composition
-        z = np.array([el.Z for el in comp.elements])
-        x = np.array([comp[el] for el in comp.elements])
-        d = element_descriptors(z)
-        mean = (x[:, None] * d).sum(axis=0)
-        out.append(np.concatenate([mean, d.min(axis=0), d.max(axis=0),
-                                   d.max(axis=0) - d.min(axis=0),
-                                   [len(r.structure), r.structure.volume / len(r.structure)]]))
-    return np.array(out)
+    for mode in FOUNDATION_FEATURES:
+        pot = mode.replace("_", "-")
+        docs = stored_docs(records, store_spec, pot)
+        if docs:
+            sets[f"{pot} pooled"] = {
+                i: np.concatenate([x.mean(0), x.max(0), x.min(0)])
+                for i, d in docs.items() if (x := np.asarray(d["atom_features"])) is not None}
+    phonons = stored_docs(records, store_spec)
+    if phonons:
+        sets["composition + MLIP moments"] = {
+            r.id: np.r_[comp_features(r.structure), phonon_moments(phonons[r.id])]
+            for r in records if r.id in phonons}
+    return sets
 
 
-def tree_baseline(jarvis_dir, seeds, docs=None):
-    """Gradient-boosted tree on composition descriptors: jarvis test Tc MAE and AP per seed.
+def truth(record):
+    """λ, ω_log (K), Tc (K) of a record (Tc label for a Tc-only row)."""
+    from workflows.common.physics import superconductivity
 
-    ``docs`` (id → MLIP document): train and test on the rows that have one, with the
-    phonon moments as further features.
-    """
-    from sklearn.ensemble import GradientBoostingRegressor
+    if not record.has_spectrum:
+        return {"tc_K": float(record.tc_K)}
+    sc = superconductivity(record.frequencies_meV, record.a2f)
+    return {"lambda": sc.lambda_, "omega_log_K": sc.omega_log_K, "tc_K": sc.tc_allen_dynes_K}
 
-    from workflows.ml.evaluate import average_precision
 
-    _, train, test = load_data(jarvis_dir)
-    xtr, xte = composition_features(train), composition_features(test)
-    if docs is not None:
-        train = [r for r in train if r.id in docs]
-        test = [r for r in test if r.id in docs]
-        xtr, xte = (np.hstack([composition_features(rs),
-                               np.array([phonon_moments(docs[r.id]) for r in rs])])
-                    for rs in (train, test))
-    ytr = np.array([r.tc_K for r in train])
-    yte = np.array([r.tc_K for r in test])
-    out = []
-    for seed in seeds:
-        model = GradientBoostingRegressor(random_state=seed, n_estimators=300, max_depth=3,
-                                          learning_rate=0.05, subsample=0.8)
-        pred = model.fit(xtr, ytr).predict(xte)
-        out.append({"mae": float(np.mean(np.abs(pred - yte))),
-                    "ap": average_precision(yte > 5.0, pred),
-                    "constant_mae": float(np.mean(np.abs(np.mean(ytr) - yte))),
-                    "n_train": len(train), "n_test": len(test),
-                    "test_rows": [[r.id, float(t), float(q)]
-                                  for r, t, q in zip(test, yte, pred, strict=True)]})
+def mean_spectrum_props(records):
+    """λ, ω_log, Tc of the mean α²F of ``records`` (0.1 meV grid up to the highest record)."""
+    from workflows.common.physics import superconductivity
+
+    top = max(float(r.frequencies_meV[-1]) for r in records)
+    grid = np.arange(0.05, top + 0.1, 0.1)
+    mean = np.mean([np.interp(grid, r.frequencies_meV, r.a2f, left=0, right=0)
+                    for r in records], axis=0)
+    sc = superconductivity(grid, mean)
+    return {"lambda": sc.lambda_, "omega_log_K": sc.omega_log_K, "tc_K": sc.tc_allen_dynes_K}
+
+
+def tree_predict(xtr, ytr, xte, seed, key):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    leaf = max(3, min(20, len(ytr) // 15))     # sklearn's 20 leaves 35 rows one split
+    model = HistGradientBoostingRegressor(max_iter=300, learning_rate=0.05, random_state=seed,
+                                          min_samples_leaf=leaf)
+    if key == "tc_K":
+        return np.expm1(model.fit(xtr, np.log1p(ytr)).predict(xte)).clip(0)
+    if key == "omega_log_K":
+        return np.exp(model.fit(xtr, np.log(ytr)).predict(xte))
+    return model.fit(xtr, ytr).predict(xte)
+
+
+def baseline_rows(split, seed, data, sets):
+    """name → per-row predictions ``{"test_rows": [...], ["oob_rows": [...]]}`` of the
+    mean spectrum and every tree, for one split and seed."""
+    from sklearn.model_selection import KFold
+
+    fast, jtrain, jtest = data
+    train_fast, test_fast = fast_split(fast, split, seed)
+    out = {}
+
+    def rows_of(records, preds):
+        return [{"id": r.id, **{f"{k}_true": truth(r).get(k) for k in QUANTITIES},
+                 **{f"{k}_pred": p.get(k) for k in QUANTITIES},
+                 **{f"{k}_std": None for k in QUANTITIES}}
+                for r, p in zip(records, preds, strict=True)]
+
+    if split == "jarvis":
+        base = mean_spectrum_props(train_fast)
+        out["mean spectrum"] = {"test_rows": rows_of(jtest, [base] * len(jtest))}
+        loo = [mean_spectrum_props([o for o in train_fast if o.id != r.id])
+               for r in train_fast]
+        out["mean spectrum"]["oob_rows"] = rows_of(train_fast, loo)
+        for name, feats in sets.items():
+            tr = [r for r in jtrain if r.id in feats]
+            te = [r for r in jtest if r.id in feats]
+            if len(tr) < 20 or not te:
+                continue
+            pred = tree_predict(np.array([feats[r.id] for r in tr]),
+                                np.array([r.tc_K for r in tr]),
+                                np.array([feats[r.id] for r in te]), seed, "tc_K")
+            entry = {"test_rows": rows_of(te, [{"tc_K": float(p)} for p in pred])}
+            have = [r for r in train_fast if r.id in feats]
+            oof = [{} for _ in have]
+            x = np.array([feats[r.id] for r in have])
+            for tr_i, te_i in KFold(5, shuffle=True, random_state=seed).split(x):
+                for k in QUANTITIES:
+                    y = np.array([truth(have[i])[k] for i in tr_i])
+                    for i, p in zip(te_i, tree_predict(x[tr_i], y, x[te_i], seed, k),
+                                    strict=True):
+                        oof[i][k] = float(p)
+            entry["oob_rows"] = rows_of(have, oof)
+            out[f"tree, {name}"] = entry
+        return out
+    base = mean_spectrum_props(train_fast)
+    out["mean spectrum"] = {"test_rows": rows_of(test_fast, [base] * len(test_fast))}
+    for name, feats in sets.items():
+        tr = [r for r in train_fast if r.id in feats]
+        te = [r for r in test_fast if r.id in feats]
+        if len(tr) < 10 or not te:
+            continue
+        preds = [{} for _ in te]
+        for k in QUANTITIES:
+            for p, v in zip(preds, tree_predict(np.array([feats[r.id] for r in tr]),
+                                                np.array([truth(r)[k] for r in tr]),
+                                                np.array([feats[r.id] for r in te]), seed, k),
+                            strict=True):
+                p[k] = float(v)
+        out[f"tree, {name}"] = {"test_rows": rows_of(te, preds)}
     return out
 
 
-def scaled_mlip_baseline(store_spec):
-    """fast-v1 leave-one-out: α²F ≈ c·F_MLIP(ω) against the mean of the other spectra.
-
-    Returns MAE of λ, ω_log (K), Tc (K) for both, on the records with an MLIP document.
-    """
-    from stores.datasets import load_fast_v1
-    from workflows.common.physics import superconductivity
-
-    fast = load_fast_v1(None)
-    docs = mlip_documents(fast, store_spec)
-    rows = [r for r in fast if r.id in docs]
-    grid = np.linspace(0.05, 100.0, 2000)
-    a2f = np.array([np.interp(grid, r.frequencies_meV, r.a2f, left=0, right=0) for r in rows])
-    dos = np.array([np.interp(grid, docs[r.id]["frequencies_meV"],
-                              np.clip(docs[r.id]["total_dos"], 0, None), left=0, right=0)
-                    / len(r.structure) for r in rows])
-    errs = {"scaled_mlip": [], "mean_spectrum": []}
-    for j, rec in enumerate(rows):
-        others = [i for i in range(len(rows)) if i != j]
-        c = np.sum(dos[others] * a2f[others]) / np.sum(dos[others] ** 2)
-        truth = superconductivity(rec.frequencies_meV, rec.a2f)
-        for key, spec in (("scaled_mlip", c * dos[j]), ("mean_spectrum", a2f[others].mean(0))):
-            p = superconductivity(grid, spec)
-            errs[key].append([abs(p.lambda_ - truth.lambda_),
-                              abs(p.omega_log_K - truth.omega_log_K),
-                              abs(p.tc_allen_dynes_K - truth.tc_allen_dynes_K)])
-    return {k: dict(zip(("lambda", "omega_log_K", "tc_K"),
-                        np.mean(v, axis=0).tolist(), strict=True)) | {"n": len(v)}
-            for k, v in errs.items()}
-
-
-def subset_metrics(test_rows, ids):
-    """Tc MAE, baseline MAE, AP(Tc > 5 K), random AP, n of per-row results on ``ids``."""
+# --------------------------------------------------------------------------- table
+def scores(rows, ids, key):
+    """MAE, AP(Tc > 5 K) and 1σ coverage of ``key`` on the rows whose id is in ``ids``
+    (``tc_head_K``: the direct Tc of a model with a Tc head)."""
     from workflows.ml.evaluate import average_precision
 
-    rows = [r for r in test_rows if r[0] in ids]
-    t, p, b = (np.array([r[i] for r in rows], dtype=float) for i in (1, 2, 3))
-    return {"n": len(rows), "mae": float(np.mean(np.abs(p - t))),
-            "base": float(np.mean(np.abs(b - t))), "ap": average_precision(t > 5.0, p),
-            "random": float(np.mean(t > 5.0))}
+    if key == "tc_head_K":
+        rows = [{**r, "tc_head_K_true": r.get("tc_K_true")} for r in rows]
+    use = [r for r in rows if r["id"] in ids and r.get(f"{key}_true") is not None
+           and r.get(f"{key}_pred") is not None]
+    if not use:
+        return None
+    t = np.array([r[f"{key}_true"] for r in use])
+    p = np.array([r[f"{key}_pred"] for r in use])
+    out = {"n": len(use), "mae": float(np.mean(np.abs(p - t)))}
+    if key == "tc_K":
+        out["ap"] = average_precision(t > 5.0, p)
+        out["random"] = float(np.mean(t > 5.0))
+    with_std = [(abs(r[f"{key}_pred"] - r[f"{key}_true"]), r[f"{key}_std"]) for r in use
+                if r.get(f"{key}_std") is not None]
+    if with_std:
+        out["coverage"] = float(np.mean([e <= s for e, s in with_std]))
+    return out
 
 
 def fmt(values, digits=2):
-    """``mean ± std`` of a list (None entries dropped)."""
     v = np.array([x for x in values if x is not None], dtype=float)
     if v.size == 0:
-        return "n/a"
-    return f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
+        return "–"
+    return f"{v.mean():.{digits}f}" if v.size == 1 or v.std() == 0 else \
+        f"{v.mean():.{digits}f} ± {v.std():.{digits}f}"
 
 
-def cell(values, base=None, digits=2):
-    """``mean ± std (base mean ± std)``."""
-    out = fmt(values, digits)
-    return out if base is None else f"{out} ({fmt(base, digits)})"
+def label(result):
+    """Row name of a trained result: config name and the budget."""
+    return f"{result['config']} ({result['members']}×{result['epochs']})"
 
 
-def oob_cell(rs, key, digits=2):
-    """Out-of-bag MAE (mean-spectrum baseline[ / in-bag-mean baseline]) over seeds."""
-    out = cell([r[f"oob_mae_{key}"] for r in rs], [r[f"oob_baseline_mae_{key}"] for r in rs],
-               digits)
-    inbag = [r.get(f"oob_inbag_baseline_mae_{key}") for r in rs]
-    if all(v is not None for v in inbag):
-        out = f"{out[:-1]} / {fmt(inbag, digits)})"
+def table(results, baselines, splits):
+    """Markdown tables, one per split (jarvis also gives the out-of-bag table)."""
+    lines = []
+    groups = {}
+    for r in results:
+        groups.setdefault((r["split"], label(r)), []).append(r)
+    parts = []
+    for split in splits:
+        for where in (("test_rows", "oob_rows") if split == "jarvis" else ("test_rows",)):
+            entries = {lab: [r[where] for r in rs if where in r]
+                       for (s, lab), rs in groups.items() if s == split}
+            for name, per_seed in baselines.get(split, {}).items():
+                entries[name] = [b[where] for b in per_seed if where in b]
+            entries = {k: v for k, v in entries.items() if v}
+            if not entries:
+                continue
+            model_ids = [set.intersection(*({row["id"] for row in rows} for rows in v))
+                         for k, v in entries.items() if not k.startswith("tree")]
+            ids = set.intersection(*model_ids) if model_ids else set()
+            parts.append((split, where, entries, ids))
+    for split, where, entries, ids in parts:
+        title = {"test_rows": {"jarvis": "held-out jarvis-tc (99 rows, split seed 0)",
+                               "chemsys": "fast-v1, chemical-system split (split seed = "
+                                          "model seed)",
+                               "prospective": "fast-v1 prospective: trained on the bbd968d "
+                                              "records, scored on those added since"}[split],
+                 "oob_rows": "fast-v1 out of bag (trees: 5-fold out-of-fold; mean spectrum: "
+                             "of the other records)"}[where]
+        keys = ("tc_K",) if split == "jarvis" and where == "test_rows" else QUANTITIES
+        if any(row.get("tc_head_K_pred") is not None
+               for per_seed in entries.values() for rows in per_seed for row in rows):
+            keys = (*keys, "tc_head_K")
+        head = ["model", "n"]
+        names = {"lambda": "λ", "omega_log_K": "ω_log K", "tc_K": "Tc K",
+                 "tc_head_K": "Tc head K"}
+        for k in keys:
+            head += [f"{names[k]} MAE"] + (["AP Tc>5 (random)"] if k == "tc_K" else []) + (
+                [f"{names[k]} 1σ cover"] if k in ("lambda", "tc_K") else [])
+        lines += [f"\n### {title}", "", "| " + " | ".join(head) + " |",
+                  "|" + " --- |" * len(head)]
+        for name, per_seed in entries.items():
+            cells = [name]
+            ns = []
+            for k in keys:
+                sc = [scores(rows, ids, k) for rows in per_seed]
+                sc = [s for s in sc if s]
+                ns += [s["n"] for s in sc]
+                cells.append(fmt([s["mae"] for s in sc], 3 if k != "omega_log_K" else 1))
+                if k == "tc_K":
+                    cells.append(f"{fmt([s.get('ap') for s in sc], 3)} "
+                                 f"({fmt([s.get('random') for s in sc], 3)})")
+                if k in ("lambda", "tc_K"):
+                    cells.append(fmt([s.get("coverage") for s in sc], 2))
+            cells.insert(1, str(min(ns)) if ns else "0")
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+def parse_set(items):
+    out = {}
+    for item in items or []:
+        key, _, value = item.partition("=")
+        if key not in BASE:
+            raise SystemExit(f"--set {key}: not a configuration field ({', '.join(BASE)})")
+        try:
+            out[key] = json.loads(value)      # numbers, true/false
+        except json.JSONDecodeError:
+            out[key] = value                  # names such as sevennet_l3i5
     return out
 
 
-def table(results, trees, mlip_tree, scaled, subset):
-    """The printed table: one line per (config, budget), then the baselines."""
-    head = ("model", "budget", "n_oob", "λ MAE (base[ / in-bag])", "ω_log MAE K (base)",
-            "Tc MAE K (base)",
-            "jarvis Tc MAE K (base)", "AP Tc>5 (random)",
-            f"jarvis∩MLIP n={len(subset)}: Tc MAE (base)", "AP (random)")
-    lines = [head]
-    groups = {}
-    for r in results:
-        key = (r.get("config") or ("cso-onehot" if r["node_features"] == "onehot_mass"
-                                   else "cso-desc") + ("+tc" if r["jarvis_rows"] else ""),
-               r.get("members"), r.get("epochs"), r.get("tc_loss_weight"),
-               r.get("head", "relu-mean"), r.get("moment_loss_weight", 0.0))
-        groups.setdefault(key, []).append(r)
-    for (name, members, epochs, weight, head_kind, moment_w), rs in groups.items():
-        full = [] if name.startswith("mpd") else rs  # mpd: scored on the MLIP rows only
-        sub = [subset_metrics(r["jarvis_test_rows"], subset) for r in rs
-               if "jarvis_test_rows" in r and subset]
-        lines.append((
-            f"{name}{'' if head_kind == 'relu-mean' else ', ' + head_kind} ({len(rs)} seeds)",
-            f"{members}×{epochs} w={weight}" + (f" m={moment_w}" if moment_w else ""),
-            fmt([r["n_oob"] for r in rs], 1),
-            oob_cell(rs, "lambda"), oob_cell(rs, "omega_log_K", 0), oob_cell(rs, "tc_K"),
-            cell([r["jarvis_mae_tc_K"] for r in full],
-                 [r["jarvis_baseline_mae_tc_K"] for r in full]) if full else "-",
-            cell([r["jarvis_average_precision_tc5"] for r in full],
-                 [r["jarvis_random_average_precision_tc5"] for r in full], 3) if full else "-",
-            cell([m["mae"] for m in sub], [m["base"] for m in sub]) if sub else "-",
-            cell([m["ap"] for m in sub], [m["random"] for m in sub], 3) if sub else "-"))
-    tree_sub = [subset_metrics([[i, t, q, 0.0] for i, t, q in tr["test_rows"]], subset)
-                for tr in trees] if subset else []
-    lines.append(("gradient-boosted tree (composition; +tc rows)", "sklearn", "-", "-", "-", "-",
-                  f"{fmt([t['mae'] for t in trees])} ({fmt([t['constant_mae'] for t in trees])}"
-                  " const)", fmt([t["ap"] for t in trees], 3),
-                  fmt([m["mae"] for m in tree_sub]) if tree_sub else "-",
-                  fmt([m["ap"] for m in tree_sub], 3) if tree_sub else "-"))
-    if mlip_tree:
-        t0 = mlip_tree[0]
-        lines.append((f"tree (composition + MLIP moments; {t0['n_train']} train rows)",
-                      "sklearn", "-", "-", "-", "-", "-", "-",
-                      f"{fmt([t['mae'] for t in mlip_tree])} (n={t0['n_test']})",
-                      fmt([t["ap"] for t in mlip_tree], 3)))
-    if scaled:
-        for key, label in (("scaled_mlip", "scaled-MLIP-DOS baseline (LOO)"),
-                           ("mean_spectrum", "mean spectrum of the others (LOO)")):
-            v = scaled[key]
-            lines.append((label, "-", str(v["n"]), f"{v['lambda']:.2f}",
-                          f"{v['omega_log_K']:.0f}", f"{v['tc_K']:.2f}", "-", "-", "-", "-"))
-    widths = [max(len(str(row[i])) for row in lines) for i in range(len(head))]
-    for row in lines:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
-
-
 def main(argv=None):
-    """Run the grid and print the table."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--jarvis", default=str(JARVIS), help="jarvis-tc folder")
-    p.add_argument("--configs", nargs="+", choices=tuple(CONFIGS),
-                   default=[c for c in CONFIGS if not c.startswith("mpd")],
-                   help="rows to train (mpd needs --phonon-store)")
-    p.add_argument("--phonon-store", help="store of SevenNet-0 phonon documents (bete phonons)")
+    p.add_argument("--configs", nargs="*", default=["default-recipe"], choices=tuple(CONFIGS))
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE",
+                   help="override a configuration field of every --configs entry")
+    p.add_argument("--name", help="row-name suffix for --set runs")
+    p.add_argument("--splits", nargs="+", choices=SPLITS, default=list(SPLITS))
+    p.add_argument("--mlip-store", help="store holding the MLIP feature and phonon documents")
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--members", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--mul", type=int, default=8)
-    p.add_argument("--embed-dim", type=int, default=32)
-    p.add_argument("--tc-loss-weight", type=float, default=0.01)
-    p.add_argument("--head", choices=("relu-mean", "anchored"), default="relu-mean",
-                   help="output head (NetworkConfig.head)")
-    p.add_argument("--moment-loss-weight", type=float, default=0.0,
-                   help="TrainConfig.moment_loss_weight (loss on λ and ln ω_log)")
+    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--members", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--first-seed", type=int, default=0, help="seeds first-seed … +seeds-1")
-    p.add_argument("--json", help="also write every result here (updated as tasks finish)")
+    p.add_argument("--json", help="write every result here (updated as tasks finish)")
     p.add_argument("--table-from", nargs="+", metavar="JSON",
-                   help="print the table from earlier --json files (no training)")
+                   help="print the tables from earlier --json files (no training)")
+    p.add_argument("--markdown", help="also write the tables to this file")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="only the trained rows (quicker, for screening configurations)")
     args = p.parse_args(argv)
-    if any(c.startswith("mpd") for c in args.configs) and not args.phonon_store:
-        p.error("the mpd rows need --phonon-store")
+    overrides = parse_set(args.set)
     opts = {"jarvis": args.jarvis, "members": args.members, "epochs": args.epochs,
-            "mul": args.mul, "embed_dim": args.embed_dim, "tc_loss_weight": args.tc_loss_weight,
-            "phonon_store": args.phonon_store, "head": args.head,
-            "moment_loss_weight": args.moment_loss_weight}
+            "mlip_store": args.mlip_store}
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    # the slow tasks (with the jarvis rows) first, so the pool ends together
-    tasks = [(c, seed, opts) for c in sorted(args.configs, key=lambda c: not c.endswith("+tc"))
-             for seed in seeds]
-    start = time.perf_counter()
     results = []
+    tasks = []
     if args.table_from:
-        saved = [json.loads(Path(f).read_text()) for f in args.table_from]
-        for d in saved:
-            for r in d["results"]:
-                r.setdefault("members", d["args"]["members"])
-                r.setdefault("epochs", d["args"]["epochs"])
-                r.setdefault("tc_loss_weight", d["args"]["tc_loss_weight"])
-                r.setdefault("head", d["args"].get("head", "relu-mean"))
-                r.setdefault("moment_loss_weight", d["args"].get("moment_loss_weight", 0.0))
-                results.append(r)
+        for f in args.table_from:
+            results += json.loads(Path(f).read_text())["results"]
         seeds = sorted({r["seed"] for r in results})
-        tasks = []
+        splits = [s for s in SPLITS if any(r["split"] == s for r in results)]
+    else:
+        splits = args.splits
+        for name in args.configs:
+            cfg = {**BASE, **CONFIGS[name], **overrides}
+            row = name + (f" {args.name}" if args.name else "")
+            tasks += [(row, cfg, split, seed, opts) for seed in seeds for split in splits]
+    start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs, mp_context=get_context("spawn")) as pool:
         for fut in as_completed([pool.submit(run_one, t) for t in tasks]):
             results.append(fut.result())
-            print("done:", json.dumps({k: v for k, v in results[-1].items()
-                                       if k != "jarvis_test_rows"}), flush=True)
+            r = results[-1]
+            print(f"done: {r['config']} {r['split']} seed {r['seed']} in {r['train_s']:.0f} s",
+                  flush=True)
             if args.json:
                 Path(args.json).write_text(json.dumps({"args": vars(args),
                                                        "results": results}, indent=1))
-    trees = tree_baseline(args.jarvis, seeds)
-    mlip_tree, scaled, subset = None, None, set()
-    if args.phonon_store:
-        mpd = [r for r in results if str(r.get("config", "")).startswith("mpd")]
-        _, train, test = load_data(args.jarvis)
-        if mpd:  # the rows the mpd models were scored on (documents added later do not count)
-            subset = set.intersection(*({row[0] for row in r["jarvis_test_rows"]} for r in mpd))
-        else:
-            subset = set(mlip_documents(test, args.phonon_store))
-        docs = mlip_documents(train + [r for r in test if r.id in subset], args.phonon_store)
-        if sum(r.id in docs for r in train) >= 20:  # the tree needs training rows with documents
-            mlip_tree = tree_baseline(args.jarvis, seeds, docs)
-        scaled = scaled_mlip_baseline(args.phonon_store)
-    print(f"seeds {seeds}; mul={args.mul}, embed_dim={args.embed_dim}; "
-          f"{time.perf_counter() - start:.0f} s")
-    table(results, trees, mlip_tree, scaled, subset)
+    data = load_data(args.jarvis)
+    fast, jtrain, jtest = data
+    sets = {} if args.no_baselines else feature_sets(fast + jtrain + jtest, args.mlip_store)
+    baselines = {split: {} for split in splits}
+    for split in ([] if args.no_baselines else splits):
+        for seed in seeds:
+            for name, entry in baseline_rows(split, seed, data, sets).items():
+                baselines[split].setdefault(name, []).append(entry)
+    text = table(results, baselines, splits)
+    print(f"seeds {seeds}; {time.perf_counter() - start:.0f} s")
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text + "\n")
     if args.json and not args.table_from:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results,
-                                               "tree": trees, "mlip_tree": mlip_tree,
-                                               "scaled_mlip": scaled}, indent=1))
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results},
+                                              indent=1))
 
 
 if __name__ == "__main__":
