@@ -23,8 +23,7 @@ ABOVE_GRID_WARN_FRACTION = 0.01
 
 def grid_values(frequencies_meV: ArrayLike, values: ArrayLike, what: str = "spectrum",
                 ident: str = "", grid: ModelGrid = PAPER_GRID) -> np.ndarray:
-    """Resample onto a model grid (default the paper's); log a warning when weight lies above
-    the grid."""
+    """Resample onto a model grid (default the paper's); warn when weight lies above it."""
     res = grid.resample(frequencies_meV, values)
     frac = np.atleast_1d(res.fraction_above_grid)
     if np.any(frac > ABOVE_GRID_WARN_FRACTION):

@@ -167,16 +167,8 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
     if "tc_head_K" in mean:
         metrics["mae_tc_head_K"] = float(np.mean(np.abs(mean["tc_head_K"] - true["tc_K"])))
     if spec_idx.size:
-        targets = np.stack([np.asarray(samples[j].target) for j in spec_idx])
-        floor = spectrum_properties(targets, mu_star)
-        for k in PROPERTIES:
-            metrics[f"grid_floor_mae_{_SHORT[k]}"] = float(
-                np.mean(np.abs(floor[k] - true[k][spec_idx])))
-        pred_mean_spec = spectra.mean(axis=0)[spec_idx]
-        metrics["mse_spectrum"] = float(np.mean((pred_mean_spec - targets) ** 2))
-        metrics["baseline_mse_spectrum"] = float(np.mean((base_spec[None, :] - targets) ** 2))
-        metrics["coverage_1sigma_lambda"] = float(np.mean(
-            np.abs(true["lambda"][spec_idx] - mean["lambda"][spec_idx]) <= std["lambda"][spec_idx]))
+        metrics.update(_spectrum_metrics([samples[j] for j in spec_idx], spec_idx, spectra,
+                                         base_spec, true, mean, std, mu_star))
     hits = true["tc_K"] > hit_tc_K
     metrics["n_hits"] = int(hits.sum())
     metrics["average_precision_tc5"] = average_precision(hits, mean["tc_K"])
@@ -185,9 +177,37 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
     metrics["random_average_precision_tc5"] = float(hits.mean())
     metrics["coverage_1sigma_tc_K"] = float(np.mean(np.abs(true["tc_K"] - mean["tc_K"])
                                                     <= std["tc_K"]))
+    rows = _result_rows(ensemble, records, true, mean, std, base)
+    metrics["rows_with_unknown_elements"] = sum(1 for r in rows if r["unknown_elements"])
+    for key, value in list(metrics.items()):
+        if isinstance(value, float) and not math.isfinite(value):
+            metrics[key] = None
+    return metrics, rows
+
+
+def _spectrum_metrics(samples: Sequence[Any], spec_idx: np.ndarray, spectra: np.ndarray,
+                      base_spec: np.ndarray, true: dict[str, np.ndarray],
+                      mean: dict[str, np.ndarray], std: dict[str, np.ndarray],
+                      mu_star: float) -> dict[str, float]:
+    """Grid floor, spectrum MSE (model and baseline) and λ coverage of the spectrum rows."""
+    targets = np.stack([np.asarray(s.target) for s in samples])
+    floor = spectrum_properties(targets, mu_star)
+    out = {f"grid_floor_mae_{_SHORT[k]}": float(np.mean(np.abs(floor[k] - true[k][spec_idx])))
+           for k in PROPERTIES}
+    out["mse_spectrum"] = float(np.mean((spectra.mean(axis=0)[spec_idx] - targets) ** 2))
+    out["baseline_mse_spectrum"] = float(np.mean((base_spec[None, :] - targets) ** 2))
+    out["coverage_1sigma_lambda"] = float(np.mean(
+        np.abs(true["lambda"][spec_idx] - mean["lambda"][spec_idx]) <= std["lambda"][spec_idx]))
+    return out
+
+
+def _result_rows(ensemble: Ensemble, records: Sequence[TrainingRecord],
+                 true: dict[str, np.ndarray], mean: dict[str, np.ndarray],
+                 std: dict[str, np.ndarray], base: dict[str, np.ndarray],
+                 ) -> list[dict[str, Any]]:
+    """Per record: truth (None where unknown), prediction mean ± σ, baseline."""
     rows = []
     for j, rec in enumerate(records):
-        unknown = unknown_elements(rec.structure, ensemble)
         row: dict[str, Any] = {"id": rec.id, "formula": rec.formula}
         for k in PROPERTIES:
             t = float(true[k][j])
@@ -198,13 +218,9 @@ def evaluate_records(ensemble: Ensemble, records: Sequence[TrainingRecord],
         if "tc_head_K" in mean:
             row["tc_head_K_pred"] = float(mean["tc_head_K"][j])
             row["tc_head_K_std"] = float(std["tc_head_K"][j])
-        row["unknown_elements"] = ",".join(unknown)
+        row["unknown_elements"] = ",".join(unknown_elements(rec.structure, ensemble))
         rows.append(row)
-    metrics["rows_with_unknown_elements"] = sum(1 for r in rows if r["unknown_elements"])
-    for key, value in list(metrics.items()):
-        if isinstance(value, float) and not math.isfinite(value):
-            metrics[key] = None
-    return metrics, rows
+    return rows
 
 
 def out_of_bag_predictions(ensemble: Ensemble, records: Sequence[TrainingRecord],
