@@ -386,8 +386,28 @@ def label(result):
     return f"{result['config']} ({result['members']}×{result['epochs']})"
 
 
+def common_ids(entries):
+    """Per seed, the ids every trained model and the mean spectrum of that seed scored.
+
+    ``entries``: row name → {seed: rows}. A split that moves with the seed (chemsys) has other
+    test rows per seed, so ids are intersected across models within a seed, never across
+    seeds; trees are left out (they score every row).
+    """
+    seeds = {seed for per_seed in entries.values() for seed in per_seed}
+    out = {}
+    for seed in seeds:
+        sets = [{row["id"] for row in per_seed[seed]} for name, per_seed in entries.items()
+                if not name.startswith("tree") and seed in per_seed]
+        out[seed] = set.intersection(*sets) if sets else set()
+    return out
+
+
 def table(results, baselines, splits):
-    """Markdown tables, one per split (jarvis also gives the out-of-bag table)."""
+    """Markdown tables, one per split (jarvis also gives the out-of-bag table).
+
+    Each cell scores a model per seed on that seed's common ids (:func:`common_ids`), then
+    gives mean ± spread over seeds.
+    """
     lines = []
     groups = {}
     for r in results:
@@ -395,17 +415,14 @@ def table(results, baselines, splits):
     parts = []
     for split in splits:
         for where in (("test_rows", "oob_rows") if split == "jarvis" else ("test_rows",)):
-            entries = {lab: [r[where] for r in rs if where in r]
+            entries = {lab: {r["seed"]: r[where] for r in rs if where in r}
                        for (s, lab), rs in groups.items() if s == split}
             for name, per_seed in baselines.get(split, {}).items():
-                entries[name] = [b[where] for b in per_seed if where in b]
+                entries[name] = {b["seed"]: b[where] for b in per_seed if where in b}
             entries = {k: v for k, v in entries.items() if v}
             if not entries:
                 continue
-            model_ids = [set.intersection(*({row["id"] for row in rows} for rows in v))
-                         for k, v in entries.items() if not k.startswith("tree")]
-            ids = set.intersection(*model_ids) if model_ids else set()
-            parts.append((split, where, entries, ids))
+            parts.append((split, where, entries, common_ids(entries)))
     for split, where, entries, ids in parts:
         title = {"test_rows": {"jarvis": "held-out jarvis-tc (99 rows, split seed 0)",
                                "chemsys": "fast-v1, chemical-system split (split seed = "
@@ -416,7 +433,7 @@ def table(results, baselines, splits):
                              "of the other records)"}[where]
         keys = ("tc_K",) if split == "jarvis" and where == "test_rows" else QUANTITIES
         if any(row.get("tc_head_K_pred") is not None
-               for per_seed in entries.values() for rows in per_seed for row in rows):
+               for per_seed in entries.values() for rows in per_seed.values() for row in rows):
             keys = (*keys, "tc_head_K")
         head = ["model", "n"]
         names = {"lambda": "λ", "omega_log_K": "ω_log K", "tc_K": "Tc K",
@@ -430,7 +447,7 @@ def table(results, baselines, splits):
             cells = [name]
             ns = []
             for k in keys:
-                sc = [scores(rows, ids, k) for rows in per_seed]
+                sc = [scores(rows, ids.get(seed, set()), k) for seed, rows in per_seed.items()]
                 sc = [s for s in sc if s]
                 ns += [s["n"] for s in sc]
                 cells.append(fmt([s["mae"] for s in sc], 3 if k != "omega_log_K" else 1))
@@ -513,7 +530,7 @@ def main(argv=None):
     for split in ([] if args.no_baselines else splits):
         for seed in seeds:
             for name, entry in baseline_rows(split, seed, data, sets).items():
-                baselines[split].setdefault(name, []).append(entry)
+                baselines[split].setdefault(name, []).append({**entry, "seed": seed})
     text = table(results, baselines, splits)
     print(f"seeds {seeds}; {time.perf_counter() - start:.0f} s")
     print(text)
