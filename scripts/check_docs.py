@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-CARD = "betenet_model/pretrained/fast-v1-jarvis-cso/README.md"
+CARD = "betenet_model/pretrained/fast-v1-jarvis-l3i5/README.md"
 
 
 @dataclass(frozen=True)

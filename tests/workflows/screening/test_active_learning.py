@@ -174,9 +174,12 @@ def test_round_with_the_prescreen_skips_an_mlip_unstable_candidate(config, store
 
 def test_training_settings_of_the_shipped_model():
     settings = training_settings(model_manifest(default_model_dir()))
-    assert settings["variant"] == "cso" and settings["node_features"] == "descriptors"
+    assert settings["variant"] == "cso" and settings["node_features"] == "sevennet_l3i5"
     assert settings["network"]["head"] == "anchored" and "input_dim" not in settings["network"]
-    assert settings["training"]["moment_loss_weight"] == pytest.approx(0.01)
+    assert settings["network"]["out_dim"] == 126 and settings["network"]["tc_head"] is True
+    assert settings["smoothing_window"] == 31
+    assert settings["training"]["moment_loss_weight"] == pytest.approx(0.3)
+    assert settings["training"]["tc_head_weight"] == pytest.approx(0.3)
     assert training_settings(None) == {"variant": "cso", "node_features": "onehot_mass",
                                        "network": {}, "training": {}}
 
