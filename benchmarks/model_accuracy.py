@@ -475,6 +475,29 @@ def parse_set(items):
     return out
 
 
+def all_baselines(splits, seeds, args):
+    """Mean spectrum and tree rows per split and seed (``--baselines-cache``: read from /
+    written to that JSON file, so reprinting a table does not refit every tree)."""
+    cache = Path(args.baselines_cache) if args.baselines_cache else None
+    stored = json.loads(cache.read_text()) if cache and cache.is_file() else {}
+    missing = [(split, seed) for split in splits for seed in seeds
+               if f"{split} {seed}" not in stored]
+    if missing:
+        data = load_data(args.jarvis)
+        fast, jtrain, jtest = data
+        sets = feature_sets(fast + jtrain + jtest, args.mlip_store)
+        for split, seed in missing:
+            stored[f"{split} {seed}"] = baseline_rows(split, seed, data, sets)
+        if cache:
+            cache.write_text(json.dumps(stored, default=float))
+    baselines = {split: {} for split in splits}
+    for split in splits:
+        for seed in seeds:
+            for name, entry in stored[f"{split} {seed}"].items():
+                baselines[split].setdefault(name, []).append({**entry, "seed": seed})
+    return baselines
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--jarvis", default=str(JARVIS), help="jarvis-tc folder")
@@ -493,6 +516,9 @@ def main(argv=None):
     p.add_argument("--table-from", nargs="+", metavar="JSON",
                    help="print the tables from earlier --json files (no training)")
     p.add_argument("--markdown", help="also write the tables to this file")
+    p.add_argument("--baselines-cache", metavar="JSON",
+                   help="keep the baseline rows (mean spectrum, trees) in this file and reuse "
+                        "them (they depend on the split and seed only)")
     p.add_argument("--no-baselines", action="store_true",
                    help="only the trained rows (quicker, for screening configurations)")
     args = p.parse_args(argv)
@@ -523,14 +549,7 @@ def main(argv=None):
             if args.json:
                 Path(args.json).write_text(json.dumps({"args": vars(args),
                                                        "results": results}, indent=1))
-    data = load_data(args.jarvis)
-    fast, jtrain, jtest = data
-    sets = {} if args.no_baselines else feature_sets(fast + jtrain + jtest, args.mlip_store)
-    baselines = {split: {} for split in splits}
-    for split in ([] if args.no_baselines else splits):
-        for seed in seeds:
-            for name, entry in baseline_rows(split, seed, data, sets).items():
-                baselines[split].setdefault(name, []).append({**entry, "seed": seed})
+    baselines = {} if args.no_baselines else all_baselines(splits, seeds, args)
     text = table(results, baselines, splits)
     print(f"seeds {seeds}; {time.perf_counter() - start:.0f} s")
     print(text)
