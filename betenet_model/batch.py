@@ -8,9 +8,10 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 import torch
 
+from .edges import edge_embedding
 from .features import node_inputs
 from .graph import CrystalGraph
-from .network import NetworkConfig, edge_embedding
+from .network_config import NetworkConfig
 from .variants import DEFAULT_VARIANT
 
 __all__ = ["GraphSample", "GraphBatch", "make_sample", "collate"]

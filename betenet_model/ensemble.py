@@ -44,7 +44,8 @@ from betenet_model.dataset import (
 from betenet_model.elements import descriptor_table_hash
 from betenet_model.features import FOUNDATION_FEATURES, check_node_features, input_dim
 from betenet_model.graph import build_graph
-from betenet_model.network import BeteNet, NetworkConfig
+from betenet_model.network import BeteNet
+from betenet_model.network_config import NetworkConfig
 from betenet_model.targets import ModelGrid, model_grid
 from betenet_model.tc import allen_dynes_tc, spectral_moments
 from betenet_model.training import (

@@ -14,7 +14,7 @@ from betenet_model.ensemble import (
     train_ensemble,
     train_member,
 )
-from betenet_model.network import NetworkConfig
+from betenet_model.network_config import NetworkConfig
 
 from ._model_helpers import TINY, tiny_config, toy_samples
 

@@ -18,7 +18,7 @@ from betenet_model import (
 )
 from betenet_model.dataset import CrystalSample, dataset_hash
 from betenet_model.ensemble import Ensemble, EnsembleConfig, feature_scaling, train_ensemble
-from betenet_model.network import ANCHOR_LOG_BOUND, coupling_basis
+from betenet_model.heads import ANCHOR_LOG_BOUND, coupling_basis
 from betenet_model.tc import spectral_moments
 from betenet_model.training import TrainConfig
 
@@ -201,7 +201,7 @@ def test_an_old_manifest_keeps_the_paper_grid(tmp_path):
 
 
 def test_tc_head_is_bounded():
-    from betenet_model.network import TC_HEAD_MAX_K
+    from betenet_model.heads import TC_HEAD_MAX_K
 
     torch.manual_seed(0)
     net = BeteNet(NetworkConfig(tc_head=True, **TINY)).double()

@@ -5,7 +5,7 @@ from e3nn import o3
 from e3nn.util.test import assert_equivariant
 
 from betenet_model import build_graph, collate, make_sample
-from betenet_model.network import SpeciesGroups
+from betenet_model.species_product import SpeciesGroups
 
 from ._model_helpers import lam, predict, read_cell, small_net
 

@@ -15,7 +15,7 @@ from betenet_model import (
     load_reference_state_dict,
     make_sample,
 )
-from betenet_model.network import SpeciesGroups
+from betenet_model.species_product import SpeciesGroups
 
 from ._model_helpers import REFERENCE, STRUCTURES, predict, read_cell, small_net
 

@@ -13,7 +13,7 @@ from dataclasses import fields
 from typing import Any
 
 from betenet_model.ensemble import Ensemble, EnsembleConfig, MemberCallback, train_ensemble
-from betenet_model.network import NetworkConfig
+from betenet_model.network_config import NetworkConfig
 from betenet_model.training import TrainConfig
 from betenet_model.variants import DEFAULT_VARIANT
 from stores.datasets import TrainingRecord

@@ -291,7 +291,7 @@ def tc_only_rows(manifest: dict[str, Any] | None, say: Say | None = None) -> lis
 
 def describe_training_settings(settings: dict[str, Any]) -> str:
     """One line: variant, node features and what differs from the network defaults."""
-    from betenet_model.network import NetworkConfig
+    from betenet_model.network_config import NetworkConfig
 
     defaults = NetworkConfig().to_dict()
     changed = [f"{k}={v}" for k, v in sorted(settings["network"].items())
