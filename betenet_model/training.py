@@ -15,10 +15,11 @@ The stopping rule is *tempering* (Gibson et al., npj Comput. Mater. 11, 7
 
 The schedule is a pure state machine (:class:`TemperingSchedule`), so it can be
 tested on a synthetic loss curve; :class:`EarlyStopping` is the plain mode.
-:func:`train_model` runs the loop, writes a checkpoint every
-``checkpoint_every`` epochs (model, optimiser, schedule, best weights, RNG
-states, config, versions: ``state_dict`` only, never a pickled module) and
-resumes from it, giving the same final weights as an uninterrupted run.
+:func:`train_model` runs the loop (a :class:`_TrainingRun` carries its state
+from epoch to epoch), writes a checkpoint every ``checkpoint_every`` epochs
+(model, optimiser, schedule, best weights, RNG states, config, versions:
+``state_dict`` only, never a pickled module) and resumes from it, giving the
+same final weights as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -419,6 +420,130 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
+@dataclass
+class _Rows:
+    """Inputs, targets, Tc labels and row weights of one side (training or validation)."""
+
+    inputs: Any
+    targets: torch.Tensor
+    tc: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+
+    def to(self, device: str, dtype: torch.dtype) -> _Rows:
+        """The tensors on ``device`` in ``dtype`` (the inputs stay as given)."""
+        def move(t: torch.Tensor | None) -> torch.Tensor | None:
+            return None if t is None else t.to(device=device, dtype=dtype)
+
+        return _Rows(self.inputs, self.targets.to(device=device, dtype=dtype), move(self.tc),
+                     move(self.weights))
+
+
+@dataclass
+class _TrainingRun:
+    """The state one training run carries from epoch to epoch (all of it is checkpointed)."""
+
+    model: torch.nn.Module
+    config: TrainConfig
+    optimizer: torch.optim.Optimizer
+    schedule: TemperingSchedule | EarlyStopping
+    best_state: dict[str, torch.Tensor]
+    torch_rng: torch.Generator
+    py_rng: random.Random
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    epoch: int = 0
+    resumed_from: int | None = None
+
+    @classmethod
+    def start(cls, model: torch.nn.Module, config: TrainConfig) -> _TrainingRun:
+        """A fresh run: optimiser, schedule and RNGs from ``config``, the model's weights kept."""
+        return cls(model=model, config=config, optimizer=make_optimizer(model, config),
+                   schedule=make_schedule(config), best_state=_state_copy(model),
+                   torch_rng=torch.Generator().manual_seed(config.seed),  # for stochastic layers
+                   py_rng=random.Random(config.seed))
+
+    def resume(self, path: str | os.PathLike[str]) -> None:
+        """Continue from the checkpoint at ``path`` if it exists and ``config`` allows it."""
+        if not Path(path).is_file():
+            return
+        ckpt = load_checkpoint(path)
+        if not _resume_compatible(ckpt["config"], self.config):
+            logger.warning("checkpoint %s was written with other options; starting afresh", path)
+            return
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        self.best_state = ckpt["best_state"]
+        self.train_loss, self.val_loss = list(ckpt["train_loss"]), list(ckpt["val_loss"])
+        self.torch_rng.set_state(ckpt["rng"]["torch_generator"])
+        torch.set_rng_state(ckpt["rng"]["torch_global"])
+        self.py_rng.setstate(_as_tuple(ckpt["rng"]["python"]))
+        self.epoch = self.resumed_from = int(ckpt["epoch"])
+        logger.info("resumed from %s at epoch %d", path, self.epoch)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the run's state to the checkpoint at ``path``."""
+        save_checkpoint(path, {
+            "format": CHECKPOINT_FORMAT,
+            "epoch": self.epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "best_state": self.best_state,
+            "train_loss": self.train_loss,
+            "val_loss": self.val_loss,
+            "rng": {"torch_generator": self.torch_rng.get_state(),
+                    "torch_global": torch.get_rng_state(),
+                    "python": self.py_rng.getstate()},
+            "config": self.config.as_dict(),
+            "versions": versions(),
+        })
+
+    def loss(self, rows: _Rows) -> torch.Tensor:
+        """:func:`supervised_loss` of the model on ``rows`` under the run's options."""
+        c = self.config
+        pred, log_tc = model_outputs(self.model, rows.inputs)
+        return supervised_loss(pred, rows.targets, rows.tc, rows.weights,
+                               c.tc_loss_weight, c.mu_star, c.moment_loss_weight, log_tc,
+                               c.tc_head_weight)
+
+    def step(self, train: _Rows, val: _Rows) -> ScheduleStep:
+        """One epoch: one optimiser step on ``train``, validation on ``val``, the schedule."""
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = self.loss(train)
+        loss.backward()
+        self.optimizer.step()
+        self.model.eval()
+        with torch.no_grad():
+            val_loss = float(self.loss(val))
+        self.epoch += 1
+        self.train_loss.append(float(loss.detach()))
+        self.val_loss.append(val_loss)
+        step = self.schedule.update(self.epoch, val_loss)
+        if step.keep:
+            self.best_state = _state_copy(self.model)
+        if step.transition:
+            logger.info("epoch %d: tempering stage %d", self.epoch, step.stage)
+        return step
+
+    def result(self, done: bool, start: float) -> TrainResult:
+        """Load the kept weights into the model and say how the run went."""
+        self.model.load_state_dict(self.best_state)
+        return TrainResult(
+            epochs=self.epoch,
+            best_epoch=int(self.schedule.best_epoch),
+            best_val_loss=float(self.schedule.best),
+            final_stage=int(self.schedule.stage),
+            stopped_by="schedule" if done else "max_epochs",
+            transitions=list(getattr(self.schedule, "transitions", [])),
+            train_loss=self.train_loss,
+            val_loss=self.val_loss,
+            resumed_from=self.resumed_from,
+            wall_s=time.perf_counter() - start,
+        )
+
+
 def train_model(
     model: torch.nn.Module,
     train_inputs: Any,
@@ -470,107 +595,25 @@ def train_model(
         logger.warning("no validation rows: the schedule watches the training loss")
         val_inputs, val_targets, val_tc = train_inputs, train_targets, train_tc
     model.to(device=config.device, dtype=config.torch_dtype)
-    device, dtype = config.device, config.torch_dtype
-    train_targets = train_targets.to(device=device, dtype=dtype)
-    val_targets = val_targets.to(device=device, dtype=dtype)
-    weights = None if train_weights is None else train_weights.to(device=device, dtype=dtype)
-    train_tc = None if train_tc is None else train_tc.to(device=device, dtype=dtype)
-    val_tc = None if val_tc is None else val_tc.to(device=device, dtype=dtype)
-
-    def loss_of(inputs: Any, target: torch.Tensor, tc: torch.Tensor | None,
-                w: torch.Tensor | None) -> torch.Tensor:
-        pred, log_tc = model_outputs(model, inputs)
-        return supervised_loss(pred, target, tc, w, config.tc_loss_weight, config.mu_star,
-                               config.moment_loss_weight, log_tc, config.tc_head_weight)
-    optimizer = make_optimizer(model, config)
-    schedule = make_schedule(config)
-    best_state = _state_copy(model)
-    history_train: list[float] = []
-    history_val: list[float] = []
-    epoch0 = 0
-    resumed_from = None
-    torch_rng = torch.Generator().manual_seed(config.seed)  # reserved for stochastic layers
-    py_rng = random.Random(config.seed)
-
-    if checkpoint_path is not None and Path(checkpoint_path).is_file():
-        ckpt = load_checkpoint(checkpoint_path)
-        if _resume_compatible(ckpt["config"], config):
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            schedule.load_state_dict(ckpt["schedule"])
-            best_state = ckpt["best_state"]
-            history_train, history_val = list(ckpt["train_loss"]), list(ckpt["val_loss"])
-            torch_rng.set_state(ckpt["rng"]["torch_generator"])
-            torch.set_rng_state(ckpt["rng"]["torch_global"])
-            py_rng.setstate(_as_tuple(ckpt["rng"]["python"]))
-            epoch0 = resumed_from = int(ckpt["epoch"])
-            logger.info("resumed from %s at epoch %d", checkpoint_path, epoch0)
-        else:
-            logger.warning("checkpoint %s was written with other options; starting afresh",
-                           checkpoint_path)
-
-    def checkpoint(epoch: int) -> None:
-        if checkpoint_path is None:
-            return
-        save_checkpoint(checkpoint_path, {
-            "format": CHECKPOINT_FORMAT,
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "schedule": schedule.state_dict(),
-            "best_state": best_state,
-            "train_loss": history_train,
-            "val_loss": history_val,
-            "rng": {"torch_generator": torch_rng.get_state(),
-                    "torch_global": torch.get_rng_state(),
-                    "python": py_rng.getstate()},
-            "config": config.as_dict(),
-            "versions": versions(),
-        })
-
-    stopped_by = "max_epochs"
-    done = bool(getattr(schedule, "done", False))
-    epoch = epoch0
-    while not done and epoch < config.max_epochs:
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_of(train_inputs, train_targets, train_tc, weights)
-        loss.backward()
-        optimizer.step()
-        model.eval()
-        with torch.no_grad():
-            val = float(loss_of(val_inputs, val_targets, val_tc, None))
-        epoch += 1
-        history_train.append(float(loss.detach()))
-        history_val.append(val)
-        step = schedule.update(epoch, val)
-        if step.keep:
-            best_state = _state_copy(model)
-        if step.transition:
-            logger.info("epoch %d: tempering stage %d", epoch, step.stage)
+    train = _Rows(train_inputs, train_targets, train_tc, train_weights).to(
+        config.device, config.torch_dtype)
+    val = _Rows(val_inputs, val_targets, val_tc).to(config.device, config.torch_dtype)
+    run = _TrainingRun.start(model, config)
+    if checkpoint_path is not None:
+        run.resume(checkpoint_path)
+    saving = checkpoint_path is not None and bool(config.checkpoint_every)
+    epoch0 = run.epoch
+    done = bool(getattr(run.schedule, "done", False))
+    while not done and run.epoch < config.max_epochs:
+        step = run.step(train, val)
         done = step.stop
-        if checkpoint_path is not None and config.checkpoint_every and (
-                epoch % config.checkpoint_every == 0 or done):
-            checkpoint(epoch)
+        if saving and (run.epoch % config.checkpoint_every == 0 or done):
+            run.save(checkpoint_path)  # type: ignore[arg-type]
         if callback is not None:
-            callback(epoch, history_train[-1], val, step.stage)
-    if done:
-        stopped_by = "schedule"
-    if checkpoint_path is not None and config.checkpoint_every and epoch > epoch0:
-        checkpoint(epoch)
-    model.load_state_dict(best_state)
-    return TrainResult(
-        epochs=epoch,
-        best_epoch=int(schedule.best_epoch),
-        best_val_loss=float(schedule.best),
-        final_stage=int(schedule.stage),
-        stopped_by=stopped_by,
-        transitions=list(getattr(schedule, "transitions", [])),
-        train_loss=history_train,
-        val_loss=history_val,
-        resumed_from=resumed_from,
-        wall_s=time.perf_counter() - start,
-    )
+            callback(run.epoch, run.train_loss[-1], run.val_loss[-1], step.stage)
+    if saving and run.epoch > epoch0:
+        run.save(checkpoint_path)  # type: ignore[arg-type]
+    return run.result(done, start)
 
 
 def _as_tuple(value: Any) -> Any:
