@@ -56,33 +56,10 @@ from launchers.cli.common import (
 from launchers.cli.train_progress import MemberBars
 from stores.constants import DEFAULT_MU_STAR
 from workflows.ml.budgets import BUDGETS
-
-PACKAGED_DATA = "fast-v1"
-PACKAGED_JARVIS = "jarvis-tc"
+from workflows.ml.training_data import DataOptions, load_training_data
 
 
 # --------------------------------------------------------------------------- configs
-@dataclass
-class DataOptions:
-    """Where rows come from and which of them to use."""
-
-    source: str
-    structures: str | None = None
-    preset: str | None = "fast"
-    keep_unstable: bool = False
-    split: str = "all"
-    test_fraction: float = 0.2
-    split_seed: int = 0
-    split_files: tuple[str, str] | None = None
-    more_sources: tuple[str, ...] = ()
-    """Further ``--data`` values whose rows are added (e.g. Tc-only jarvis-tc rows)."""
-    split_by: str = "random"
-    hold_out_element: str | None = None
-    protocol_fingerprint: str | None = None
-    phonon_store: str | None = None
-    """Store of the MLIP phonon documents the ``mpd`` variant reads and adds (None = settings)."""
-
-
 @dataclass
 class TrainCommand:
     """Options of ``bete train``."""
@@ -144,85 +121,11 @@ class ModelListCommand:
 
 # --------------------------------------------------------------------------- helpers
 def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
-    """Records of ``opts.source`` after the chosen split."""
-    from stores.datasets import (
-        SITE_DOS_FULL,
-        SITE_DOS_SOURCES,
-        grouped_split,
-        load_fast_v1,
-        load_records,
-        packaged_fast_v1_dir,
-        select_protocol,
-        split_by_index_files,
-    )
-    from stores.jarvis_tc import packaged_jarvis_tc_dir
-
-    records: list[Any] = []
-    dos_source = get_variant(variant).site_dos
-    for source in (opts.source, *opts.more_sources):
-        try:
-            if source == PACKAGED_DATA and not Path(source).exists():
-                progress(f"data: packaged fast-v1 records ({packaged_fast_v1_dir()})")
-                rows = load_fast_v1(None, drop_unstable=not opts.keep_unstable, report=progress)
-            elif source == PACKAGED_JARVIS and not Path(source).exists():
-                progress(f"data: packaged jarvis-tc rows ({packaged_jarvis_tc_dir()})")
-                rows = load_records(packaged_jarvis_tc_dir(), report=progress)
-            else:
-                rows = load_records(source, structures_dir=opts.structures,
-                                    preset=opts.preset, drop_unstable=not opts.keep_unstable,
-                                    site_dos=dos_source if dos_source in SITE_DOS_SOURCES
-                                    else SITE_DOS_FULL, report=progress,
-                                    protocol_fingerprint=opts.protocol_fingerprint)
-        except (ValueError, OSError, KeyError) as exc:
-            raise UserError(f"cannot read training data from {source}: {exc}") from exc
-        n_tc = sum(1 for r in rows if not r.has_spectrum)
-        progress(f"data: {len(rows)} rows from {source}"
-                 + (f" ({n_tc} with a Tc label only)" if n_tc else ""))
-        records += rows
-    ids = [r.id for r in records]
-    if len(set(ids)) != len(ids):
-        repeated = sorted({i for i in ids if ids.count(i) > 1})
-        raise UserError(f"row ids {repeated[:5]} occur in more than one --data source; "
-                        "give each source once")
+    """Rows of ``opts``' sources after the chosen split (:func:`load_training_data`)."""
     try:
-        spectra = select_protocol([r for r in records if r.has_spectrum],
-                                  opts.protocol_fingerprint,
-                                  "the --data rows with α²F")
-        if spectra:
-            progress(f"data: {len(spectra)} α²F rows of protocol "
-                     f"{spectra[0].protocol_fingerprint or 'unknown'} "
-                     f"({spectra[0].protocol_label})")
-        keep = {id(r) for r in spectra}
-        records = [r for r in records if not r.has_spectrum or id(r) in keep]
-        if opts.split == "all":
-            return (_with_mlip_dos(records, opts.phonon_store) if dos_source == SITE_DOS_MLIP
-                    else records)
-        if opts.split_files:
-            train, test = split_by_index_files(records, *opts.split_files)
-        else:
-            train, test = grouped_split(records, opts.split_by, opts.test_fraction,
-                                        opts.split_seed, opts.hold_out_element)
-    except (ValueError, OSError, KeyError) as exc:
-        raise UserError(f"cannot use the data of {opts.source}: {exc}") from exc
-    chosen = train if opts.split == "train" else test
-    if not chosen:
-        raise UserError(f"the {opts.split} split of {opts.source} is empty; change "
-                        "--test-fraction or the split files")
-    return _with_mlip_dos(chosen, opts.phonon_store) if dos_source == SITE_DOS_MLIP else chosen
-
-
-
-def _with_mlip_dos(records: list[Any], store_spec: str | None) -> list[Any]:
-    """Records carrying their MLIP site DOS (mpd), documents reused from or added to the store."""
-    from workflows.ml.mlip_dos import with_mlip_site_dos
-
-    store = open_store(store_spec, write=True)
-    try:
-        progress(f"mpd: MLIP phonon DOS of {len(records)} rows (stored documents reused, "
-                 "missing ones computed)")
-        return with_mlip_site_dos(records, store, say=progress)
-    finally:
-        store.close()
+        return load_training_data(opts, variant, say=progress)
+    except (ValueError, OSError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 class EpochPrinter:

@@ -280,6 +280,30 @@ def _write_csv(path: str, rows: list[dict[str, Any]]) -> None:
 
 # --------------------------------------------------------------------------- al
 
+STATUS_COLUMNS = ["round", "status", "model_id", "n_training", "n_screened", "submitted",
+                  "verified", "hits_tc5", "hit_rate", "mae_tc_K_new", "best_tc_K"]
+
+
+def status_rows(rounds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One summary object per round (``bete al status``): counts are integers."""
+    rows = []
+    for d in rounds:
+        m = d.get("metrics") or {}
+        rows.append({
+            "round": int(d["round"]), "campaign": d.get("campaign"), "status": d.get("status"),
+            "model_id": d.get("model_id"), "acquisition": d.get("acquisition"),
+            "n_training": d.get("n_training"), "n_screened": int(d.get("n_screened") or 0),
+            "submitted": len(d.get("submitted") or []),
+            "verified": len(d.get("verified") or []),
+            "hits_tc5": int(m.get("hits_tc5") or 0), "hit_rate": m.get("hit_rate"),
+            "mae_tc_K_new": m.get("mae_tc_K_new"), "best_tc_K": m.get("best_tc_K"),
+            "submitted_ids": list(d.get("submitted") or []),
+            "verified_ids": list(d.get("verified") or []),
+            "training_set_hash": d.get("training_set_hash"),
+        })
+    return rows
+
+
 def al_config(args: argparse.Namespace) -> Any:
     """The :class:`ActiveLearningConfig` of ``bete al run`` arguments."""
     from workflows.screening.active_learning import ActiveLearningConfig
@@ -309,11 +333,7 @@ def run_rounds(config: Any, store_spec: str | None, verbose: bool = False,
     """
     import torch
 
-    from workflows.screening.active_learning import (
-        STATUS_COLUMNS,
-        run_active_learning,
-        status_rows,
-    )
+    from workflows.screening.active_learning import run_active_learning
 
     torch.set_num_threads(1)
     store = open_store(store_spec, write=True)
@@ -354,8 +374,6 @@ def _no_rounds(args: argparse.Namespace) -> str:
 
 def al_status_command(args: argparse.Namespace) -> int:
     """``bete al status``: one row (JSON object) per round, of one or every campaign."""
-    from workflows.screening.active_learning import STATUS_COLUMNS, status_rows
-
     rows = status_rows(_rounds(args))
     if args.format == "json":
         print(json.dumps(rows, indent=1))

@@ -8,10 +8,10 @@ import shutil
 import pytest
 
 from launchers.cli import main
-from launchers.cli.model import DataOptions, load_data
 from stores.datasets import packaged_fast_v1_dir
 from stores.schemas import ScfSummary
 from tests.conftest import DATA
+from workflows.ml.training_data import DataOptions, load_training_data
 from workflows.qe.documents import elph_document
 
 
@@ -45,8 +45,8 @@ def test_export_round_trip_gives_the_same_training_rows(two_protocol_store, tmp_
     assert record["parameters"]["inputs"]["ph"]  # every QE input: reproducible
     assert record["a2F"][record["reference_sigma_index"]]["sigma_Ry"] == pytest.approx(0.02)
     # the same rows, the same labels, from the folder and from the store
-    from_store = load_data(DataOptions(source=store, preset="fast"))
-    from_folder = load_data(DataOptions(source=str(out)))
+    from_store = load_training_data(DataOptions(source=store, preset="fast"))
+    from_folder = load_training_data(DataOptions(source=str(out)))
     assert [r.id for r in from_folder] == [r.id for r in from_store] == ["al-1", "al-2"]
     for a, b in zip(from_store, from_folder, strict=True):
         assert b.protocol_fingerprint == a.protocol_fingerprint

@@ -9,7 +9,6 @@ import pytest
 from monty.json import jsanitize
 
 from launchers.cli import main
-from launchers.cli.model import DataOptions, load_data
 from stores.config import load_job_store
 from stores.datasets import load_store_records
 from stores.queries import find_elph_by_hash, iter_elph_documents
@@ -20,6 +19,7 @@ from stores.schemas import (
     ElphTaskDocument,
     PhononDosDocument,
 )
+from workflows.ml.training_data import DataOptions, load_training_data
 
 
 def _schema_1_0(doc: dict) -> dict:
@@ -75,8 +75,8 @@ def test_cli_query_export_and_training_rows_take_both(mixed_store, tmp_path, cap
     assert "2 records written" in capsys.readouterr().out
     record = json.loads((out / "al-old.json").read_text())
     assert record["protocol"]["name"] == "fast" and record["protocol_fingerprint"] == fp
-    from_store = load_data(DataOptions(source=store, preset="fast"))
-    from_folder = load_data(DataOptions(source=str(out)))
+    from_store = load_training_data(DataOptions(source=store, preset="fast"))
+    from_folder = load_training_data(DataOptions(source=str(out)))
     assert [r.id for r in from_store] == [r.id for r in from_folder] == ["al-new", "al-old"]
 
 

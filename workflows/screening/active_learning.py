@@ -53,10 +53,6 @@ logger = logging.getLogger(__name__)
 
 Say = Callable[[str], None]
 
-STATUS_COLUMNS = ["round", "status", "model_id", "n_training", "n_screened", "submitted",
-                  "verified", "hits_tc5", "hit_rate", "mae_tc_K_new", "best_tc_K"]
-
-
 @dataclass
 class ActiveLearningConfig:
     """Options of an active-learning campaign (``bete al run``).
@@ -656,23 +652,3 @@ def run_active_learning(config: ActiveLearningConfig, store: Any, *,
         if doc["status"] != "completed":
             break
     return out
-
-
-def status_rows(rounds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One summary object per round (``bete al status``): counts are integers."""
-    rows = []
-    for d in rounds:
-        m = d.get("metrics") or {}
-        rows.append({
-            "round": int(d["round"]), "campaign": d.get("campaign"), "status": d.get("status"),
-            "model_id": d.get("model_id"), "acquisition": d.get("acquisition"),
-            "n_training": d.get("n_training"), "n_screened": int(d.get("n_screened") or 0),
-            "submitted": len(d.get("submitted") or []),
-            "verified": len(d.get("verified") or []),
-            "hits_tc5": int(m.get("hits_tc5") or 0), "hit_rate": m.get("hit_rate"),
-            "mae_tc_K_new": m.get("mae_tc_K_new"), "best_tc_K": m.get("best_tc_K"),
-            "submitted_ids": list(d.get("submitted") or []),
-            "verified_ids": list(d.get("verified") or []),
-            "training_set_hash": d.get("training_set_hash"),
-        })
-    return rows

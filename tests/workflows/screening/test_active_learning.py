@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from betenet_model.training import TrainConfig
+from launchers.cli.screen import status_rows
 from stores.datasets import load_fast_v1
 from stores.protocol import FAST_V1_FINGERPRINT
 from stores.records import iter_screening_documents, load_rounds
@@ -15,7 +16,6 @@ from workflows.screening.active_learning import (
     ActiveLearningConfig,
     round_metrics,
     run_active_learning,
-    status_rows,
     training_settings,
 )
 from workflows.screening.flows import model_manifest
