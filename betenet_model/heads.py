@@ -59,16 +59,22 @@ def crystal_outputs(config: NetworkConfig, mean: torch.Tensor, anchor: torch.Ten
     """
     log_tc = None
     if config.tc_head:
+        if tc_anchor is None:
+            raise ValueError("a network with tc_head needs its tc_anchor buffer")
         bound = math.log1p(TC_HEAD_MAX_K)
         log_tc = bound * torch.tanh((mean[:, -1] + tc_anchor) / bound)
         mean = mean[:, :-1]
     b = ANCHOR_LOG_BOUND
     if config.head == "relu-mean":
         return mean, log_tc
+    if anchor is None:
+        raise ValueError(f"the {config.head} head needs its anchor buffer")
     if config.head == "anchored":
         return anchor * torch.exp(b * torch.tanh(mean / b)), log_tc
     if phonon_dos is None:
         raise ValueError("the dos head needs the phonon DOS of every crystal "
                          "(GraphBatch.phonon_dos)")
+    if basis is None:
+        raise ValueError("the dos head needs its coupling basis buffer")
     shape = mean @ basis.to(mean.dtype)
     return anchor * torch.exp(b * torch.tanh(shape / b)) * phonon_dos, log_tc

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from .species_product import ScalarAttrTensorProduct
@@ -22,7 +24,7 @@ def load_reference_state_dict(net: torch.nn.Module, state_dict: dict) -> None:
         A parameter is missing or has another shape.
     """
     mapped = {}
-    last = len(net.layers) - 1
+    last = len(cast(torch.nn.ModuleList, net.layers)) - 1
     for key, value in state_dict.items():
         if (
             "output_mask" in key
