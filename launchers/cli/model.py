@@ -56,7 +56,7 @@ from launchers.cli.common import (
 from launchers.cli.train_progress import MemberBars
 from stores.constants import DEFAULT_MU_STAR
 from workflows.ml.budgets import BUDGETS
-from workflows.ml.training_data import DataOptions, load_training_data
+from workflows.ml.training_data import DataOptions
 
 
 # --------------------------------------------------------------------------- configs
@@ -120,14 +120,6 @@ class ModelListCommand:
 
 
 # --------------------------------------------------------------------------- helpers
-def load_data(opts: DataOptions, variant: str = DEFAULT_VARIANT) -> list[Any]:
-    """Rows of ``opts``' sources after the chosen split (:func:`load_training_data`)."""
-    try:
-        return load_training_data(opts, variant, say=progress)
-    except (ValueError, OSError) as exc:
-        raise UserError(str(exc)) from exc
-
-
 class EpochPrinter:
     """Per-epoch progress on stderr (picklable, so parallel members can use it)."""
 
@@ -185,24 +177,13 @@ def canonical_command(cfg: TrainCommand) -> str:
 # --------------------------------------------------------------------------- commands
 def run_train(cfg: TrainCommand) -> dict[str, Any]:
     """Train an ensemble; returns its manifest."""
-    from workflows.ml.data import check_variant
-    from workflows.ml.train import train_from_records
+    from workflows.ml.train import train_from_data
 
-    try:
-        variant = check_variant(cfg.variant)
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
     tcfg = cfg.training
     if cfg.members < 1 or cfg.jobs < 1:
         raise UserError("--members and --jobs must be at least 1")
     if cfg.store is not None:  # a bad --store fails now, not after the training
         open_store(cfg.store, write=True).close()
-    records = load_data(cfg.data, variant)
-    formulas = [r.formula for r in records]
-    shown = ", ".join(formulas[:20]) + (f", ... ({len(formulas) - 20} more)"
-                                        if len(formulas) > 20 else "")
-    progress(f"training {cfg.members} {variant} member(s) on {len(records)} structures "
-             f"({shown}) -> {cfg.out}")
     start = time.perf_counter()
     metadata = {"command": canonical_command(cfg), "data_source": cfg.data.source,
                 "split": asdict(cfg.data), "budget": cfg.budget}
@@ -212,20 +193,17 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
                               parallel=cfg.jobs > 1)
     elif cfg.output == "lines":
         callback = EpochPrinter(cfg.members, cfg.progress_every)
-    mlip_store = _mlip_store_for(cfg.node_features, cfg.network, cfg.data.phonon_store)
     try:
-        ensemble = train_from_records(
-            records, cfg.out, variant=variant, members=cfg.members, seed=cfg.seed,
+        ensemble = train_from_data(
+            cfg.data, cfg.out, variant=cfg.variant, members=cfg.members, seed=cfg.seed,
             training=tcfg, network_options=cfg.network, jobs=cfg.jobs,
             callback=callback, metadata=metadata, node_features=cfg.node_features,
-            smoothing_window=cfg.smoothing_window, mlip_store=mlip_store, say=progress)
-    except ValueError as exc:
+            smoothing_window=cfg.smoothing_window, say=progress)
+    except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from exc
     finally:
         if isinstance(callback, MemberBars):
             callback.close()
-        if mlip_store is not None:
-            mlip_store.close()
     m = ensemble.manifest.get("metrics", {})
     progress(f"done in {time.perf_counter() - start:.1f} s: {len(ensemble)} member(s), "
              f"mean out-of-bag MSE {rounded(m.get('oob_mse_mean'))}, written to {cfg.out}")
@@ -234,21 +212,6 @@ def run_train(cfg: TrainCommand) -> dict[str, Any]:
         progress(f"model id {model_id} (in the store; `bete predict --model store:{model_id}` "
                  "uses it, as do screen and evaluate)")
     return ensemble.manifest
-
-
-def _mlip_store_for(node_features: str, network: dict[str, Any],
-                    store_spec: str | None) -> Any:
-    """The connected MLIP document store when a model takes atom features or a phonon DOS.
-
-    ``--phonon-store``, default the settings' store; None when the model needs neither.
-    """
-    from betenet_model.features import foundation_potential
-
-    try:
-        needs = foundation_potential(node_features) or network.get("head") == "dos"
-    except ValueError as exc:
-        raise UserError(str(exc)) from exc
-    return open_store(store_spec, write=True) if needs else None
 
 
 def put_model(model_dir: str, store_spec: str | None) -> str:
@@ -410,50 +373,23 @@ def format_mean_std(mean: float, std: float, resolution: float) -> str:
 
 def run_evaluate(cfg: EvaluateCommand) -> dict[str, Any]:
     """Score an ensemble on a data source; returns the metrics (rows under ``rows``)."""
-    from workflows.ml.evaluate import evaluate_records, out_of_bag_metrics, parity_plot
+    from betenet_model.pretrained import DEFAULT
+    from workflows.ml.evaluate import evaluate_model
 
     ensemble = _load_model(cfg.model, cfg.store)
-    records = load_data(cfg.data, ensemble.variant)
-    trained = set(ensemble.manifest.get("training_set", {}).get("ids") or [])
-    seen = [r.id for r in records if r.id in trained]
-    if cfg.held_out:
-        records = [r for r in records if r.id not in trained]
-        if not records:
-            raise UserError("every row of the data was in the training set (--held-out)")
-        seen = []
-    if seen:
-        what = (f"{len(seen)} of the {len(records)} rows (ids {', '.join(seen[:8])}"
-                f"{', ...' if len(seen) > 8 else ''}) are in the model's training set, so "
-                "their scores are in-sample")
-        if not (cfg.allow_overlap or cfg.out_of_bag):
-            raise UserError(f"{what}; use --held-out to score only the other rows, --out-of-bag "
-                            "for honest scores of training rows, or --allow-overlap to score "
-                            "them anyway")
-        progress(f"warning: {what}" + ("; see the oob_* metrics for out-of-bag scores"
-                                       if cfg.out_of_bag else ""))
-    mlip_store = _mlip_store_of(ensemble, cfg.data.phonon_store)
     try:
-        metrics, rows = evaluate_records(ensemble, records, mu_star=cfg.mu_star,
-                                         mlip_store=mlip_store, say=progress)
-        if cfg.out_of_bag:
-            metrics.update(out_of_bag_metrics(ensemble, records, mu_star=cfg.mu_star,
-                                              mlip_store=mlip_store, say=progress))
-    except ValueError as exc:
+        found = evaluate_model(ensemble, cfg.data, held_out=cfg.held_out,
+                               allow_overlap=cfg.allow_overlap, out_of_bag=cfg.out_of_bag,
+                               parity=cfg.parity, mu_star=cfg.mu_star, say=progress)
+    except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from exc
-    finally:
-        if mlip_store is not None:
-            mlip_store.close()
-    if cfg.parity:
-        parity_plot(rows, cfg.parity, title=f"{ensemble.variant} ensemble, n = {len(rows)}")
-        progress(f"parity plot written to {cfg.parity}")
-    from betenet_model.pretrained import DEFAULT
-
+    metrics = found.metrics
     metrics["model"] = str(cfg.model) if cfg.model else f"shipped:{DEFAULT}"
     metrics["data"] = cfg.data.source
     metrics["split"] = cfg.data.split
-    metrics["rows_in_training_set"] = len(seen)
+    metrics["rows_in_training_set"] = found.rows_in_training_set
     if cfg.rows:
-        metrics["rows"] = rows
+        metrics["rows"] = found.rows
     return metrics
 
 

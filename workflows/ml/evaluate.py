@@ -6,12 +6,15 @@ default); predictions are the ensemble mean of the per-member values.  The
 baseline predicts the mean training spectrum (saved with the ensemble) for
 every structure.  ``grid_floor_mae_*`` is the error of the *true* spectrum
 resampled to the model grid: no model on that grid can do better on average.
+:func:`evaluate_model` is ``bete evaluate``'s one call: the rows of ``--data`` sources, the
+training-set overlap check, the scores (and out-of-bag scores) and the parity plot.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +24,17 @@ from betenet_model.ensemble import Ensemble
 from stores.datasets import TrainingRecord
 from workflows.common.physics import DEFAULT_MU_STAR, HIT_TC_K
 from workflows.ml.data import record_sample, record_truth
-from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs, report_dropped
+from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs, open_mlip_store, report_dropped
 from workflows.ml.predict import (
     PROPERTIES,
+    load_ensemble,
     member_properties,
     member_std,
     sigma_scale,
     spectrum_properties,
     unknown_elements,
 )
+from workflows.ml.training_data import DataOptions, load_training_data
 
 _TRUTH_KEYS = {"lambda": "lambda_", "omega_log_K": "omega_log_K", "omega_2_K": "omega_2_K",
                "tc_K": "tc_allen_dynes_K"}
@@ -464,3 +469,98 @@ def calibrate(ensemble: Ensemble, records: Sequence[TrainingRecord],
         manifest["calibration"] = calibration
         ckpt.write_json(path, manifest)
     return calibration
+
+
+@dataclass
+class ModelEvaluation:
+    """What :func:`evaluate_model` found: the metrics, one row per scored record, the overlap."""
+
+    metrics: dict[str, Any]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rows_in_training_set: int = 0
+    """Scored rows whose id is in the ensemble's training set (their scores are in-sample)."""
+
+
+def evaluate_model(model: Ensemble | str | Path | None, data: DataOptions, *,
+                   held_out: bool = False, allow_overlap: bool = False,
+                   out_of_bag: bool = False, parity: str | Path | None = None,
+                   mu_star: float = DEFAULT_MU_STAR,
+                   say: Callable[[str], None] | None = None) -> ModelEvaluation:
+    """Score an ensemble on the rows ``data`` names (what ``bete evaluate`` does).
+
+    Parameters
+    ----------
+    model : Ensemble, path or None
+        A loaded ensemble, its folder, or None for the shipped one.
+    data : DataOptions
+        Sources, protocol and split side (:func:`workflows.ml.training_data.load_training_data`);
+        ``data.phonon_store`` holds the MLIP inputs the ensemble takes, if any.
+    held_out : bool
+        Score only the rows that are not in the ensemble's training set.
+    allow_overlap : bool
+        Score rows of the training set anyway (in-sample; a warning goes to ``say``).
+    out_of_bag : bool
+        Add the ``oob_*`` metrics (:func:`out_of_bag_metrics`); training rows are then allowed.
+    parity : path, optional
+        Where to write the parity plot (:func:`parity_plot`).
+    mu_star : float
+        μ* of every Tc.
+
+    Raises
+    ------
+    ValueError
+        Rows that cannot be read; rows of the training set without ``allow_overlap`` or
+        ``out_of_bag``; every row in the training set with ``held_out``.
+    """
+    tell = say or (lambda _m: None)
+    ensemble = model if isinstance(model, Ensemble) else load_ensemble(model)
+    records = load_training_data(data, ensemble.variant, tell)
+    records, seen = _outside_training_set(ensemble, records, held_out,
+                                          allow_overlap or out_of_bag, out_of_bag, tell)
+    mlip_store = None
+    needs = MLIPNeeds.of_ensemble(ensemble)
+    if needs:
+        tell(f"model inputs: {needs.describe()} (stored documents reused, missing ones "
+             "computed and stored)")
+        mlip_store = open_mlip_store(data.phonon_store)
+    try:
+        metrics, rows = evaluate_records(ensemble, records, mu_star=mu_star,
+                                         mlip_store=mlip_store, say=say)
+        if out_of_bag:
+            metrics.update(out_of_bag_metrics(ensemble, records, mu_star=mu_star,
+                                              mlip_store=mlip_store, say=say))
+    finally:
+        if mlip_store is not None:
+            mlip_store.close()
+    if parity:
+        parity_plot(rows, parity, title=f"{ensemble.variant} ensemble, n = {len(rows)}")
+        tell(f"parity plot written to {parity}")
+    return ModelEvaluation(metrics, rows, len(seen))
+
+
+def _outside_training_set(ensemble: Ensemble, records: list[TrainingRecord], held_out: bool,
+                          allow_overlap: bool, out_of_bag: bool, say: Callable[[str], None]
+                          ) -> tuple[list[TrainingRecord], list[str]]:
+    """The rows to score and the ids among them that the ensemble was trained on.
+
+    ``held_out`` drops the training rows; otherwise they are refused unless
+    ``allow_overlap`` (then a warning is said).
+    """
+    trained = set(ensemble.manifest.get("training_set", {}).get("ids") or [])
+    seen = [r.id for r in records if r.id in trained]
+    if held_out:
+        records = [r for r in records if r.id not in trained]
+        if not records:
+            raise ValueError("every row of the data was in the training set (--held-out)")
+        return records, []
+    if seen:
+        what = (f"{len(seen)} of the {len(records)} rows (ids {', '.join(seen[:8])}"
+                f"{', ...' if len(seen) > 8 else ''}) are in the model's training set, so "
+                "their scores are in-sample")
+        if not allow_overlap:
+            raise ValueError(f"{what}; use --held-out to score only the other rows, --out-of-bag "
+                             "for honest scores of training rows, or --allow-overlap to score "
+                             "them anyway")
+        say(f"warning: {what}" + ("; see the oob_* metrics for out-of-bag scores"
+                                  if out_of_bag else ""))
+    return records, seen

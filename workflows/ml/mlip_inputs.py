@@ -143,3 +143,15 @@ def report_dropped(ids: Sequence[str], rows: Sequence[dict[str, Any]], what: str
         say(f"{what}: {len(dropped)} of {len(ids)} rows left out (no MLIP input): "
             + "; ".join(dropped[:5]) + (f"; ... ({len(dropped) - 5} more)"
                                         if len(dropped) > 5 else ""))
+
+
+def open_mlip_store(store_spec: str | None) -> Any:
+    """The connected store of MLIP documents ``store_spec`` names (None = the settings' store).
+
+    A missing embedded store is created; the caller closes it.
+    """
+    from stores.config import load_job_store
+
+    store = load_job_store(store_spec, create=True, read_only=False)
+    store.connect()
+    return store

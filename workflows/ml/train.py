@@ -3,6 +3,8 @@
 Turns :class:`stores.datasets.TrainingRecord` rows into model samples (α²F and
 site DOS on the model grid), builds the network configuration for a variant
 and hands over to :func:`betenet_model.ensemble.train_ensemble`.
+:func:`train_from_data` is ``bete train``'s one call: the rows of ``--data`` sources
+(:func:`workflows.ml.training_data.load_training_data`), then :func:`train_from_records`.
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from dataclasses import fields
 from typing import Any
 
 from betenet_model.ensemble import Ensemble, EnsembleConfig, MemberCallback, train_ensemble
+from betenet_model.features import foundation_potential
 from betenet_model.network_config import NetworkConfig
 from betenet_model.training import TrainConfig
 from betenet_model.variants import DEFAULT_VARIANT
 from stores.datasets import TrainingRecord
 from workflows.ml.data import check_variant, records_to_samples
-from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs, report_dropped
+from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs, open_mlip_store, report_dropped
+from workflows.ml.training_data import DataOptions, load_training_data
 
 
 def network_config(variant: str = DEFAULT_VARIANT, options: Mapping[str, Any] | None = None,
@@ -133,3 +137,58 @@ def train_from_records(
 
         calibrate(ensemble, records, samples, config.training.mu_star)
     return ensemble
+
+
+def train_from_data(
+    data: DataOptions,
+    out_dir: str | os.PathLike[str],
+    *,
+    variant: str = DEFAULT_VARIANT,
+    members: int = 5,
+    network_options: Mapping[str, Any] | None = None,
+    node_features: str = "onehot_mass",
+    say: Callable[[str], None] | None = None,
+    **options: Any,
+) -> Ensemble:
+    """Read the rows ``data`` names and train an ensemble on them (what ``bete train`` does).
+
+    Parameters
+    ----------
+    data : DataOptions
+        Sources, protocol and split side (:func:`workflows.ml.training_data.load_training_data`);
+        ``data.phonon_store`` is the MLIP document store, opened only when the model takes
+        atom features (a foundation mode) or a phonon DOS (the ``dos`` head).
+    out_dir, variant, members, network_options, node_features
+        As for :func:`train_from_records`.
+    say : callable, optional
+        Progress lines: the rows read, what is trained on them, MLIP inputs.
+    **options
+        The other keywords of :func:`train_from_records` (``seed``, ``training``, ``jobs``,
+        ``callback``, ``metadata``, ``smoothing_window`` ...).
+
+    Raises
+    ------
+    ValueError
+        An unknown variant, node features or network option, or rows that cannot be read
+        (the message names the source and the fix).
+    OSError
+        A source or the MLIP store cannot be opened.
+    """
+    variant = check_variant(variant)
+    tell = say or (lambda _m: None)
+    records = load_training_data(data, variant, tell)
+    formulas = [r.formula for r in records]
+    shown = ", ".join(formulas[:20]) + (f", ... ({len(formulas) - 20} more)"
+                                        if len(formulas) > 20 else "")
+    tell(f"training {members} {variant} member(s) on {len(records)} structures ({shown}) "
+         f"-> {out_dir}")
+    takes_mlip = (foundation_potential(node_features)
+                  or dict(network_options or {}).get("head") == "dos")
+    mlip_store = open_mlip_store(data.phonon_store) if takes_mlip else None
+    try:
+        return train_from_records(records, out_dir, variant=variant, members=members,
+                                  network_options=network_options, node_features=node_features,
+                                  mlip_store=mlip_store, say=say, **options)
+    finally:
+        if mlip_store is not None:
+            mlip_store.close()

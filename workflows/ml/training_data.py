@@ -144,11 +144,10 @@ def choose_rows(records: Sequence[TrainingRecord], opts: DataOptions,
 def with_mlip_dos(records: list[TrainingRecord], store_spec: str | None,
                   say: Callable[[str], None]) -> list[TrainingRecord]:
     """Records carrying their MLIP site DOS (mpd), documents reused from or added to the store."""
-    from stores.config import load_job_store
     from workflows.ml.mlip_dos import with_mlip_site_dos
+    from workflows.ml.mlip_inputs import open_mlip_store
 
-    store = load_job_store(store_spec, create=True, read_only=False)
-    store.connect()
+    store = open_mlip_store(store_spec)
     try:
         say(f"mpd: MLIP phonon DOS of {len(records)} rows (stored documents reused, "
             "missing ones computed)")
