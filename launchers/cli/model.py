@@ -37,9 +37,7 @@ from betenet_model.features import NODE_FEATURES
 from betenet_model.train_config import SCHEDULES, TrainConfig
 from betenet_model.variants import (
     DEFAULT_VARIANT,
-    SITE_DOS_MLIP,
     VARIANTS,
-    get_variant,
     variants_help,
 )
 from launchers.cli.common import (
@@ -271,78 +269,29 @@ def _load_model(path: str | None, store_spec: str | None = None) -> Any:
 
 def run_predict(cfg: PredictCommand) -> list[dict[str, Any]]:
     """Predict every structure file; returns the output rows."""
-    from workflows.ml.predict import predict_structures
-    from workflows.qe.errors import BeteInputError
-    from workflows.qe.structures import load_structure
+    from workflows.ml.predict import model_label, predict_files
 
     ensemble = _load_model(cfg.model, cfg.store)
-    mpd = get_variant(ensemble.variant).site_dos == SITE_DOS_MLIP
-    if get_variant(ensemble.variant).takes_site_dos and not mpd:
-        raise UserError(f"the {ensemble.variant} ensemble needs site-projected phonon DOS, which "
-                        "`bete predict` cannot read; use workflows.ml.predict.predict_structures")
-    structures, ids = [], []
-    for name in cfg.structures:
-        try:
-            structures.append(load_structure(name))
-        except BeteInputError as exc:
-            raise UserError(str(exc)) from exc
-        ids.append(Path(name).name)
-    label = model_label(cfg.model, ensemble)
-    progress(f"model: {label}")
-    dos = _mlip_dos_of(structures, ids, cfg.phonon_store) if mpd else None
-    mlip_store = _mlip_store_of(ensemble, cfg.phonon_store)
     try:
-        preds = predict_structures(structures, ensemble, ids=ids, mu_star=cfg.mu_star,
-                                   site_dos=dos, mlip_store=mlip_store)
-    except ValueError as exc:
+        preds = predict_files(cfg.structures, ensemble, model=cfg.model,
+                              phonon_store=cfg.phonon_store, mu_star=cfg.mu_star, say=progress)
+    except (ValueError, OSError) as exc:
         raise UserError(str(exc)) from exc
-    finally:
-        if mlip_store is not None:
-            mlip_store.close()
     if preds and preds[0].calibrated:
         progress("± is the calibrated 1σ (member spread × the scale fitted out of bag, "
                  "ensemble.json → calibration)")
+    label = model_label(cfg.model, ensemble)
     return [{**p.row(spectra=cfg.spectra), "model": label} for p in preds]
 
 
-def _mlip_store_of(ensemble: Any, store_spec: str | None) -> Any:
-    """The connected MLIP document store of an ensemble that takes MLIP inputs, else None.
-
-    Atom features and phonon DOS are computed once per structure and kept there.
-    """
-    from workflows.ml.mlip_inputs import MLIPNeeds
-
-    needs = MLIPNeeds.of_ensemble(ensemble)
-    if not needs:
-        return None
-    progress(f"model inputs: {needs.describe()} (stored documents reused, missing ones "
-             "computed and stored)")
-    return open_store(store_spec, write=True)
-
-
 def _mlip_dos_of(structures: list[Any], ids: list[str], store_spec: str | None) -> list[Any]:
-    """(frequencies, site DOS) of each structure's MLIP phonons (mpd), via the store."""
-    from workflows.ml.mlip_dos import mlip_documents, site_dos_arrays
+    """:func:`workflows.ml.predict.mlip_site_dos` with its errors as UserError."""
+    from workflows.ml.predict import mlip_site_dos
 
-    store = open_store(store_spec, write=True)
     try:
-        docs = mlip_documents(list(zip(ids, structures, strict=True)), store)
-    finally:
-        store.close()
-    for ident, doc in zip(ids, docs, strict=True):
-        if "error" in doc:
-            raise UserError(f"{ident}: no MLIP phonon DOS for the mpd model: {doc['error']}")
-    return [site_dos_arrays(doc) for doc in docs]
-
-
-def model_label(model: str | None, ensemble: Any) -> str:
-    """Which ensemble a command used: where it came from, variant, members, training size."""
-    from betenet_model.pretrained import DEFAULT
-
-    where = model if model else f"shipped {DEFAULT}"
-    n_train = len(ensemble.manifest.get("training_set", {}).get("ids") or [])
-    return (f"{where} ({ensemble.variant}, {len(ensemble)} members, trained on {n_train} "
-            "structures)")
+        return mlip_site_dos(structures, ids, store_spec)
+    except (ValueError, OSError) as exc:
+        raise UserError(str(exc)) from exc
 
 
 #: Resolution of each predicted quantity in the table (λ, ω in K, Tc in K).

@@ -110,3 +110,21 @@ def test_average_precision():
     assert average_precision([False, False], [1.0, 2.0]) is None
     assert average_precision([True, False], [2.0, 1.0]) == 1.0
     assert average_precision([False, True], [2.0, 1.0]) == 0.5
+
+
+def test_predict_files_reads_the_files_and_names_the_model(ensemble, records, tmp_path):
+    """`bete predict`'s work without the CLI: ids are file names, values those of
+    predict_structures, the "model:" line goes to `say`, a missing file is a ValueError."""
+    from workflows.ml.predict import model_label, predict_files
+
+    pb = next(r for r in records if r.formula == "Pb")
+    path = tmp_path / "pb.cif"
+    pb.structure.to(filename=str(path))
+    said = []
+    (p,) = predict_files([str(path)], ensemble, model="runs/x", say=said.append)
+    assert p.id == "pb.cif" and said == [f"model: {model_label('runs/x', ensemble)}"]
+    assert said[0].startswith("model: runs/x (cso, 3 members, trained on 5 structures)")
+    (q,) = predict_structures([pb.structure], ensemble)
+    assert p.mean["tc_K"] == pytest.approx(q.mean["tc_K"], rel=1e-5)
+    with pytest.raises(ValueError, match="missing.cif does not exist"):
+        predict_files([str(path), str(tmp_path / "missing.cif")], ensemble)

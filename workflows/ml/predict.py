@@ -22,6 +22,7 @@ from pymatgen.core import Element, Structure
 
 from betenet_model.ensemble import Ensemble
 from betenet_model.targets import model_grid
+from betenet_model.variants import SITE_DOS_MLIP, get_variant
 from workflows.common.physics import DEFAULT_MU_STAR, superconductivity
 from workflows.ml.data import structure_sample
 from workflows.ml.mlip_inputs import MLIPNeeds, mlip_inputs
@@ -243,3 +244,75 @@ def predict_structures(
             calibrated=calibrated,
         ))
     return out
+
+
+def model_label(model: str | None, ensemble: Ensemble) -> str:
+    """Which ensemble was used: where it came from, variant, members, training size.
+
+    ``model`` is the ``--model`` value (None = the shipped ensemble).
+    """
+    from betenet_model.pretrained import DEFAULT
+
+    where = model if model else f"shipped {DEFAULT}"
+    n_train = len(ensemble.manifest.get("training_set", {}).get("ids") or [])
+    return (f"{where} ({ensemble.variant}, {len(ensemble)} members, trained on {n_train} "
+            "structures)")
+
+
+def mlip_site_dos(structures: Sequence[Structure], ids: Sequence[str],
+                  store_spec: str | None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(frequencies, site DOS) of each structure's MLIP phonons (mpd), via a store.
+
+    ``store_spec`` names the store (None = the settings' store); a structure without a DOS
+    raises ValueError naming it.
+    """
+    from workflows.ml.mlip_dos import mlip_documents, site_dos_arrays
+    from workflows.ml.mlip_inputs import open_mlip_store
+
+    store = open_mlip_store(store_spec)
+    try:
+        docs = mlip_documents(list(zip(ids, structures, strict=True)), store)
+    finally:
+        store.close()
+    for ident, doc in zip(ids, docs, strict=True):
+        if "error" in doc:
+            raise ValueError(f"{ident}: no MLIP phonon DOS for the mpd model: {doc['error']}")
+    return [site_dos_arrays(doc) for doc in docs]
+
+
+def predict_files(paths: Sequence[str], ensemble: Ensemble, *, model: str | None = None,
+                  phonon_store: str | None = None, mu_star: float = DEFAULT_MU_STAR,
+                  say: Any = logger.info) -> list[Prediction]:
+    """Predictions for structure files: what ``bete predict`` does with a loaded ensemble.
+
+    Reads the files, gets the MLIP inputs the ensemble takes (from and into the store
+    ``phonon_store`` names), predicts.
+
+    ``model`` is where the ensemble came from (for the "model:" line ``say`` gets); each
+    prediction's id is its file name.  Bad input raises ValueError (OSError for a store).
+    """
+    from workflows.ml.mlip_inputs import open_mlip_store
+    from workflows.qe.structures import load_structure
+
+    variant = get_variant(ensemble.variant)
+    mpd = variant.site_dos == SITE_DOS_MLIP
+    if variant.takes_site_dos and not mpd:
+        raise ValueError(f"the {ensemble.variant} ensemble needs site-projected phonon DOS, "
+                         "which `bete predict` cannot read; use "
+                         "workflows.ml.predict.predict_structures")
+    structures = [load_structure(name) for name in paths]
+    ids = [Path(name).name for name in paths]
+    say(f"model: {model_label(model, ensemble)}")
+    dos = mlip_site_dos(structures, ids, phonon_store) if mpd else None
+    needs = MLIPNeeds.of_ensemble(ensemble)
+    mlip_store = None
+    if needs:
+        say(f"model inputs: {needs.describe()} (stored documents reused, missing ones "
+            "computed and stored)")
+        mlip_store = open_mlip_store(phonon_store)
+    try:
+        return predict_structures(structures, ensemble, ids=ids, mu_star=mu_star,
+                                  site_dos=dos, mlip_store=mlip_store)
+    finally:
+        if mlip_store is not None:
+            mlip_store.close()
