@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from launchers.cli.common import (
     WHY_FAST_FOR_TRAINING,
@@ -18,6 +18,9 @@ from launchers.cli.common import (
     progress,
 )
 from launchers.cli.elph_args import load_overrides
+
+if TYPE_CHECKING:
+    from workflows.qe.campaign import CampaignResult
 
 STRUCTURE_SUFFIXES = (".cif", ".json", ".vasp", ".poscar")
 TABLE_COLUMNS = ["outcome", "structures", "new_this_run", "hours"]
@@ -105,74 +108,48 @@ def claims_dir(args: argparse.Namespace) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     """Plan, run, print the outcome table (stdout) and progress (stderr)."""
-    from stores.claims import ClaimBoard
-    from stores.datasets import RESERVED_BETE_NET_IDS
-    from workflows.qe.campaign import (
-        INPUT_ERROR,
-        CampaignOutcome,
-        outcome_table,
-        plan_campaign,
-        run_campaign,
-    )
+    from workflows.qe.campaign import campaign_from_paths, outcome_table
     from workflows.qe.errors import QENotInstalledError
-    from workflows.qe.flows import ElphFlowMaker
-    from workflows.qe.structures import load_structure
 
-    structures, unreadable = [], []
-    for path in structure_paths(args):
-        source_id = path.stem if path.suffix else path.name
-        try:  # the shared structure check: refused cells are input errors, not a stop
-            structures.append((source_id, load_structure(path)))
-        except (ValueError, OSError) as exc:
-            unreadable.append(CampaignOutcome(source_id, "?", INPUT_ERROR, message=str(exc)))
+    paths = structure_paths(args)
     progress(preset_line("campaign", args.preset, WHY_FAST_FOR_TRAINING))
-    maker = ElphFlowMaker.from_preset(preset=args.preset, overrides=load_overrides(args.override),
-                                      pseudo_family=args.pseudos, scratch_dir=args.scratch,
-                                      max_atoms=args.max_atoms)
-    reserved = sorted({*RESERVED_BETE_NET_IDS, *args.skip_ids})
-    planned, classified = plan_campaign(structures, maker, reserved)
-    classified += unreadable
-    identity = maker.protocol_identity()
-    progress(f"campaign: {len(planned)} structures to run, cheapest first, protocol "
-             f"{identity.fingerprint()} ({identity.label()}); {len(classified)} left out "
-             f"(reserved ids {reserved}, input errors)")
-    if args.plan:
-        rows: list[dict[str, Any]] = [
-            {"order": i, "source_id": p.source_id, "formula": p.formula,
-             "atoms": len(p.input_set.structure) if p.input_set else None,
-             "k_grid": p.input_set.k_grid if p.input_set else None,
-             "q_grid": p.input_set.q_grid if p.input_set else None,
-             "cost": f"{p.cost:.3g}", "input_hash": p.key[:12]}
-            for i, p in enumerate(planned, 1)]
-        rows += [{"order": None, "source_id": o.source_id, "formula": o.formula,
-                  "cost": o.outcome, "input_hash": o.message} for o in classified]
-        print(format_rows(rows, args.format, None if args.format == "json" else
-                          ["order", "source_id", "formula", "atoms", "k_grid", "q_grid", "cost",
-                           "input_hash"]))
-        return 0
-    board = ClaimBoard(claims_dir(args), lease_s=args.lease_minutes * 60)
-    store = open_store(args.store, write=True)
     try:
-        outcomes = run_campaign(
-            planned, maker, store, board,
+        result = campaign_from_paths(
+            paths, preset=args.preset, overrides=load_overrides(args.override),
+            pseudo_family=args.pseudos, scratch_dir=args.scratch, max_atoms=args.max_atoms,
+            skip_ids=args.skip_ids, plan_only=args.plan, claims=lambda: claims_dir(args),
+            store=lambda: open_store(args.store, write=True),
+            lease_s=args.lease_minutes * 60,
             budget_s=args.budget_hours * 3600 if args.budget_hours else None,
             structure_limit_s=(args.max_structure_hours * 3600
                                if args.max_structure_hours else None),
             retry_failed=args.retry_failed, progress=progress, verbose=args.verbose)
     except QENotInstalledError as exc:
         raise UserError(str(exc)) from exc
-    finally:
-        board.release_all()
-        store.close()
-    outcomes += classified
-    for o in outcomes:
-        if o.outcome.startswith("failed") or o.outcome == "input error":
-            progress(f"campaign: {o.source_id} {o.formula}: {o.outcome}: {o.message}")
-    table = outcome_table(outcomes)
+    if result.outcomes is None:
+        print(format_rows(plan_rows(result), args.format, None if args.format == "json" else
+                          ["order", "source_id", "formula", "atoms", "k_grid", "q_grid", "cost",
+                           "input_hash"]))
+        return 0
+    table = outcome_table(result.outcomes)
     if args.format == "table":
         print(format_rows(table, "table", TABLE_COLUMNS))
     else:
-        print(format_rows([*table, *(o.row() for o in outcomes)] if args.format == "json"
-                          else table, args.format, None if args.format == "json"
-                          else TABLE_COLUMNS))
+        print(format_rows([*table, *(o.row() for o in result.outcomes)]
+                          if args.format == "json" else table, args.format,
+                          None if args.format == "json" else TABLE_COLUMNS))
     return 0
+
+
+def plan_rows(result: CampaignResult) -> list[dict[str, Any]]:
+    """``--plan`` rows: the planned structures in order, then the left-out ones."""
+    rows: list[dict[str, Any]] = [
+        {"order": i, "source_id": p.source_id, "formula": p.formula,
+         "atoms": len(p.input_set.structure) if p.input_set else None,
+         "k_grid": p.input_set.k_grid if p.input_set else None,
+         "q_grid": p.input_set.q_grid if p.input_set else None,
+         "cost": f"{p.cost:.3g}", "input_hash": p.key[:12]}
+        for i, p in enumerate(result.planned, 1)]
+    rows += [{"order": None, "source_id": o.source_id, "formula": o.formula,
+              "cost": o.outcome, "input_hash": o.message} for o in result.left_out]
+    return rows

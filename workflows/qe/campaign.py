@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -346,3 +347,73 @@ def outcome_table(outcomes: Sequence[CampaignOutcome]) -> list[dict[str, Any]]:
     for r in table:
         r["hours"] = round(r["hours"], 2)
     return table
+
+
+@dataclass
+class CampaignResult:
+    """What :func:`campaign_from_paths` did: the plan, and the outcomes of a run."""
+
+    planned: list[PlannedStructure]
+    """Structures to run, cheapest first."""
+    left_out: list[CampaignOutcome]
+    """Structures not run: reserved ids, refused or unreadable cells."""
+    outcomes: list[CampaignOutcome] | None = None
+    """One per structure, the left-out ones last; None when only planned."""
+
+
+def campaign_from_paths(
+    paths: Sequence[Path], *, preset: str, overrides: dict[str, Any] | None = None,
+    pseudo_family: str | None = None, scratch_dir: str | None = None,
+    max_atoms: int | None = None, skip_ids: Sequence[int] = (), plan_only: bool = False,
+    claims: Callable[[], Path] | None = None, store: Callable[[], JobStore] | None = None,
+    lease_s: float = 900.0, budget_s: float | None = None,
+    structure_limit_s: float | None = None, retry_failed: bool = False,
+    progress: Callable[[str], None] | None = None, verbose: bool = False,
+) -> CampaignResult:
+    """What ``bete campaign`` does: read the structure files, plan them, run the plan.
+
+    A file that cannot be read, or a refused cell, is an input-error outcome, not a stop.
+    ``claims`` and ``store`` give the claim folder and the connected store (called only for
+    a run, not for ``plan_only``; the store is closed here).  The other keywords are
+    those of :meth:`ElphFlowMaker.from_preset` and :func:`run_campaign`; ``skip_ids`` adds
+    to the reserved evaluation ids.  Failed and refused structures are reported through
+    ``progress``.
+    """
+    from workflows.qe.structures import load_structure
+
+    say = progress or (lambda _msg: None)
+    structures, unreadable = [], []
+    for path in paths:
+        source_id = path.stem if path.suffix else path.name
+        try:  # the shared structure check: refused cells are input errors, not a stop
+            structures.append((source_id, load_structure(path)))
+        except (ValueError, OSError) as exc:
+            unreadable.append(CampaignOutcome(source_id, "?", INPUT_ERROR, message=str(exc)))
+    maker = ElphFlowMaker.from_preset(preset=preset, overrides=overrides,
+                                      pseudo_family=pseudo_family, scratch_dir=scratch_dir,
+                                      max_atoms=max_atoms)
+    reserved = sorted({*RESERVED_BETE_NET_IDS, *skip_ids})
+    planned, left_out = plan_campaign(structures, maker, reserved)
+    left_out += unreadable
+    identity = maker.protocol_identity()
+    say(f"campaign: {len(planned)} structures to run, cheapest first, protocol "
+        f"{identity.fingerprint()} ({identity.label()}); {len(left_out)} left out "
+        f"(reserved ids {reserved}, input errors)")
+    if plan_only:
+        return CampaignResult(planned, left_out)
+    if claims is None or store is None:
+        raise ValueError("a campaign run needs `claims` and `store` (or plan_only=True)")
+    board = ClaimBoard(claims(), lease_s=lease_s)
+    connected = store()
+    try:
+        outcomes = run_campaign(planned, maker, connected, board, budget_s=budget_s,
+                                structure_limit_s=structure_limit_s, retry_failed=retry_failed,
+                                progress=progress, verbose=verbose)
+    finally:
+        board.release_all()
+        connected.close()
+    outcomes += left_out
+    for o in outcomes:
+        if o.outcome.startswith("failed") or o.outcome == INPUT_ERROR:
+            say(f"campaign: {o.source_id} {o.formula}: {o.outcome}: {o.message}")
+    return CampaignResult(planned, left_out, outcomes)

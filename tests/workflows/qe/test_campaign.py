@@ -136,3 +136,40 @@ def test_campaign_sb_ph_killed_at_the_qe_time_limit():
     assert check_output("ph", text, returncode=-15).kind == "killed"
     err = QEError("ph.x", "killed after the 1500 s time limit", "/calc", kind="timeout")
     assert classify_qe_error(err, budget_binding=False) == (TIMED_OUT, "timed_out")
+
+
+def test_campaign_from_paths_plans_and_runs_the_files(tmp_path):
+    """`bete campaign`'s work without the CLI: files read (an unreadable one is an input
+    error, not a stop), reserved ids and --skip-ids left out, plan only or a budget-bound run."""
+    from stores.config import load_job_store
+    from workflows.qe.campaign import campaign_from_paths
+
+    paths = []
+    for name, structure in _structures():
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(structure.to_json())
+    (tmp_path / "bad.cif").write_text("garbage")
+    paths.append(tmp_path / "bad.cif")
+    options = {"preset": "fast", "overrides": TINY, "scratch_dir": str(tmp_path / "scratch"),
+               "skip_ids": []}
+    said: list[str] = []
+    plan = campaign_from_paths(paths, plan_only=True, progress=said.append, **options)
+    assert [p.source_id for p in plan.planned] == ["al", "alsi"] and plan.outcomes is None
+    left = {o.source_id: o.outcome for o in plan.left_out}
+    assert left == {"107": RESERVED, "305": RESERVED, "cs": INPUT_ERROR, "bad": INPUT_ERROR}
+    assert said[0].startswith("campaign: 2 structures to run") and "4 left out" in said[0]
+
+    said.clear()
+    run = campaign_from_paths(
+        paths[:2], claims=lambda: tmp_path / "claims", budget_s=1.0, progress=said.append,
+        store=lambda: _connected(load_job_store(str(tmp_path / "store"))), **options)
+    assert [(o.source_id, o.outcome) for o in run.outcomes] == [("al", NOT_STARTED),
+                                                                 ("alsi", NOT_STARTED)]
+    assert not (tmp_path / "scratch").exists()
+    with pytest.raises(ValueError, match="needs `claims` and `store`"):
+        campaign_from_paths(paths[:2], **options)
+
+
+def _connected(store):
+    store.connect()
+    return store
