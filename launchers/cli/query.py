@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import numpy as np
-
 from launchers.cli.common import (
     UserError,
     add_format_argument,
@@ -16,16 +14,7 @@ from launchers.cli.common import (
     open_store,
 )
 from stores.constants import DEFAULT_MU_STAR
-from stores.protocol import derive_identity
-from stores.queries import iter_elph_documents
-from workflows.common.physics import allen_dynes_tc, mcmillan_allen_dynes_tc
-
-COLUMNS = [
-    "formula", "source_id", "preset", "pseudo_family", "status", "lambda", "omega_log_K",
-    "omega_2_K",
-    "tc_allen_dynes_K", "tc_mcmillan_K", "dynamically_stable", "min_frequency_meV",
-    "pressure_kbar", "protocol_fingerprint", "input_hash",
-]
+from workflows.common.elph_results import COLUMNS, elph_rows
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,32 +72,6 @@ def criteria_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return crit
 
 
-def row(doc: dict[str, Any], mu_star: float | None = None) -> dict[str, Any]:
-    """A flat result row of a task document (both Tc recomputed when ``mu_star`` is given)."""
-    scf = doc.get("scf") or {}
-    out = {c: doc.get(c) for c in COLUMNS}
-    out["mu_star"] = doc.get("mu_star")
-    lam, wlog, w2 = doc.get("lambda_"), doc.get("omega_log_K"), doc.get("omega_2_K")
-    if mu_star is not None and lam is not None and wlog is not None and w2 is not None:
-        out["mu_star"] = mu_star
-        out["tc_allen_dynes_K"] = allen_dynes_tc(lam, wlog, w2, mu_star)
-        out["tc_mcmillan_K"] = mcmillan_allen_dynes_tc(lam, wlog, mu_star)
-    identity, why_not = derive_identity(doc)
-    out["protocol_fingerprint"] = (doc.get("protocol_fingerprint")
-                                   or (identity.fingerprint() if identity else None))
-    out["protocol_label"] = identity.label() if identity else None
-    out["pseudo_family"] = (identity.pseudo_family if identity else
-                            ((doc.get("parameters") or {}).get("family") or {}).get("name"))
-    if identity is None:
-        out["protocol_fingerprint_missing"] = why_not
-    out["lambda"] = doc.get("lambda_")
-    out["pressure_kbar"] = scf.get("pressure_kbar")
-    out["reference_sigma_Ry"] = doc.get("reference_sigma_Ry")
-    out["lambda_q_sum"] = doc.get("lambda_q_sum")
-    out["warnings"] = doc.get("warnings", [])
-    return out
-
-
 MLIP_COLUMNS = ["formula", "source_id", "nsites", "potential", "potential_version",
                 "min_frequency_meV", "dynamically_stable", "mean_log_frequency_meV",
                 "max_frequency_meV", "wall_s", "key"]
@@ -140,18 +103,11 @@ def run(args: argparse.Namespace) -> int:
         return run_mlip(args)
     store = open_store(args.store, write=False)
     try:
-        rows = [row(d, args.mu_star)
-                for d in iter_elph_documents(store, criteria_from_args(args))]
+        rows = elph_rows(store, criteria_from_args(args), mu_star=args.mu_star,
+                         fingerprint=args.protocol_fingerprint, tc_min=args.tc_min,
+                         tc_max=args.tc_max)
     finally:
         store.close()
-    if args.protocol_fingerprint:
-        rows = [r for r in rows
-                if str(r["protocol_fingerprint"]).startswith(args.protocol_fingerprint)]
-    if args.mu_star is not None and (args.tc_min is not None or args.tc_max is not None):
-        lo = -np.inf if args.tc_min is None else args.tc_min
-        hi = np.inf if args.tc_max is None else args.tc_max
-        rows = [r for r in rows if r["tc_allen_dynes_K"] is not None
-                and lo <= r["tc_allen_dynes_K"] <= hi]
     if not rows and args.format == "table":
         print("no results match (run `bete dfpt run STRUCTURES...` first)")
         return 0
@@ -159,4 +115,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["register", "run", "row", "criteria_from_args", "UserError"]
+__all__ = ["register", "run", "criteria_from_args", "UserError"]
