@@ -741,7 +741,7 @@ class Ensemble:
             out.append(np.stack([p.detach().cpu().double().numpy() for p, _ in pairs]))
             if self.has_tc_head:
                 tcs.append(np.stack([np.expm1(t.detach().cpu().double().numpy()).clip(0)
-                                     for _, t in pairs]))   # type: ignore[union-attr]
+                                     for _, t in pairs if t is not None]))
         if not out:
             return (np.zeros((len(self), 0, len(self.baseline_spectrum))),
                     np.zeros((len(self), 0)) if self.has_tc_head else None)

@@ -256,7 +256,7 @@ def out_of_bag_predictions(ensemble: Ensemble, records: Sequence[TrainingRecord]
         if chosen:
             chosen, samples = samples_with_inputs(ensemble, chosen, mlip_store, stored_only,
                                                   say)
-    if not chosen:
+    if not chosen or samples is None:
         return []
     members, _ = member_properties(ensemble, samples, mu_star)              # (M, n)
     out = []

@@ -83,8 +83,8 @@ def feature_width(potential: str) -> int:
     """D of :func:`atom_features` for a potential (one evaluation of an fcc Al cell)."""
     from pymatgen.core import Lattice
 
-    al = Structure(Lattice.cubic(4.05), ["Al"] * 4,
-                   [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    coords = [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.5, 0.0, 0.5], [0.0, 0.5, 0.5]]
+    al = Structure(Lattice.cubic(4.05), ["Al"] * 4, coords)
     return int(atom_features(al, potential).shape[1])
 
 
