@@ -77,14 +77,20 @@ class PhProgress:
         self.done += finished
         return finished > 0
 
-    def line(self, elapsed_s: float) -> str:
-        """``q point 2 of 3 done, 1 min 05 s elapsed, about 40 s left`` (of this run)."""
+    def line(self, elapsed_s: float, done: int | None = None) -> str:
+        """``q point 2 of 3 done, 1 min 05 s elapsed, about 40 s left`` (of this run).
+
+        ``done``: say it for the run's ``done``-th finished q point (default: the latest), so
+        q points that finished between two reads each get their line.
+        """
+        done = self.done if done is None else done
+        current = self.first_q - 1 + done
         last = self.last
         of = f" of {last}" if last else ""
-        said = f"irreducible q point {self.current}{of} done, {duration(elapsed_s)} elapsed"
-        if last is None or self.done == 0:
+        said = f"irreducible q point {current}{of} done, {duration(elapsed_s)} elapsed"
+        if last is None or done == 0:
             return said
-        left = last - self.current
+        left = last - current
         if left <= 0:
             return f"{said}, all q points done"
-        return f"{said}, about {duration(elapsed_s / self.done * left)} left"
+        return f"{said}, about {duration(elapsed_s / done * left)} left"

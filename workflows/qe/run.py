@@ -307,8 +307,11 @@ class OutputWatcher:
         except OSError:
             return
         self.offset += len(chunk)
-        if self.progress.feed(chunk.decode("utf-8", errors="replace")):
-            progress_logger.info("ph.x: %s", self.progress.line(time.perf_counter() - self.start))
+        before = self.progress.done
+        self.progress.feed(chunk.decode("utf-8", errors="replace"))
+        elapsed = time.perf_counter() - self.start
+        for done in range(before + 1, self.progress.done + 1):  # several may finish per read
+            progress_logger.info("ph.x: %s", self.progress.line(elapsed, done))
 
 
 def _wait(proc: subprocess.Popen, timeout: float | None, watch: OutputWatcher) -> int:

@@ -48,6 +48,22 @@ def test_a_run_resumed_at_a_later_q_point_counts_from_there():
     assert one.line(5.0) == "irreducible q point 3 of 3 done, 5 s elapsed, all q points done"
 
 
+def test_q_points_finished_between_two_reads_each_get_their_line(tmp_path, caplog):
+    """A fast ph.x can finish two q points between polls: both are logged, in order."""
+    out = tmp_path / "ph.out"
+    out.write_text("     Dynamical matrices for ( 2, 2, 2)  uniform grid of q-points\n"
+                   "     (   3 q-points):\n")
+    watch = qe_run.OutputWatcher("ph", "&inputph\n/\n", out, start=0.0)
+    watch.poll()
+    with out.open("a") as fh:
+        fh.write("     Diagonalizing the dynamical matrix\n" * 2)
+    with caplog.at_level(logging.INFO, logger="workflows.qe.progress"):
+        watch.poll()
+    lines = [re.sub(r",.*", "", r.getMessage()) for r in caplog.records]
+    assert lines == ["ph.x: irreducible q point 1 of 3 done",
+                     "ph.x: irreducible q point 2 of 3 done"]
+
+
 def test_durations():
     assert [duration(s) for s in (0.4, 59, 61, 3599, 3725)] == [
         "0 s", "59 s", "1 min 01 s", "59 min 59 s", "1 h 02 min"]
