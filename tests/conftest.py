@@ -161,3 +161,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"CI=true: {len(bad)} skip(s) not for a GPU or MongoDB ({', '.join(bad)}); only "
             f"tests marked {' or '.join(CI_MAY_SKIP)} may skip in CI: install what the reason "
             "names (scripts/install-test-deps.sh)", red=True)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread for the test (deterministic, and the other core stays free)."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

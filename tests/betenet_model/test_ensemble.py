@@ -18,13 +18,7 @@ from betenet_model.network_config import NetworkConfig
 
 from ._model_helpers import TINY, tiny_config, toy_samples
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_bootstrap_is_seeded_and_has_out_of_bag_rows():

@@ -26,12 +26,7 @@ TINY = dict(mul=4, embed_dim=8, radial_neurons=8)
 BINS = 126
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def einstein_dos(centre_meV: float, bins: int = BINS) -> np.ndarray:

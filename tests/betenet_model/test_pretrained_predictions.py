@@ -59,12 +59,7 @@ def current() -> dict:
                    "values": member_spectra(name)} for name in ENSEMBLES}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("name", ENSEMBLES)

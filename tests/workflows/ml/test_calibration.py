@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from betenet_model.training import TrainConfig
 from stores.datasets import load_fast_v1
@@ -21,12 +20,7 @@ from workflows.ml.train import train_from_records
 TINY = {"mul": 4, "embed_dim": 8, "radial_neurons": 8}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def synthetic_rows(n=400, true_scale=2.5, seed=0):
